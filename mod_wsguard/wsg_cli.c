@@ -1,0 +1,125 @@
+/* wsg_cli: wsguardctl's main: global options and verb dispatch. */
+#include <stdlib.h>
+#include <string.h>
+#include <apr_general.h>
+#include <apr_strings.h>
+#include "wsg_cli.h"
+
+typedef struct {
+    const char     *name;
+    wsg_cli_verb_fn fn;
+    const char     *synopsis;
+} wsg_cli_verb_t;
+
+static const wsg_cli_verb_t verbs[] = {
+    { "list",   wsg_cli_list,   "list [--banned] [--json]        tracked addresses and prefixes, scores, bans" },
+    { "show",   wsg_cli_show,   "show IP                         one record in full" },
+    { "ban",    wsg_cli_ban,    "ban IP|CIDR [--for DUR]         ban now (default: the policy's ban time)" },
+    { "unban",  wsg_cli_unban,  "unban IP|CIDR                   lift a ban and clear the score" },
+    { "stats",  wsg_cli_stats,  "stats                           counts of records, bans, alerts" },
+    { "top",    wsg_cli_top,    "top [-n N]                      highest-scoring addresses" },
+    { "purge",  wsg_cli_purge,  "purge                           delete expired records now" },
+    { "export", wsg_cli_export, "export --format nft|ipset|iptables|pf|plain|json [--aggregate]" },
+    { "import", wsg_cli_import, "import FILE [--source NAME]     ban addresses from a peer's export" },
+    { "report", wsg_cli_report, "report --log FILE --format csv|json|stix|misp [--since T] [--until T] [--anonymise]" },
+    { "rules",  wsg_cli_rules,  "rules check FILE... | rules test [--rules PATH] (--file F | \"METHOD PATH\")" },
+};
+
+static void usage(FILE *f)
+{
+    size_t i;
+    fprintf(f, "usage: wsguardctl [-d STATEDIR] VERB [ARGS]\n\n"
+               "  -d STATEDIR   the WSGuardStateDir of the server (default: $WSGUARD_STATE_DIR or "
+               WSG_DEFAULT_STATE_DIR ")\n\nverbs:\n");
+    for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        fprintf(f, "  %s\n", verbs[i].synopsis);
+    fprintf(f, "\n'wsguardctl VERB --help' describes a verb.\n");
+}
+
+wsg_store_t *wsg_cli_store(wsg_cli_t *cli, int writable)
+{
+    wsg_store_t *st = NULL;
+    const char *err = NULL;
+    wsg_store_opts_t opts = cli->store_opts;
+
+    opts.readonly = !writable;
+    if (wsg_store_open(cli->pool, cli->state_dir, &opts, &st, &err) != APR_SUCCESS) {
+        fprintf(cli->err, "wsguardctl: cannot open state in %s: %s\n", cli->state_dir,
+                err ? err : "unknown error");
+        return NULL;
+    }
+    return st;
+}
+
+apr_status_t wsg_cli_parse_duration(const char *text, apr_interval_time_t *out)
+{
+    char *end;
+    double v;
+    apr_interval_time_t unit = APR_USEC_PER_SEC;
+
+    if (!text || !*text)
+        return APR_EINVAL;
+    v = strtod(text, &end);
+    if (end == text || v < 0)
+        return APR_EINVAL;
+    if (*end) {
+        switch (*end) {
+        case 's': unit = APR_USEC_PER_SEC; break;
+        case 'm': unit = 60 * APR_USEC_PER_SEC; break;
+        case 'h': unit = 3600 * APR_USEC_PER_SEC; break;
+        case 'd': unit = 86400 * APR_USEC_PER_SEC; break;
+        default: return APR_EINVAL;
+        }
+        if (end[1])
+            return APR_EINVAL;
+    }
+    *out = (apr_interval_time_t)(v * (double)unit);
+    return APR_SUCCESS;
+}
+
+int main(int argc, const char *const *argv)
+{
+    wsg_cli_t cli;
+    int i = 1, rc;
+    size_t v;
+    const char *env = getenv("WSGUARD_STATE_DIR");
+
+    apr_app_initialize(&argc, &argv, NULL);
+    atexit(apr_terminate);
+    memset(&cli, 0, sizeof(cli));
+    apr_pool_create(&cli.pool, NULL);
+    cli.state_dir = env && *env ? env : WSG_DEFAULT_STATE_DIR;
+    cli.out = stdout;
+    cli.err = stderr;
+    wsg_policy_defaults(&cli.policy);
+
+    while (i < argc && argv[i][0] == '-') {
+        if (!strcmp(argv[i], "-d") && i + 1 < argc) {
+            cli.state_dir = argv[i + 1];
+            i += 2;
+        }
+        else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        else {
+            fprintf(stderr, "wsguardctl: unknown option '%s'\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (i >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    for (v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++) {
+        if (!strcmp(argv[i], verbs[v].name)) {
+            rc = verbs[v].fn(&cli, argc - i, argv + i);
+            fflush(stdout);
+            return rc;
+        }
+    }
+    fprintf(stderr, "wsguardctl: unknown verb '%s'\n", argv[i]);
+    usage(stderr);
+    return 2;
+}

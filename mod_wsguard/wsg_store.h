@@ -1,0 +1,86 @@
+/* wsg_store: the per-address and per-prefix records in LMDB, shared by every httpd child and by
+ * wsguardctl. Never carried across fork(): prepare (post_config) creates, checks and chowns the
+ * environment and closes it; each process then opens its own handle (child_init / CLI).
+ * Portable core: APR + LMDB. */
+#ifndef WSG_STORE_H
+#define WSG_STORE_H
+
+#include <apr_pools.h>
+#include <apr_time.h>
+#include "wsg_ip.h"
+
+#define WSG_REC_VERSION 1
+#define WSG_REC_RULES 4
+
+/* flags */
+#define WSG_RF_SHELL_HIT   0x01   /* a probe got a 2xx: possible web shell present */
+#define WSG_RF_MANUAL      0x02   /* ban set by an operator (wsguardctl ban) */
+#define WSG_RF_IMPORTED    0x04   /* ban imported from a peer (wsguardctl import) */
+
+/* One record, stored as is (fixed layout, host byte order). Times are apr_time_t (microseconds). */
+typedef struct wsg_rec_t {
+    apr_uint32_t version;
+    apr_uint32_t flags;
+    apr_time_t   first_seen;
+    apr_time_t   last_seen;
+    double       score;          /* as of score_time */
+    apr_time_t   score_time;
+    apr_time_t   ban_until;      /* 0: not banned */
+    apr_uint32_t hits;           /* scored requests */
+    apr_uint32_t ban_count;      /* bans so far (escalation) */
+    apr_uint32_t distinct;       /* approximate distinct probes (from the bloom word) */
+    apr_uint32_t misses;         /* 404s on script extensions without a rule match */
+    apr_uint64_t probe_bloom;    /* 64-bit bloom of probe path hashes */
+    apr_uint32_t rules[WSG_REC_RULES]; /* most recent rule ids, newest first */
+    apr_uint32_t members;        /* prefix records: distinct member addresses seen (approx.) */
+    apr_uint32_t reserved;
+    apr_uint64_t member_bloom;   /* prefix records: bloom of member addresses */
+    char         source[32];     /* imported bans: where from (NUL-terminated) */
+} wsg_rec_t;
+
+typedef struct wsg_store_t wsg_store_t;
+
+typedef struct wsg_store_opts_t {
+    apr_size_t   map_size;       /* bytes; 0: default 64 MiB */
+    unsigned     max_readers;    /* 0: default 512 */
+    int          readonly;
+} wsg_store_opts_t;
+
+/* post_config: create dir and environment if missing, check it opens (a corrupt file is moved
+ * aside to data.mdb.corrupt-<time> and recreated), clear stale readers, chown dir and files to
+ * uid/gid (pass -1 to leave). Closes everything before returning. *err explains a failure. */
+apr_status_t wsg_store_prepare(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
+                               long uid, long gid, const char **err);
+
+/* Opens the environment in this process; the handle is closed by a cleanup on p. */
+apr_status_t wsg_store_open(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
+                            wsg_store_t **out, const char **err);
+void wsg_store_close(wsg_store_t *st);
+
+/* Reads the record of key (an address or a prefix) with this thread's reused read transaction.
+ * APR_SUCCESS, APR_NOTFOUND, or an error. */
+apr_status_t wsg_store_get(wsg_store_t *st, const wsg_addr_t *key, wsg_rec_t *out);
+
+/* Read-modify-write of up to 4 records in one write transaction (serialised across processes).
+ * fn gets the current records (zeroed, with found[i] = 0, where missing) and returns a bitmask of
+ * the records to write back (bit i for keys[i]), or -1 to abort. A full map (MDB_MAP_FULL) returns
+ * APR_ENOSPC after aborting; the caller logs once and fails open. */
+typedef int (*wsg_store_update_fn)(void *baton, wsg_rec_t *recs, const int *found, int n);
+apr_status_t wsg_store_update(wsg_store_t *st, const wsg_addr_t *keys, int n,
+                              wsg_store_update_fn fn, void *baton);
+
+apr_status_t wsg_store_delete(wsg_store_t *st, const wsg_addr_t *key);
+
+/* Calls fn for every record (one read transaction); fn returns non-zero to stop. */
+typedef int (*wsg_store_iter_fn)(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec);
+apr_status_t wsg_store_iterate(wsg_store_t *st, wsg_store_iter_fn fn, void *baton);
+
+/* Deletes up to max records for which expired(rec) is true; *purged gets the count. */
+typedef int (*wsg_store_expired_fn)(void *baton, const wsg_rec_t *rec);
+apr_status_t wsg_store_purge(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
+                             unsigned max, unsigned *purged);
+
+/* Human text of the last LMDB error behind an apr_status_t returned above (thread-local). */
+const char *wsg_store_strerror(apr_status_t rv);
+
+#endif
