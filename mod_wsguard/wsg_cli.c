@@ -4,6 +4,7 @@
 #include <apr_general.h>
 #include <apr_strings.h>
 #include "wsg_cli.h"
+#include "wsg_util.h"
 
 typedef struct {
     const char     *name;
@@ -53,28 +54,7 @@ wsg_store_t *wsg_cli_store(wsg_cli_t *cli, int writable)
 
 apr_status_t wsg_cli_parse_duration(const char *text, apr_interval_time_t *out)
 {
-    char *end;
-    double v;
-    apr_interval_time_t unit = APR_USEC_PER_SEC;
-
-    if (!text || !*text)
-        return APR_EINVAL;
-    v = strtod(text, &end);
-    if (end == text || v < 0)
-        return APR_EINVAL;
-    if (*end) {
-        switch (*end) {
-        case 's': unit = APR_USEC_PER_SEC; break;
-        case 'm': unit = 60 * APR_USEC_PER_SEC; break;
-        case 'h': unit = 3600 * APR_USEC_PER_SEC; break;
-        case 'd': unit = 86400 * APR_USEC_PER_SEC; break;
-        default: return APR_EINVAL;
-        }
-        if (end[1])
-            return APR_EINVAL;
-    }
-    *out = (apr_interval_time_t)(v * (double)unit);
-    return APR_SUCCESS;
+    return wsg_parse_duration(text, out);
 }
 
 int main(int argc, const char *const *argv)
