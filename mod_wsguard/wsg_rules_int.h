@@ -1,0 +1,97 @@
+/* wsg_rules_int: the in-memory form of parsed rules and of the compiled index, shared by the
+ * parser (wsg_rules.c) and the matcher (wsg_rules_match.c). Not a public interface. */
+#ifndef WSG_RULES_INT_H
+#define WSG_RULES_INT_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <stdint.h>
+#include <pcre2.h>
+#include <apr_hash.h>
+#include <apr_tables.h>
+#include "wsg_rules.h"
+
+/* Fields a condition can test. */
+enum {
+    WSG_F_METHOD, WSG_F_PATH, WSG_F_BASENAME, WSG_F_EXT, WSG_F_DIR, WSG_F_QUERY, WSG_F_ARGS,
+    WSG_F_UA, WSG_F_N
+};
+
+/* Operators. The set forms ("in", "prefix-in", ...) are the same operators with several literals. */
+enum { WSG_OP_EQ, WSG_OP_PREFIX, WSG_OP_SUFFIX, WSG_OP_CONTAINS, WSG_OP_RE };
+
+typedef struct wsg_lit_t {
+    const char *s;          /* lower-case */
+    apr_size_t  len;
+} wsg_lit_t;
+
+typedef struct wsg_cond_t {
+    unsigned char field, op, neg;
+    unsigned      nlits;
+    wsg_lit_t    *lits;     /* literal ops: any of these (nlits >= 1) */
+    pcre2_code   *re;       /* WSG_OP_RE */
+    int           jit;      /* JIT compilation succeeded */
+} wsg_cond_t;
+
+typedef struct wsg_rule_t {
+    wsg_rule_info_t info;
+    unsigned        ncond;
+    wsg_cond_t     *cond;
+    int             anchor; /* index of the condition the rule is indexed by, -1: always evaluated */
+} wsg_rule_t;
+
+/* Open-addressing slot of the literal index: a 64-bit key hash (0 = empty) and its postings. */
+typedef struct wsg_slot_t {
+    uint64_t h;
+    uint32_t start, count;
+} wsg_slot_t;
+
+/* Aho-Corasick automaton over a reduced alphabet for the "contains" anchors of one field. */
+typedef struct wsg_ac_t {
+    unsigned       nclass;      /* alphabet size incl. class 0 ("no literal has this byte") */
+    unsigned char  cls[256];    /* byte (any case) -> class */
+    int32_t       *delta;       /* nstates * nclass */
+    int32_t       *dict;        /* next state on the fail chain that has outputs, 0: none */
+    uint32_t      *out_start, *out_count;
+    uint32_t      *outs;        /* rule indices */
+} wsg_ac_t;
+
+enum { WSG_K_EQ = 1, WSG_K_PREFIX, WSG_K_SUFFIX };
+
+struct wsg_ruleset_t {
+    apr_pool_t         *pool;
+    apr_array_header_t *rules;      /* wsg_rule_t * in load order */
+    apr_hash_t         *by_id;      /* unsigned id -> wsg_rule_t * */
+    int                 compiled;
+
+    /* built by wsg_ruleset_compile */
+    wsg_rule_t        **r;
+    unsigned            n;
+    wsg_slot_t         *slots;
+    uint32_t            mask;
+    uint32_t           *postings;
+    unsigned            eq_fields;  /* bit per field that has exact anchors */
+    uint16_t           *plens[WSG_F_N], *slens[WSG_F_N];   /* distinct lengths, ascending */
+    unsigned            nplens[WSG_F_N], nslens[WSG_F_N];
+    wsg_ac_t           *ac[WSG_F_N];
+    uint32_t           *always;
+    unsigned            nalways;
+    pcre2_match_context *mctx;
+};
+
+extern const unsigned char wsg_lc[256];
+
+/* Key hash: FNV-1a over lower-cased bytes, finished with kind and field. */
+#define WSG_FNV_INIT  0xcbf29ce484222325ULL
+#define WSG_FNV_PRIME 0x100000001b3ULL
+static inline uint64_t wsg_hash_fin(uint64_t h, unsigned kind, unsigned field)
+{
+    h ^= (uint64_t)(kind * 16 + field + 1) * 0x9e3779b97f4a7c15ULL;
+    h ^= h >> 33;
+    h *= 0xff51afd7ed558ccdULL;
+    h ^= h >> 33;
+    return h ? h : 1;
+}
+
+apr_status_t wsg_rules_build_index(wsg_ruleset_t *rs, const char **err);
+
+#endif

@@ -1,0 +1,638 @@
+/* wsg_rules_match: compiles a loaded ruleset into its match structures and matches requests.
+ *
+ * Every rule is indexed by one positive "anchor" condition, so a request only evaluates the few
+ * rules whose anchor hit and the cost stays nearly flat in the number of rules:
+ *  - eq / in       -> one open-addressing hash table of (field, literal) keys;
+ *  - prefix/suffix -> the same table, keyed by (field, prefix); a request hashes its field once per
+ *                     distinct literal length, incrementally;
+ *  - contains      -> one Aho-Corasick automaton per field (reduced alphabet, dense DFA);
+ *  - regex-only / negation-only rules are evaluated on every request (keep them few).
+ * PCRE2 patterns are JIT-compiled here and matched with limits; match data is per thread and
+ * created once. A request that matches nothing allocates nothing. */
+#include <stdlib.h>
+#include <string.h>
+#include <apr_strings.h>
+#include "wsg_rules_int.h"
+
+#define WSG_RE_MATCH_LIMIT 20000
+#define WSG_RE_DEPTH_LIMIT 2000
+#define WSG_MAX_ANCHOR_LEN 1024
+#define WSG_LOCAL_MATCHES  64
+
+static __thread pcre2_match_data *tl_md;
+
+/* ---- request subjects ---------------------------------------------------------------------- */
+
+typedef struct {
+    const char *s[WSG_F_N];
+    size_t      len[WSG_F_N];
+    const wsg_req_t *req;
+} subj_t;
+
+static void subj_init(subj_t *sj, const wsg_req_t *req)
+{
+    const wsg_norm_t *n = req->norm;
+    memset(sj, 0, sizeof(*sj));
+    sj->req = req;
+    if (req->method) {
+        sj->s[WSG_F_METHOD] = req->method;
+        sj->len[WSG_F_METHOD] = strlen(req->method);
+    }
+    if (n && n->path) {
+        sj->s[WSG_F_PATH] = n->path;
+        sj->len[WSG_F_PATH] = n->path_len;
+        sj->s[WSG_F_DIR] = n->path;
+        if (n->basename && n->basename >= n->path && n->basename <= n->path + n->path_len)
+            sj->len[WSG_F_DIR] = (size_t)(n->basename - n->path);
+        else
+            sj->len[WSG_F_DIR] = n->path_len;
+        if (n->basename) {
+            sj->s[WSG_F_BASENAME] = n->basename;
+            sj->len[WSG_F_BASENAME] = strlen(n->basename);
+        }
+        if (n->ext) {
+            sj->s[WSG_F_EXT] = n->ext;
+            sj->len[WSG_F_EXT] = strlen(n->ext);
+        }
+    }
+    if (n && n->query) {
+        sj->s[WSG_F_QUERY] = n->query;
+        sj->len[WSG_F_QUERY] = strlen(n->query);
+    }
+    if (req->ua) {
+        sj->s[WSG_F_UA] = req->ua;
+        sj->len[WSG_F_UA] = strlen(req->ua);
+    }
+}
+
+/* Iterates parameter names of "a=1&b=2" style text: *pos advances; returns 0 at the end. */
+static int next_arg(const char **pos, const char *end, const char **name, size_t *nlen)
+{
+    const char *p = *pos;
+    while (p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *e = amp ? amp : end;
+        const char *eq = memchr(p, '=', (size_t)(e - p));
+        const char *ne = eq ? eq : e;
+        *pos = amp ? amp + 1 : end;
+        if (ne > p) {
+            *name = p;
+            *nlen = (size_t)(ne - p);
+            return 1;
+        }
+        p = *pos;
+    }
+    *pos = end;
+    return 0;
+}
+
+/* ---- literal and regex tests --------------------------------------------------------------- */
+
+static int ci_eq(const char *s, const char *lit, size_t n)
+{
+    size_t i;
+    for (i = 0; i < n; i++)
+        if (wsg_lc[(unsigned char)s[i]] != (unsigned char)lit[i])
+            return 0;
+    return 1;
+}
+
+static int ci_contains(const char *s, size_t slen, const wsg_lit_t *l)
+{
+    size_t i;
+    unsigned char c0;
+    if (l->len > slen)
+        return 0;
+    c0 = (unsigned char)l->s[0];
+    for (i = 0; i + l->len <= slen; i++)
+        if (wsg_lc[(unsigned char)s[i]] == c0 && ci_eq(s + i + 1, l->s + 1, l->len - 1))
+            return 1;
+    return 0;
+}
+
+static int re_test(const wsg_ruleset_t *rs, const wsg_cond_t *c, const char *s, size_t len)
+{
+    int rc;
+    if (!tl_md) {
+        tl_md = pcre2_match_data_create(1, NULL);
+        if (!tl_md)
+            return 0;
+    }
+    if (c->jit)
+        rc = pcre2_jit_match(c->re, (PCRE2_SPTR)s, len, 0, 0, tl_md, rs->mctx);
+    else
+        rc = pcre2_match(c->re, (PCRE2_SPTR)s, len, 0, 0, tl_md, rs->mctx);
+    /* Errors (match limit, JIT stack) count as no match: a hostile path must not cost more. */
+    return rc >= 0;
+}
+
+static int lit_test(const wsg_ruleset_t *rs, const wsg_cond_t *c, const char *s, size_t len)
+{
+    unsigned i;
+    if (c->op == WSG_OP_RE)
+        return re_test(rs, c, s, len);
+    for (i = 0; i < c->nlits; i++) {
+        const wsg_lit_t *l = &c->lits[i];
+        switch (c->op) {
+        case WSG_OP_EQ:
+            if (l->len == len && ci_eq(s, l->s, len))
+                return 1;
+            break;
+        case WSG_OP_PREFIX:
+            if (l->len <= len && ci_eq(s, l->s, l->len))
+                return 1;
+            break;
+        case WSG_OP_SUFFIX:
+            if (l->len <= len && ci_eq(s + len - l->len, l->s, l->len))
+                return 1;
+            break;
+        case WSG_OP_CONTAINS:
+            if (ci_contains(s, len, l))
+                return 1;
+            break;
+        }
+    }
+    return 0;
+}
+
+static int args_test(const wsg_ruleset_t *rs, const wsg_cond_t *c, const subj_t *sj)
+{
+    const char *name, *pos;
+    size_t nlen;
+    if (sj->s[WSG_F_QUERY]) {
+        pos = sj->s[WSG_F_QUERY];
+        while (next_arg(&pos, pos + strlen(pos), &name, &nlen))
+            if (lit_test(rs, c, name, nlen))
+                return 1;
+    }
+    if (sj->req->body && sj->req->body_len) {
+        const char *end = sj->req->body + sj->req->body_len;
+        pos = sj->req->body;
+        while (next_arg(&pos, end, &name, &nlen))
+            if (lit_test(rs, c, name, nlen))
+                return 1;
+    }
+    return 0;
+}
+
+static int cond_test(const wsg_ruleset_t *rs, const wsg_cond_t *c, const subj_t *sj)
+{
+    int hit;
+    if (c->field == WSG_F_ARGS)
+        hit = args_test(rs, c, sj);
+    else if (!sj->s[c->field])
+        hit = 0;
+    else
+        hit = lit_test(rs, c, sj->s[c->field], sj->len[c->field]);
+    return c->neg ? !hit : hit;
+}
+
+static int rule_test(const wsg_ruleset_t *rs, const wsg_rule_t *r, const subj_t *sj)
+{
+    unsigned i;
+    for (i = 0; i < r->ncond; i++)
+        if (!cond_test(rs, &r->cond[i], sj))
+            return 0;
+    return 1;
+}
+
+/* ---- compile ------------------------------------------------------------------------------- */
+
+static uint64_t hash_lit(const char *s, size_t len, unsigned kind, unsigned field)
+{
+    uint64_t h = WSG_FNV_INIT;
+    size_t i;
+    if (kind == WSG_K_SUFFIX)
+        for (i = len; i-- > 0;)
+            h = (h ^ wsg_lc[(unsigned char)s[i]]) * WSG_FNV_PRIME;
+    else
+        for (i = 0; i < len; i++)
+            h = (h ^ wsg_lc[(unsigned char)s[i]]) * WSG_FNV_PRIME;
+    return wsg_hash_fin(h, kind, field);
+}
+
+/* How selective a condition is as an anchor (0: cannot be one). */
+static int anchor_quality(const wsg_cond_t *c)
+{
+    size_t minlen = (size_t)-1;
+    unsigned i;
+    if (c->neg || c->op == WSG_OP_RE || c->nlits == 0)
+        return 0;
+    for (i = 0; i < c->nlits; i++)
+        if (c->lits[i].len < minlen)
+            minlen = c->lits[i].len;
+    if (c->field == WSG_F_ARGS)
+        return c->op == WSG_OP_EQ ? 50 : 0;
+    switch (c->op) {
+    case WSG_OP_EQ:
+        switch (c->field) {
+        case WSG_F_PATH: case WSG_F_BASENAME: return 100;
+        case WSG_F_DIR: return 70;
+        case WSG_F_QUERY: case WSG_F_UA: return 60;
+        case WSG_F_EXT: return 30;
+        default: return 10;
+        }
+    case WSG_OP_PREFIX:
+    case WSG_OP_SUFFIX:
+        if (minlen == 0 || minlen > WSG_MAX_ANCHOR_LEN)
+            return 0;
+        return 35 + (int)(minlen > 20 ? 20 : minlen);
+    case WSG_OP_CONTAINS:
+        if (minlen == 0)
+            return 0;
+        return 25 + (int)(minlen > 20 ? 20 : minlen);
+    }
+    return 0;
+}
+
+typedef struct { uint64_t h; uint32_t rule; } kv_t;
+
+static int cmp_kv(const void *a, const void *b)
+{
+    const kv_t *x = a, *y = b;
+    if (x->h != y->h)
+        return x->h < y->h ? -1 : 1;
+    return x->rule < y->rule ? -1 : x->rule > y->rule;
+}
+
+static int cmp_u16(const void *a, const void *b)
+{
+    return (int)*(const uint16_t *)a - (int)*(const uint16_t *)b;
+}
+
+static void add_len(apr_pool_t *p, uint16_t **arr, unsigned *n, size_t len)
+{
+    unsigned i;
+    uint16_t *na;
+    for (i = 0; i < *n; i++)
+        if ((*arr)[i] == len)
+            return;
+    na = apr_palloc(p, sizeof(uint16_t) * (*n + 1));
+    if (*n)
+        memcpy(na, *arr, sizeof(uint16_t) * *n);
+    na[(*n)++] = (uint16_t)len;
+    *arr = na;
+}
+
+typedef struct { const wsg_lit_t *lit; uint32_t rule; } aclit_t;
+
+static wsg_ac_t *ac_build(apr_pool_t *p, const aclit_t *lits, unsigned n)
+{
+    wsg_ac_t *ac = apr_pcalloc(p, sizeof(*ac));
+    size_t maxst = 1, i;
+    unsigned k, c, nst = 1, qh = 0, qt = 0;
+    int32_t *go, *fail;
+    uint32_t *queue, *cnt;
+    unsigned char used[256];
+
+    memset(used, 0, sizeof(used));
+    for (i = 0; i < n; i++) {
+        size_t j;
+        maxst += lits[i].lit->len;
+        for (j = 0; j < lits[i].lit->len; j++)
+            used[(unsigned char)lits[i].lit->s[j]] = 1;
+    }
+    k = 1;
+    for (c = 0; c < 256; c++)
+        if (used[c])
+            ac->cls[c] = (unsigned char)(k++);  /* lower-case literals: at most 230 classes */
+    for (c = 0; c < 256; c++)
+        ac->cls[c] = ac->cls[wsg_lc[c]];        /* upper-case subject bytes share the class */
+    ac->nclass = k;
+
+    go = calloc(maxst * k, sizeof(int32_t));     /* trie: 0 = no edge (root is never a target) */
+    fail = calloc(maxst, sizeof(int32_t));
+    queue = calloc(maxst, sizeof(uint32_t));
+    cnt = calloc(maxst + 1, sizeof(uint32_t));
+    ac->delta = apr_pcalloc(p, maxst * k * sizeof(int32_t));
+    ac->dict = apr_pcalloc(p, maxst * sizeof(int32_t));
+    ac->out_start = apr_pcalloc(p, maxst * sizeof(uint32_t));
+    ac->out_count = apr_pcalloc(p, maxst * sizeof(uint32_t));
+    ac->outs = apr_pcalloc(p, (n ? n : 1) * sizeof(uint32_t));
+    {
+        uint32_t *term = malloc((n ? n : 1) * sizeof(uint32_t));
+        for (i = 0; i < n; i++) {
+            unsigned s = 0;
+            size_t j;
+            for (j = 0; j < lits[i].lit->len; j++) {
+                unsigned cl = ac->cls[(unsigned char)lits[i].lit->s[j]];
+                if (!go[s * k + cl])
+                    go[s * k + cl] = (int32_t)nst++;
+                s = (unsigned)go[s * k + cl];
+            }
+            term[i] = s;
+            cnt[s]++;
+        }
+        /* outputs grouped by state */
+        {
+            uint32_t acc = 0;
+            for (i = 0; i < nst; i++) {
+                ac->out_start[i] = acc;
+                acc += cnt[i];
+                cnt[i] = 0;
+            }
+        }
+        for (i = 0; i < n; i++) {
+            unsigned s = term[i];
+            ac->outs[ac->out_start[s] + cnt[s]++] = lits[i].rule;
+        }
+        for (i = 0; i < nst; i++)
+            ac->out_count[i] = cnt[i];
+        free(term);
+    }
+    /* BFS: failure links, the full DFA, and output (dictionary) links */
+    for (c = 0; c < k; c++) {
+        int32_t t = go[c];
+        ac->delta[c] = t;
+        if (t) {
+            fail[t] = 0;
+            queue[qt++] = (uint32_t)t;
+        }
+    }
+    while (qh < qt) {
+        unsigned s = queue[qh++];
+        unsigned f = (unsigned)fail[s];
+        ac->dict[s] = ac->out_count[f] ? (int32_t)f : ac->dict[f];
+        for (c = 0; c < k; c++) {
+            int32_t t = go[s * k + c];
+            if (t) {
+                fail[t] = ac->delta[f * k + c];
+                ac->delta[s * k + c] = t;
+                queue[qt++] = (uint32_t)t;
+            }
+            else
+                ac->delta[s * k + c] = ac->delta[f * k + c];
+        }
+    }
+    free(go);
+    free(fail);
+    free(queue);
+    free(cnt);
+    return ac;
+}
+
+static apr_status_t mctx_cleanup(void *data)
+{
+    pcre2_match_context_free(data);
+    return APR_SUCCESS;
+}
+
+apr_status_t wsg_ruleset_compile(wsg_ruleset_t *rs, const char **err)
+{
+    apr_pool_t *p = rs->pool;
+    unsigned i, j, f, nkv = 0, nslots;
+    kv_t *kv;
+    apr_array_header_t *aclits[WSG_F_N];
+    apr_array_header_t *always = apr_array_make(p, 8, sizeof(uint32_t));
+
+    if (rs->compiled) {
+        if (err)
+            *err = "ruleset already compiled";
+        return APR_EGENERAL;
+    }
+    rs->n = (unsigned)rs->rules->nelts;
+    rs->r = (wsg_rule_t **)rs->rules->elts;
+    rs->mctx = pcre2_match_context_create(NULL);
+    if (!rs->mctx) {
+        if (err)
+            *err = "out of memory (pcre2 match context)";
+        return APR_ENOMEM;
+    }
+    apr_pool_cleanup_register(p, rs->mctx, mctx_cleanup, apr_pool_cleanup_null);
+    pcre2_set_match_limit(rs->mctx, WSG_RE_MATCH_LIMIT);
+    pcre2_set_depth_limit(rs->mctx, WSG_RE_DEPTH_LIMIT);
+
+    for (f = 0; f < WSG_F_N; f++)
+        aclits[f] = apr_array_make(p, 4, sizeof(aclit_t));
+    /* count keys */
+    for (i = 0; i < rs->n; i++) {
+        wsg_rule_t *r = rs->r[i];
+        int best = 0;
+        r->anchor = -1;
+        for (j = 0; j < r->ncond; j++) {
+            wsg_cond_t *c = &r->cond[j];
+            int q = anchor_quality(c);
+            if (c->op == WSG_OP_RE)
+                c->jit = pcre2_jit_compile(c->re, PCRE2_JIT_COMPLETE) == 0;
+            if (q > best) {
+                best = q;
+                r->anchor = (int)j;
+            }
+        }
+        if (r->anchor < 0)
+            *(uint32_t *)apr_array_push(always) = i;
+        else if (r->cond[r->anchor].op != WSG_OP_CONTAINS)
+            nkv += r->cond[r->anchor].nlits;
+    }
+    kv = malloc((nkv ? nkv : 1) * sizeof(kv_t));
+    nkv = 0;
+    for (i = 0; i < rs->n; i++) {
+        wsg_rule_t *r = rs->r[i];
+        wsg_cond_t *c;
+        unsigned kind;
+        if (r->anchor < 0)
+            continue;
+        c = &r->cond[r->anchor];
+        if (c->op == WSG_OP_CONTAINS) {
+            for (j = 0; j < c->nlits; j++) {
+                aclit_t *a = apr_array_push(aclits[c->field]);
+                a->lit = &c->lits[j];
+                a->rule = i;
+            }
+            continue;
+        }
+        kind = c->op == WSG_OP_EQ ? WSG_K_EQ : c->op == WSG_OP_PREFIX ? WSG_K_PREFIX
+                                                                      : WSG_K_SUFFIX;
+        for (j = 0; j < c->nlits; j++) {
+            kv[nkv].h = hash_lit(c->lits[j].s, c->lits[j].len, kind, c->field);
+            kv[nkv].rule = i;
+            nkv++;
+            if (kind == WSG_K_EQ)
+                rs->eq_fields |= 1u << c->field;
+            else if (kind == WSG_K_PREFIX)
+                add_len(p, &rs->plens[c->field], &rs->nplens[c->field], c->lits[j].len);
+            else
+                add_len(p, &rs->slens[c->field], &rs->nslens[c->field], c->lits[j].len);
+        }
+    }
+    for (f = 0; f < WSG_F_N; f++) {
+        if (rs->nplens[f])
+            qsort(rs->plens[f], rs->nplens[f], sizeof(uint16_t), cmp_u16);
+        if (rs->nslens[f])
+            qsort(rs->slens[f], rs->nslens[f], sizeof(uint16_t), cmp_u16);
+        if (aclits[f]->nelts)
+            rs->ac[f] = ac_build(p, (aclit_t *)aclits[f]->elts, (unsigned)aclits[f]->nelts);
+    }
+    /* hash table: sorted keys grouped, then open addressing at load <= 50% */
+    qsort(kv, nkv, sizeof(kv_t), cmp_kv);
+    rs->postings = apr_palloc(p, (nkv ? nkv : 1) * sizeof(uint32_t));
+    for (nslots = 16; nslots < nkv * 2; nslots <<= 1)
+        ;
+    rs->slots = apr_pcalloc(p, nslots * sizeof(wsg_slot_t));
+    rs->mask = nslots - 1;
+    {
+        unsigned np = 0;
+        for (i = 0; i < nkv;) {
+            uint32_t pos;
+            unsigned start = np;
+            uint64_t h = kv[i].h;
+            for (; i < nkv && kv[i].h == h; i++)
+                if (np == start || rs->postings[np - 1] != kv[i].rule)
+                    rs->postings[np++] = kv[i].rule;
+            for (pos = (uint32_t)h & rs->mask; rs->slots[pos].h; pos = (pos + 1) & rs->mask)
+                ;
+            rs->slots[pos].h = h;
+            rs->slots[pos].start = start;
+            rs->slots[pos].count = np - start;
+        }
+    }
+    free(kv);
+    rs->always = (uint32_t *)always->elts;
+    rs->nalways = (unsigned)always->nelts;
+    rs->compiled = 1;
+    return APR_SUCCESS;
+}
+
+/* ---- match --------------------------------------------------------------------------------- */
+
+typedef struct {
+    const wsg_ruleset_t *rs;
+    const subj_t *sj;
+    uint32_t m[WSG_LOCAL_MATCHES];
+    unsigned nm;
+    int extra;          /* matches beyond the local array (counted, not listed) */
+} mstate_t;
+
+static void visit(mstate_t *ms, uint32_t ri)
+{
+    unsigned i;
+    for (i = 0; i < ms->nm; i++)
+        if (ms->m[i] == ri)
+            return;
+    if (!rule_test(ms->rs, ms->rs->r[ri], ms->sj))
+        return;
+    if (ms->nm < WSG_LOCAL_MATCHES)
+        ms->m[ms->nm++] = ri;
+    else
+        ms->extra++;
+}
+
+static void lookup(mstate_t *ms, uint64_t h)
+{
+    const wsg_ruleset_t *rs = ms->rs;
+    uint32_t pos, i;
+    for (pos = (uint32_t)h & rs->mask; rs->slots[pos].h; pos = (pos + 1) & rs->mask)
+        if (rs->slots[pos].h == h) {
+            for (i = 0; i < rs->slots[pos].count; i++)
+                visit(ms, rs->postings[rs->slots[pos].start + i]);
+            return;
+        }
+}
+
+static void scan_field(mstate_t *ms, unsigned f, const char *s, size_t len)
+{
+    const wsg_ruleset_t *rs = ms->rs;
+    if (rs->eq_fields & (1u << f))
+        lookup(ms, hash_lit(s, len, WSG_K_EQ, f));
+    if (rs->nplens[f]) {
+        uint64_t h = WSG_FNV_INIT;
+        size_t i = 0;
+        unsigned li;
+        for (li = 0; li < rs->nplens[f] && rs->plens[f][li] <= len; li++) {
+            for (; i < rs->plens[f][li]; i++)
+                h = (h ^ wsg_lc[(unsigned char)s[i]]) * WSG_FNV_PRIME;
+            lookup(ms, wsg_hash_fin(h, WSG_K_PREFIX, f));
+        }
+    }
+    if (rs->nslens[f]) {
+        uint64_t h = WSG_FNV_INIT;
+        size_t i = 0;
+        unsigned li;
+        for (li = 0; li < rs->nslens[f] && rs->slens[f][li] <= len; li++) {
+            for (; i < rs->slens[f][li]; i++)
+                h = (h ^ wsg_lc[(unsigned char)s[len - 1 - i]]) * WSG_FNV_PRIME;
+            lookup(ms, wsg_hash_fin(h, WSG_K_SUFFIX, f));
+        }
+    }
+    if (rs->ac[f]) {
+        const wsg_ac_t *ac = rs->ac[f];
+        unsigned k = ac->nclass;
+        int32_t st = 0;
+        size_t i;
+        for (i = 0; i < len; i++) {
+            int32_t t;
+            st = ac->delta[(size_t)st * k + ac->cls[(unsigned char)s[i]]];
+            for (t = ac->out_count[st] ? st : ac->dict[st]; t; t = ac->dict[t]) {
+                uint32_t o;
+                for (o = 0; o < ac->out_count[t]; o++)
+                    visit(ms, ac->outs[ac->out_start[t] + o]);
+            }
+        }
+    }
+}
+
+static int cmp_match(const void *a, const void *b, const wsg_ruleset_t *rs)
+{
+    unsigned x = rs->r[*(const uint32_t *)a]->info.id, y = rs->r[*(const uint32_t *)b]->info.id;
+    return x < y ? -1 : x > y;
+}
+
+int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t *out)
+{
+    mstate_t ms;
+    subj_t sj;
+    unsigned f, i;
+
+    memset(out, 0, sizeof(*out));
+    if (!rs->compiled || !req)
+        return 0;
+    subj_init(&sj, req);
+    ms.rs = rs;
+    ms.sj = &sj;
+    ms.nm = 0;
+    ms.extra = 0;
+    for (f = 0; f < WSG_F_N; f++) {
+        if (f == WSG_F_ARGS || !sj.s[f])
+            continue;
+        scan_field(&ms, f, sj.s[f], sj.len[f]);
+    }
+    if (rs->eq_fields & (1u << WSG_F_ARGS)) {
+        const char *name, *pos;
+        size_t nlen;
+        if (sj.s[WSG_F_QUERY]) {
+            pos = sj.s[WSG_F_QUERY];
+            while (next_arg(&pos, sj.s[WSG_F_QUERY] + sj.len[WSG_F_QUERY], &name, &nlen))
+                lookup(&ms, hash_lit(name, nlen, WSG_K_EQ, WSG_F_ARGS));
+        }
+        if (req->body && req->body_len) {
+            pos = req->body;
+            while (next_arg(&pos, req->body + req->body_len, &name, &nlen))
+                lookup(&ms, hash_lit(name, nlen, WSG_K_EQ, WSG_F_ARGS));
+        }
+    }
+    for (i = 0; i < rs->nalways; i++)
+        visit(&ms, rs->always[i]);
+
+    if (!ms.nm)
+        return 0;
+    /* insertion sort by id: a handful of matches */
+    for (i = 1; i < ms.nm; i++) {
+        uint32_t v = ms.m[i];
+        unsigned j = i;
+        while (j > 0 && cmp_match(&ms.m[j - 1], &v, rs) > 0) {
+            ms.m[j] = ms.m[j - 1];
+            j--;
+        }
+        ms.m[j] = v;
+    }
+    for (i = 0; i < ms.nm; i++) {
+        const wsg_rule_info_t *ri = &rs->r[ms.m[i]]->info;
+        out->score += ri->score;
+        if (i < WSG_MATCH_MAX)
+            out->ids[i] = ri->id;
+        if (!out->first || ri->score > out->first->score)
+            out->first = ri;
+    }
+    out->n = (int)ms.nm + ms.extra;
+    return out->n;
+}
