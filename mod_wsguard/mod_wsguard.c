@@ -1,7 +1,1017 @@
-/* mod_wsguard: httpd glue (placeholder while the glue is written). */
+/* mod_wsguard: the httpd glue. Directives and their merge, the lifecycle of the shared pieces
+ * (rules per configuration generation, the LMDB store per child, the event log), and the request
+ * hooks: refuse banned clients early (post_read_request), match and score a request
+ * (header_parser), judge its outcome (log_transaction). Everything else lives in the wsg_* core. */
+
 #include "httpd.h"
 #include "http_config.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "ap_mpm.h"
+#include "mpm_common.h"
+#include "unixd.h"
+#include "util_filter.h"
 
-module AP_MODULE_DECLARE_DATA wsguard_module = {
-    STANDARD20_MODULE_STUFF, NULL, NULL, NULL, NULL, NULL, NULL
+#include <apr_strings.h>
+#include <apr_file_info.h>
+#include <apr_atomic.h>
+
+#include "wsg_ip.h"
+#include "wsg_norm.h"
+#include "wsg_rules.h"
+#include "wsg_store.h"
+#include "wsg_policy.h"
+#include "wsg_event.h"
+#include "wsg_util.h"
+#include "mod_wsguard.h"
+
+APLOG_USE_MODULE(wsguard);
+
+#ifndef WSG_RULES_DEFAULT
+#define WSG_RULES_DEFAULT "/usr/share/mod_wsguard/rules"
+#endif
+#define WSG_STATE_DEFAULT "/var/lib/apache2/wsguard"
+#define WSG_NORM_BUF 8192
+#define WSG_PURGE_EVERY (60 * APR_USEC_PER_SEC)
+
+/* ------------------------------------------------------------------------------------------ */
+/* Configuration */
+
+#define WSG_UNSET (-1)
+
+typedef enum { WSG_ENGINE_OFF = 0, WSG_ENGINE_ON = 1, WSG_ENGINE_DETECT = 2 } wsg_engine_e;
+
+typedef struct {
+    int engine;                        /* wsg_engine_e or WSG_UNSET */
+} wsg_dir_conf_t;
+
+typedef struct {
+    int          engine;               /* server/vhost level: used before the directory is known */
+    wsg_allow_t *allow;                /* NULL: unset */
+    /* global (main server only) */
+    const char  *state_dir;
+    double       ratelimit, ban;       /* < 0: unset */
+    apr_interval_time_t ban_time, ban_max, halflife;  /* < 0: unset */
+    double       prefix_ban;           /* < 0: unset */
+    double       miss_score;           /* < 0: unset */
+    apr_size_t   map_size;             /* 0: unset */
+    const char  *event_log;
+    int          rules_set;
+} wsg_srv_conf_t;
+
+/* What a request carries between hooks. */
+typedef struct {
+    int          skip;                 /* allowlisted, engine off, or no store */
+    int          have_addr, have_prefix;
+    wsg_addr_t   addr, prefix;
+    wsg_rec_t    rec, prec;
+    int          matched;              /* rules matched in header_parser */
+    int          refused;              /* refused by us */
+    int          score;
+    unsigned     ids[WSG_MATCH_MAX];
+    int          n_ids;
+    const wsg_rule_info_t *first;
+    const char  *path;                 /* normalised */
+    const char  *ext;
+    unsigned     norm_flags;
+} wsg_req_state_t;
+
+/* Shared by every hook of one configuration generation (pconf) plus the per-child store. */
+typedef struct {
+    wsg_policy_t     policy;
+    const char      *state_dir;
+    wsg_store_opts_t store_opts;
+    double           miss_score;
+    apr_file_t      *event_log;
+} wsg_globals_t;
+
+static wsg_globals_t *G;                   /* this generation's globals */
+static wsg_store_t  *store;                /* this child's store handle (child_init) */
+
+/* Rules outlive a configuration generation: a graceful restart with a broken rule file keeps the
+ * previous ruleset (logged) instead of taking the site down. candidate is what this generation's
+ * WSGuardRules directives load into; current is what requests use. */
+static apr_pool_t    *rules_cur_pool, *rules_cand_pool;
+static wsg_ruleset_t *rules_cur, *rules_cand;
+static int            rules_cand_failed;
+static const char    *rules_cand_error;
+
+/* Log-once latches for fail-open conditions (per child). */
+static volatile apr_uint32_t warned_full, warned_store, warned_event;
+static apr_time_t last_purge;
+
+static int wsg_is_restart(void)
+{
+    return ap_state_query(AP_SQ_CONFIG_GEN) > 0;
+}
+
+static void *create_dir_conf(apr_pool_t *p, char *dir)
+{
+    wsg_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
+    dc->engine = WSG_UNSET;
+    return dc;
+}
+
+static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    wsg_dir_conf_t *base = basev, *add = addv, *dc = apr_pcalloc(p, sizeof(*dc));
+    dc->engine = add->engine != WSG_UNSET ? add->engine : base->engine;
+    return dc;
+}
+
+static void *create_srv_conf(apr_pool_t *p, server_rec *s)
+{
+    wsg_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+    sc->engine = WSG_UNSET;
+    sc->ratelimit = sc->ban = -1;
+    sc->ban_time = sc->ban_max = sc->halflife = -1;
+    sc->prefix_ban = sc->miss_score = -1;
+    return sc;
+}
+
+static void *merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
+{
+    wsg_srv_conf_t *base = basev, *add = addv, *sc = apr_pcalloc(p, sizeof(*sc));
+
+    /* Only engine and allowlist are per virtual host; the rest is global (GLOBAL_ONLY). */
+    *sc = *base;
+    sc->engine = add->engine != WSG_UNSET ? add->engine : base->engine;
+    sc->allow = add->allow ? add->allow : base->allow;
+    return sc;
+}
+
+static int srv_engine(const wsg_srv_conf_t *sc)
+{
+    return sc->engine == WSG_UNSET ? WSG_ENGINE_ON : sc->engine;
+}
+
+static int dir_engine(const wsg_dir_conf_t *dc, const wsg_srv_conf_t *sc)
+{
+    return dc && dc->engine != WSG_UNSET ? dc->engine : srv_engine(sc);
+}
+
+static wsg_allow_t *default_allow;
+
+static const wsg_allow_t *srv_allow(const wsg_srv_conf_t *sc)
+{
+    return sc->allow ? sc->allow : default_allow;
+}
+
+/* ---- directive handlers ---- */
+
+static const char *set_engine(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    int v;
+
+    if (!strcasecmp(arg, "on"))
+        v = WSG_ENGINE_ON;
+    else if (!strcasecmp(arg, "off"))
+        v = WSG_ENGINE_OFF;
+    else if (!strcasecmp(arg, "detectiononly"))
+        v = WSG_ENGINE_DETECT;
+    else
+        return apr_psprintf(cmd->pool, "%s: '%s' is not one of On, Off, DetectionOnly",
+                            cmd->cmd->name, arg);
+    if (cmd->path)
+        ((wsg_dir_conf_t *)dconf)->engine = v;
+    else {
+        wsg_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config, &wsguard_module);
+        sc->engine = v;
+    }
+    return NULL;
+}
+
+static wsg_srv_conf_t *global_conf(cmd_parms *cmd, const char **err)
+{
+    *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    return ap_get_module_config(cmd->server->module_config, &wsguard_module);
+}
+
+static const char *set_rules(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err;
+    wsg_srv_conf_t *sc = global_conf(cmd, &err);
+    const char *path = ap_server_root_relative(cmd->temp_pool, arg);
+
+    if (err)
+        return err;
+    if (!path)
+        return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
+    sc->rules_set = 1;
+    if (rules_cand_failed)
+        return NULL;
+    if (wsg_ruleset_load_path(rules_cand, path, &err) != APR_SUCCESS) {
+        if (!wsg_is_restart())
+            return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
+        /* A restart: keep serving with the rules in force; post_config says why. */
+        rules_cand_failed = 1;
+        rules_cand_error = apr_pstrdup(cmd->pool, err);
+    }
+    return NULL;
+}
+
+static const char *set_state_dir(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err;
+    wsg_srv_conf_t *sc = global_conf(cmd, &err);
+    apr_finfo_t fi;
+    const char *dir, *parent;
+
+    if (err)
+        return err;
+    dir = ap_server_root_relative(cmd->pool, arg);
+    if (!dir)
+        return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
+    /* The directory itself is created at startup; its parent must exist now. */
+    parent = ap_make_dirstr_parent(cmd->temp_pool, dir);
+    if (apr_stat(&fi, parent, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
+        || fi.filetype != APR_DIR)
+        return apr_psprintf(cmd->pool, "%s: parent directory %s of '%s' does not exist",
+                            cmd->cmd->name, parent, dir);
+    sc->state_dir = dir;
+    return NULL;
+}
+
+static const char *set_thresholds(cmd_parms *cmd, void *dconf, const char *rl, const char *ban)
+{
+    const char *err;
+    wsg_srv_conf_t *sc = global_conf(cmd, &err);
+    double r = 0, b;
+
+    if (err)
+        return err;
+    if (strcasecmp(rl, "off") && (wsg_parse_score(rl, &r) != APR_SUCCESS))
+        return apr_psprintf(cmd->pool, "%s: rate-limit threshold '%s' is not a number or 'off'",
+                            cmd->cmd->name, rl);
+    if (wsg_parse_score(ban, &b) != APR_SUCCESS || b <= 0)
+        return apr_psprintf(cmd->pool, "%s: ban threshold '%s' is not a positive number",
+                            cmd->cmd->name, ban);
+    if (r > 0 && r >= b)
+        return apr_psprintf(cmd->pool, "%s: the rate-limit threshold (%s) must be below the ban "
+                            "threshold (%s), or 'off'", cmd->cmd->name, rl, ban);
+    sc->ratelimit = r;
+    sc->ban = b;
+    return NULL;
+}
+
+static const char *parse_dur(cmd_parms *cmd, const char *what, const char *arg,
+                             apr_interval_time_t *out)
+{
+    if (wsg_parse_duration(arg, out) != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "%s: %s '%s' is not a duration (e.g. 90s, 15m, 1h, 7d)",
+                            cmd->cmd->name, what, arg);
+    return NULL;
+}
+
+static const char *set_ban_time(cmd_parms *cmd, void *dconf, const char *t, const char *max)
+{
+    const char *err;
+    wsg_srv_conf_t *sc = global_conf(cmd, &err);
+    apr_interval_time_t bt, bm = -1;
+
+    if (err)
+        return err;
+    if ((err = parse_dur(cmd, "ban time", t, &bt)))
+        return err;
+    if (bt < APR_USEC_PER_SEC)
+        return apr_psprintf(cmd->pool, "%s: ban time '%s' is below one second", cmd->cmd->name, t);
+    if (max) {
+        if (strncasecmp(max, "max=", 4))
+            return apr_psprintf(cmd->pool, "%s: second argument '%s' must be max=DURATION",
+                                cmd->cmd->name, max);
+        if ((err = parse_dur(cmd, "maximum ban time", max + 4, &bm)))
+            return err;
+        if (bm < bt)
+            return apr_psprintf(cmd->pool, "%s: maximum '%s' is shorter than the ban time '%s'",
+                                cmd->cmd->name, max + 4, t);
+    }
+    sc->ban_time = bt;
+    sc->ban_max = bm;
+    return NULL;
+}
+
+static const char *set_halflife(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err;
+    wsg_srv_conf_t *sc = global_conf(cmd, &err);
+    apr_interval_time_t v = 0;
+
+    if (err)
+        return err;
+    if (strcasecmp(arg, "off") && (err = parse_dur(cmd, "half-life", arg, &v)))
+        return err;
+    if (strcasecmp(arg, "off") && v < APR_USEC_PER_SEC)
+        return apr_psprintf(cmd->pool, "%s: half-life '%s' is below one second (use 'off' for "
+                            "no decay)", cmd->cmd->name, arg);
+    sc->halflife = v;
+    return NULL;
+}
+
+static const char *set_allow(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    wsg_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config, &wsguard_module);
+    const char *err;
+
+    if (!strcasecmp(arg, "none")) {
+        sc->allow = wsg_allow_make(cmd->pool);
+        return NULL;
+    }
+    if (!sc->allow)
+        sc->allow = wsg_allow_make(cmd->pool);
+    if (wsg_allow_add(sc->allow, cmd->pool, arg, &err) != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "%s: '%s' is not an address or CIDR: %s", cmd->cmd->name,
+                            arg, err ? err : "invalid");
+    return NULL;
+}
+
+static const char *set_event_log(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err;
+    wsg_srv_conf_t *sc = global_conf(cmd, &err);
+
+    if (err)
+        return err;
+    if (*arg != '|' && !ap_server_root_relative(cmd->pool, arg))
+        return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
+    sc->event_log = *arg == '|' ? arg : ap_server_root_relative(cmd->pool, arg);
+    return NULL;
+}
+
+static const char *set_prefix_ban(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err;
+    wsg_srv_conf_t *sc = global_conf(cmd, &err);
+    double v = 0;
+
+    if (err)
+        return err;
+    if (strcasecmp(arg, "off") && (wsg_parse_score(arg, &v) != APR_SUCCESS || v <= 0))
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a positive score or 'off'",
+                            cmd->cmd->name, arg);
+    sc->prefix_ban = v;
+    return NULL;
+}
+
+static const char *set_miss_score(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err;
+    wsg_srv_conf_t *sc = global_conf(cmd, &err);
+    double v;
+
+    if (err)
+        return err;
+    if (wsg_parse_score(arg, &v) != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a score (0 disables)", cmd->cmd->name, arg);
+    sc->miss_score = v;
+    return NULL;
+}
+
+static const char *set_map_size(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err;
+    wsg_srv_conf_t *sc = global_conf(cmd, &err);
+    apr_size_t v;
+
+    if (err)
+        return err;
+    if (wsg_parse_size(arg, &v) != APR_SUCCESS || v < 32768)
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a size of at least 32K (e.g. 64M)",
+                            cmd->cmd->name, arg);
+    sc->map_size = v;
+    return NULL;
+}
+
+static const command_rec wsguard_cmds[] = {
+    AP_INIT_TAKE1("WSGuardEngine", set_engine, NULL, RSRC_CONF | ACCESS_CONF,
+                  "On | Off | DetectionOnly: inspect and refuse, do nothing, or inspect and log only"),
+    AP_INIT_ITERATE("WSGuardRules", set_rules, NULL, RSRC_CONF,
+                    "rule files: a file, a directory (its *.rules) or a glob; repeatable"),
+    AP_INIT_TAKE1("WSGuardStateDir", set_state_dir, NULL, RSRC_CONF,
+                  "directory of the LMDB environment holding per-address state"),
+    AP_INIT_TAKE2("WSGuardThresholds", set_thresholds, NULL, RSRC_CONF,
+                  "RATELIMIT BAN: scores at which 429s start (or 'off') and at which a client is banned"),
+    AP_INIT_TAKE12("WSGuardBanTime", set_ban_time, NULL, RSRC_CONF,
+                   "DURATION [max=DURATION]: first ban length; repeat bans double up to max"),
+    AP_INIT_TAKE1("WSGuardScoreHalfLife", set_halflife, NULL, RSRC_CONF,
+                  "DURATION | off: half-life of client scores"),
+    AP_INIT_ITERATE("WSGuardAllow", set_allow, NULL, RSRC_CONF,
+                    "addresses/CIDRs never scored or refused; 'none' clears the list"),
+    AP_INIT_TAKE1("WSGuardEventLog", set_event_log, NULL, RSRC_CONF,
+                  "file or \"|piped logger\" receiving one JSON line per event"),
+    AP_INIT_TAKE1("WSGuardPrefixBan", set_prefix_ban, NULL, RSRC_CONF,
+                  "SCORE | off: score of a /24 or /64 at which the whole prefix is banned"),
+    AP_INIT_TAKE1("WSGuardMissScore", set_miss_score, NULL, RSRC_CONF,
+                  "score of a 404 on a script path that matched no rule (0 disables)"),
+    AP_INIT_TAKE1("WSGuardMapSize", set_map_size, NULL, RSRC_CONF,
+                  "maximum size of the LMDB state (e.g. 64M)"),
+    { NULL }
 };
+
+/* ------------------------------------------------------------------------------------------ */
+/* Lifecycle */
+
+static int wsg_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    const char *err;
+
+    if (rules_cand_pool)
+        apr_pool_destroy(rules_cand_pool);
+    apr_pool_create(&rules_cand_pool, NULL);
+    apr_pool_tag(rules_cand_pool, "wsguard-rules");
+    rules_cand = NULL;
+    rules_cand_failed = 0;
+    rules_cand_error = NULL;
+    if (wsg_ruleset_create(rules_cand_pool, &rules_cand) != APR_SUCCESS)
+        return DONE;
+    default_allow = wsg_allow_make(pconf);
+    wsg_allow_add(default_allow, pconf, "127.0.0.1", &err);
+    wsg_allow_add(default_allow, pconf, "::1", &err);
+    G = NULL;
+    return OK;
+}
+
+/* Makes the candidate ruleset current, or keeps the current one when the candidate failed. */
+static apr_status_t wsg_rules_commit(server_rec *s, int rules_set)
+{
+    const char *err = NULL;
+
+    if (!rules_cand_failed && !rules_set) {
+        apr_finfo_t fi;
+        if (apr_stat(&fi, WSG_RULES_DEFAULT, APR_FINFO_TYPE, rules_cand_pool) == APR_SUCCESS
+            && wsg_ruleset_load_path(rules_cand, WSG_RULES_DEFAULT, &err) != APR_SUCCESS)
+            rules_cand_failed = 1, rules_cand_error = err;
+        else if (!err && wsg_ruleset_count(rules_cand) == 0)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(10400)
+                         "no WSGuardRules configured and no rules in " WSG_RULES_DEFAULT
+                         ": only unknown-script misses are scored");
+    }
+    if (!rules_cand_failed && wsg_ruleset_compile(rules_cand, &err) != APR_SUCCESS)
+        rules_cand_failed = 1, rules_cand_error = err;
+
+    if (rules_cand_failed) {
+        if (!rules_cur) {
+            ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, APLOGNO(10401)
+                         "rules: %s", rules_cand_error ? rules_cand_error : "unknown error");
+            return APR_EGENERAL;
+        }
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(10402)
+                     "rules not reloaded, the %u rules in force stay: %s",
+                     wsg_ruleset_count(rules_cur), rules_cand_error ? rules_cand_error : "unknown");
+        apr_pool_destroy(rules_cand_pool);
+    }
+    else {
+        if (rules_cur_pool)
+            apr_pool_destroy(rules_cur_pool);
+        rules_cur_pool = rules_cand_pool;
+        rules_cur = rules_cand;
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(10403)
+                     "%u rules loaded", wsg_ruleset_count(rules_cur));
+    }
+    rules_cand_pool = NULL;
+    rules_cand = NULL;
+    return APR_SUCCESS;
+}
+
+static int wsg_test_config(apr_pool_t *pconf, server_rec *s)
+{
+    const char *err = NULL;
+
+    /* configtest: compile what was loaded so regex/JIT problems show now. */
+    if (rules_cand && wsg_ruleset_compile(rules_cand, &err) != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, APLOGNO(10404) "rules: %s", err);
+        return DONE;
+    }
+    return OK;
+}
+
+static apr_status_t wsg_open_event_log(apr_pool_t *p, server_rec *s, const char *spec)
+{
+    apr_status_t rv;
+
+    if (*spec == '|') {
+        piped_log *pl = ap_open_piped_log(p, spec + 1);
+        if (!pl) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(10500)
+                         "cannot start event log pipe '%s'", spec + 1);
+            return APR_EGENERAL;
+        }
+        G->event_log = ap_piped_log_write_fd(pl);
+        return APR_SUCCESS;
+    }
+    rv = apr_file_open(&G->event_log, spec, APR_WRITE | APR_APPEND | APR_CREATE,
+                       APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD, p);
+    if (rv != APR_SUCCESS)
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(10501)
+                     "cannot open event log %s", spec);
+    return rv;
+}
+
+static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    wsg_srv_conf_t *sc = ap_get_module_config(s->module_config, &wsguard_module);
+    const char *err = NULL;
+    apr_status_t rv;
+
+    if (wsg_rules_commit(s, sc->rules_set) != APR_SUCCESS)
+        return HTTP_INTERNAL_SERVER_ERROR;
+
+    G = apr_pcalloc(pconf, sizeof(*G));
+    wsg_policy_defaults(&G->policy);
+    if (sc->ban >= 0) {
+        G->policy.ratelimit = sc->ratelimit;
+        G->policy.ban = sc->ban;
+    }
+    if (sc->ban_time >= 0) {
+        G->policy.ban_time = sc->ban_time;
+        if (sc->ban_max >= 0)
+            G->policy.ban_max = sc->ban_max;
+        else if (G->policy.ban_max < sc->ban_time)
+            G->policy.ban_max = sc->ban_time;
+    }
+    if (sc->halflife >= 0)
+        G->policy.halflife = sc->halflife;
+    if (sc->prefix_ban >= 0)
+        G->policy.prefix_ban = sc->prefix_ban;
+    G->miss_score = sc->miss_score >= 0 ? sc->miss_score : 1.0;
+    G->state_dir = sc->state_dir ? sc->state_dir : WSG_STATE_DEFAULT;
+    G->store_opts.map_size = sc->map_size;
+
+    /* httpd reads its configuration twice at startup; the first pass only validates. */
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
+        return OK;
+
+    if (sc->event_log)
+        wsg_open_event_log(pconf, s, sc->event_log);
+
+    rv = wsg_store_prepare(ptemp, G->state_dir, &G->store_opts,
+                           (long)ap_unixd_config.user_id, (long)ap_unixd_config.group_id, &err);
+    if (rv != APR_SUCCESS) {
+        /* Fail open: the site serves, without per-client memory, and says so. */
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(10405)
+                     "state directory %s unusable, clients are not tracked until it is fixed: %s",
+                     G->state_dir, err ? err : "unknown error");
+    }
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(10406)
+                 "state in %s; thresholds %.4g/%.4g; ban %" APR_TIME_T_FMT "s (max %"
+                 APR_TIME_T_FMT "s)", G->state_dir, G->policy.ratelimit, G->policy.ban,
+                 apr_time_sec(G->policy.ban_time), apr_time_sec(G->policy.ban_max));
+    return OK;
+}
+
+static void wsg_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    const char *err = NULL;
+    apr_status_t rv;
+
+    store = NULL;
+    warned_full = warned_store = warned_event = 0;
+    last_purge = apr_time_now();
+    if (!G)
+        return;
+    rv = wsg_store_open(pchild, G->state_dir, &G->store_opts, &store, &err);
+    if (rv != APR_SUCCESS) {
+        store = NULL;
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(10407)
+                     "cannot open state in %s, this child serves without tracking: %s",
+                     G->state_dir, err ? err : "unknown error");
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Request path */
+
+/* Logs a store failure once per child, whatever the request rate. */
+static void store_failed(request_rec *r, apr_status_t rv, const char *what)
+{
+    if (rv == APR_ENOSPC) {
+        if (apr_atomic_cas32(&warned_full, 1, 0) == 0)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10450)
+                          "state in %s is full (WSGuardMapSize): serving without recording new "
+                          "scores; expired records are being purged", G->state_dir);
+        last_purge = 0;   /* purge at the next write */
+        return;
+    }
+    if (apr_atomic_cas32(&warned_store, 1, 0) == 0)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10451)
+                      "state %s failed (%s): serving without tracking (logged once per child)",
+                      what, wsg_store_strerror(rv));
+}
+
+static int purge_expired(void *baton, const wsg_rec_t *rec)
+{
+    return wsg_policy_expired(&G->policy, rec, *(apr_time_t *)baton);
+}
+
+static void maybe_purge(request_rec *r, apr_time_t now)
+{
+    unsigned n = 0;
+    apr_status_t rv;
+
+    if (now - last_purge < WSG_PURGE_EVERY)
+        return;
+    last_purge = now;
+    rv = wsg_store_purge(store, purge_expired, &now, 2000, &n);
+    if (rv == APR_SUCCESS && n)
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, APLOGNO(10452) "purged %u expired records", n);
+    else if (rv == APR_SUCCESS)
+        apr_atomic_set32(&warned_full, 0);
+}
+
+static const char *http_date(apr_pool_t *p, apr_time_t t)
+{
+    char buf[APR_RFC822_DATE_LEN];
+    apr_rfc822_date(buf, t);
+    return apr_pstrdup(p, buf);
+}
+
+static void log_event(request_rec *r, wsg_req_state_t *st, const char *event, int status,
+                      int req_score, double client_score, const char *action, apr_time_t until)
+{
+    wsg_event_t ev;
+    const char *line;
+    apr_size_t len;
+    apr_status_t rv;
+
+    if (!G->event_log)
+        return;
+    memset(&ev, 0, sizeof(ev));
+    ev.event = event;
+    ev.time = apr_time_now();
+    ev.client = r->useragent_ip;
+    ev.vhost = r->server->server_hostname;
+    ev.method = r->method;
+    ev.uri = r->unparsed_uri;
+    ev.path = st->path;
+    ev.ua = apr_table_get(r->headers_in, "User-Agent");
+    ev.status = status;
+    ev.rule_ids = st->ids;
+    ev.n_rules = st->n_ids;
+    ev.tag = st->first ? st->first->tag : NULL;
+    ev.msg = st->first ? st->first->msg : NULL;
+    ev.req_score = req_score;
+    ev.client_score = client_score;
+    ev.action = action;
+    ev.ban_until = until;
+    ev.norm_flags = st->norm_flags;
+    line = wsg_event_json(r->pool, &ev, &len);
+    if (!line)
+        return;
+    /* One write per line: O_APPEND files and pipes (under PIPE_BUF) keep lines whole. */
+    rv = apr_file_write_full(G->event_log, line, len, NULL);
+    if (rv != APR_SUCCESS && apr_atomic_cas32(&warned_event, 1, 0) == 0)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, APLOGNO(10502)
+                      "cannot write the event log (logged once per child)");
+}
+
+typedef struct {
+    const wsg_policy_t *pol;
+    double       score;
+    apr_time_t   now;
+    unsigned     rule;
+    apr_uint64_t path_hash;
+    apr_uint32_t set_flags;
+    wsg_action_t action;
+    double       client_score;
+    apr_time_t   ban_until;
+    wsg_rec_t    rec;            /* the address record as written */
+    const wsg_addr_t *addr;
+} wsg_score_baton_t;
+
+static apr_uint64_t hash64(const char *s, apr_size_t n)
+{
+    apr_uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    while (n--)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return h;
+}
+
+static void bloom_add(apr_uint64_t *bloom, apr_uint32_t *count, apr_uint64_t h)
+{
+    apr_uint64_t bits = (1ULL << (h & 63)) | (1ULL << ((h >> 6) & 63));
+    if ((*bloom & bits) != bits) {
+        *bloom |= bits;
+        (*count)++;
+    }
+}
+
+static void push_rule(wsg_rec_t *rec, unsigned id)
+{
+    int i;
+    if (!id || rec->rules[0] == id)
+        return;
+    for (i = WSG_REC_RULES - 1; i > 0; i--)
+        rec->rules[i] = rec->rules[i - 1];
+    rec->rules[0] = id;
+}
+
+/* Write transaction body: score the address and its prefix together. */
+static int score_update(void *baton, wsg_rec_t *recs, const int *found, int n)
+{
+    wsg_score_baton_t *b = baton;
+    wsg_rec_t *rec = &recs[0];
+    wsg_action_t act;
+    int mask = 1;
+
+    act = wsg_policy_add(b->pol, rec, b->score, b->now);
+    rec->version = WSG_REC_VERSION;
+    rec->flags |= b->set_flags;
+    push_rule(rec, b->rule);
+    if (b->path_hash)
+        bloom_add(&rec->probe_bloom, &rec->distinct, b->path_hash);
+    b->client_score = wsg_policy_score_now(b->pol, rec, b->now);
+    b->ban_until = rec->ban_until;
+    b->rec = *rec;
+
+    if (n > 1 && b->pol->prefix_ban > 0) {
+        wsg_rec_t *pre = &recs[1];
+        wsg_policy_t ppol = *b->pol;
+        wsg_action_t pact;
+
+        /* A prefix is banned on the sum of its members' scores, and only with two or more
+         * members, so one address never bans its neighbours. */
+        ppol.ratelimit = 0;
+        ppol.ban = b->pol->prefix_ban;
+        bloom_add(&pre->member_bloom, &pre->members, hash64((const char *)b->addr->bytes, 16));
+        if (pre->members >= 2 || pre->ban_until > b->now) {
+            pact = wsg_policy_add(&ppol, pre, b->score, b->now);
+        }
+        else {
+            ppol.ban = 1e12;
+            pact = wsg_policy_add(&ppol, pre, b->score, b->now);
+        }
+        pre->version = WSG_REC_VERSION;
+        push_rule(pre, b->rule);
+        if (pact == WSG_ACT_BAN && act != WSG_ACT_BAN) {
+            act = WSG_ACT_BAN;
+            b->ban_until = pre->ban_until;
+        }
+        mask |= 2;
+    }
+    b->action = act;
+    return mask;
+}
+
+static wsg_req_state_t *req_state(request_rec *r)
+{
+    return ap_get_module_config(r->request_config, &wsguard_module);
+}
+
+static int refuse(request_rec *r, wsg_req_state_t *st, wsg_action_t act, apr_interval_time_t retry)
+{
+    st->refused = 1;
+    if (act == WSG_ACT_RATELIMIT) {
+        apr_int64_t secs = (retry + APR_USEC_PER_SEC - 1) / APR_USEC_PER_SEC;
+        if (secs < 1)
+            secs = 1;
+        apr_table_setn(r->err_headers_out, "Retry-After",
+                       apr_psprintf(r->pool, "%" APR_INT64_T_FMT, secs));
+        return HTTP_TOO_MANY_REQUESTS;
+    }
+    return HTTP_FORBIDDEN;
+}
+
+/* post_read_request, after mod_remoteip: who is it, and are they banned? One read, no write. */
+static int wsg_post_read_request(request_rec *r)
+{
+    wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
+    wsg_req_state_t *st;
+    apr_time_t now;
+    apr_interval_time_t retry = 0;
+    wsg_action_t act;
+    int engine = srv_engine(sc);
+
+    /* State is set up even when the server's engine is Off: a <Location> may turn it On. */
+    if (!G || r->main || r->prev)
+        return DECLINED;
+    st = apr_pcalloc(r->pool, sizeof(*st));
+    ap_set_module_config(r->request_config, &wsguard_module, st);
+    if (!store || (r->useragent_addr && wsg_allow_test(srv_allow(sc), r->useragent_addr))) {
+        st->skip = 1;
+        return DECLINED;
+    }
+    if (wsg_addr_parse(r->useragent_ip, &st->addr) != APR_SUCCESS) {
+        st->skip = 1;
+        return DECLINED;
+    }
+    wsg_addr_prefix(&st->addr, &st->prefix);
+    now = apr_time_now();
+    st->have_addr = wsg_store_get(store, &st->addr, &st->rec) == APR_SUCCESS;
+    st->have_prefix = wsg_store_get(store, &st->prefix, &st->prec) == APR_SUCCESS;
+    if (engine != WSG_ENGINE_ON)
+        return DECLINED;
+    act = st->have_addr ? wsg_policy_check(&G->policy, &st->rec, now, &retry) : WSG_ACT_PASS;
+    if (act != WSG_ACT_BAN && st->have_prefix && st->prec.ban_until > now)
+        act = WSG_ACT_BAN;
+    if (act == WSG_ACT_BAN)
+        return refuse(r, st, act, retry);
+    return DECLINED;
+}
+
+static void request_target(request_rec *r, wsg_req_state_t *st, wsg_norm_t *norm, char *buf)
+{
+    wsg_norm_target(r->unparsed_uri ? r->unparsed_uri : r->uri, buf, WSG_NORM_BUF, norm);
+    st->path = apr_pstrmemdup(r->pool, norm->path, norm->path_len);
+    st->ext = apr_pstrdup(r->pool, norm->ext);
+    st->norm_flags = norm->flags;
+}
+
+static int record_score(request_rec *r, wsg_req_state_t *st, double score, unsigned rule,
+                        apr_uint32_t flags, wsg_score_baton_t *b)
+{
+    wsg_addr_t keys[2];
+    apr_status_t rv;
+
+    memset(b, 0, sizeof(*b));
+    b->pol = &G->policy;
+    b->score = score;
+    b->now = apr_time_now();
+    b->rule = rule;
+    b->set_flags = flags;
+    b->addr = &st->addr;
+    b->path_hash = st->path ? hash64(st->path, strlen(st->path)) : 0;
+    keys[0] = st->addr;
+    keys[1] = st->prefix;
+    rv = wsg_store_update(store, keys, G->policy.prefix_ban > 0 ? 2 : 1, score_update, b);
+    if (rv != APR_SUCCESS) {
+        store_failed(r, rv, "update");
+        return 0;
+    }
+    maybe_purge(r, b->now);
+    return 1;
+}
+
+static const char *action_name(wsg_action_t act, int detect)
+{
+    if (detect && act != WSG_ACT_PASS)
+        return "detect";
+    return act == WSG_ACT_BAN ? "ban" : act == WSG_ACT_RATELIMIT ? "ratelimit" : "pass";
+}
+
+/* header_parser: the directory is known; match, score, refuse. */
+static int wsg_header_parser(request_rec *r)
+{
+    wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
+    wsg_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &wsguard_module);
+    wsg_req_state_t *st = req_state(r);
+    int engine = dir_engine(dc, sc);
+    char buf[WSG_NORM_BUF];
+    wsg_norm_t norm;
+    wsg_req_t req;
+    wsg_match_t m;
+    wsg_score_baton_t b;
+    double score;
+    apr_interval_time_t retry = 0;
+    wsg_action_t act;
+
+    if (!st || st->skip || st->refused || engine == WSG_ENGINE_OFF || !rules_cur)
+        return DECLINED;
+
+    request_target(r, st, &norm, buf);
+    memset(&req, 0, sizeof(req));
+    req.method = r->method;
+    req.norm = &norm;
+    req.ua = apr_table_get(r->headers_in, "User-Agent");
+    memset(&m, 0, sizeof(m));
+    wsg_ruleset_match(rules_cur, &req, &m);
+    score = m.score;
+    /* Evasion tricks on a request that already looks like a probe make it more certain. */
+    if (m.n > 0 && (norm.flags & WSG_NF_EVASION))
+        score += 1;
+
+    if (m.n > 0) {
+        st->matched = 1;
+        st->score = (int)score;
+        st->n_ids = m.n < WSG_MATCH_MAX ? m.n : WSG_MATCH_MAX;
+        memcpy(st->ids, m.ids, sizeof(unsigned) * st->n_ids);
+        st->first = m.first;
+    }
+    if (score <= 0) {
+        /* Clean request: no write. A client in the rate-limit tier is still refused. */
+        if (engine == WSG_ENGINE_ON && st->have_addr
+            && wsg_policy_check(&G->policy, &st->rec, apr_time_now(), &retry) != WSG_ACT_PASS)
+            return refuse(r, st, WSG_ACT_RATELIMIT, retry);
+        return DECLINED;
+    }
+    if (!record_score(r, st, score, m.first ? m.first->id : 0, 0, &b))
+        return DECLINED;
+    act = b.action;
+    log_event(r, st, act == WSG_ACT_BAN ? "ban" : "probe", 0, (int)score, b.client_score,
+              action_name(act, engine == WSG_ENGINE_DETECT), act == WSG_ACT_BAN ? b.ban_until : 0);
+    if (act == WSG_ACT_BAN)
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, APLOGNO(10453)
+                      "%s %s: client banned until %s (score %.1f, rule %u)%s", r->method,
+                      st->path, http_date(r->pool, b.ban_until), b.client_score,
+                      m.first ? m.first->id : 0,
+                      engine == WSG_ENGINE_DETECT ? " [DetectionOnly: not refused]" : "");
+    if (engine != WSG_ENGINE_ON || act == WSG_ACT_PASS)
+        return DECLINED;
+    wsg_policy_check(&G->policy, &b.rec, b.now, &retry);
+    return refuse(r, st, act, retry);
+}
+
+static int is_script_ext(const char *ext)
+{
+    static const char *const exts[] = {
+        "php", "php3", "php4", "php5", "php7", "phtml", "pht", "phar", "asp", "aspx", "ashx",
+        "asmx", "ascx", "asa", "cer", "cfm", "cfc", "jsp", "jspx", "jsw", "cgi", "pl", "py",
+        "sh", "alfa", NULL
+    };
+    int i;
+    if (!ext || !*ext)
+        return 0;
+    for (i = 0; exts[i]; i++)
+        if (!strcmp(ext, exts[i]))
+            return 1;
+    return 0;
+}
+
+/* log_transaction: the status is known. A probe answered 2xx means the shell may be there; a
+ * script that does not exist, asked for by a client, is how unknown shell names are caught. */
+static int wsg_log_transaction(request_rec *r)
+{
+    wsg_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &wsguard_module);
+    wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
+    wsg_req_state_t *st = req_state(r);
+    request_rec *last = r;
+    wsg_score_baton_t b;
+    int status, engine;
+    double score;
+
+    if (!st || st->skip || st->refused || !G)
+        return DECLINED;
+    engine = dir_engine(dc, sc);
+    if (engine == WSG_ENGINE_OFF)
+        return DECLINED;
+    while (last->next)
+        last = last->next;
+    status = last->status;
+
+    if (st->matched && status >= 200 && status < 300) {
+        ap_log_rerror(APLOG_MARK, APLOG_ALERT, 0, r, APLOGNO(10454)
+                      "possible web shell present: %s %s answered %d to a probe (rule %u: %s)",
+                      r->method, st->path, status, st->first ? st->first->id : 0,
+                      st->first && st->first->msg ? st->first->msg : "");
+        log_event(r, st, "alert", status, 0, 0, "alert", 0);
+        if (record_score(r, st, 0, 0, WSG_RF_SHELL_HIT, &b))
+            ;
+        return DECLINED;
+    }
+    if (st->matched || status != HTTP_NOT_FOUND || G->miss_score <= 0)
+        return DECLINED;
+    if (!st->path) {
+        char buf[WSG_NORM_BUF];
+        wsg_norm_t norm;
+        request_target(r, st, &norm, buf);
+    }
+    if (!is_script_ext(st->ext))
+        return DECLINED;
+    /* A POST to a missing script is password guessing at a shell that is not there. */
+    score = G->miss_score * (r->method_number == M_POST ? 2 : 1);
+    if (!record_score(r, st, score, 0, 0, &b))
+        return DECLINED;
+    log_event(r, st, b.action == WSG_ACT_BAN ? "ban" : "miss", status, (int)score,
+              b.client_score, action_name(b.action, engine == WSG_ENGINE_DETECT),
+              b.action == WSG_ACT_BAN ? b.ban_until : 0);
+    return DECLINED;
+}
+
+static void wsg_register_hooks(apr_pool_t *p)
+{
+    static const char *const after_remoteip[] = { "mod_remoteip.c", NULL };
+
+    ap_hook_pre_config(wsg_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_test_config(wsg_test_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(wsg_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_child_init(wsg_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_read_request(wsg_post_read_request, after_remoteip, NULL, APR_HOOK_FIRST);
+    ap_hook_header_parser(wsg_header_parser, NULL, NULL, APR_HOOK_FIRST);
+    ap_hook_log_transaction(wsg_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
+    wsg_status_register_hooks(p);
+}
+
+AP_DECLARE_MODULE(wsguard) = {
+    STANDARD20_MODULE_STUFF,
+    create_dir_conf,
+    merge_dir_conf,
+    create_srv_conf,
+    merge_srv_conf,
+    wsguard_cmds,
+    wsg_register_hooks
+};
+
+wsg_store_t *wsg_glue_store(void)
+{
+    return store;
+}
+
+const wsg_policy_t *wsg_glue_policy(void)
+{
+    return G ? &G->policy : NULL;
+}
+
+const wsg_ruleset_t *wsg_glue_rules(void)
+{
+    return rules_cur;
+}
