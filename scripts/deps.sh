@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs the Debian 12 packages mod_wsguard needs to build, test and demo (as root, with apt).
+# Does nothing when they are all present already.
+set -eu
+PKGS="build-essential autoconf automake pkg-config apache2 apache2-dev libpcre2-dev liblmdb-dev
+lmdb-utils libjansson-dev libcmocka-dev python3 python3-pytest curl nftables ipset iptables
+iproute2 wrk clang libclang-rt-14-dev"
+missing=""
+for p in $PKGS; do
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps: installing$missing"
+if [ "$(id -u)" != 0 ]; then
+    echo "deps: need root to apt-get install$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+# The apache2 package tries to start a system httpd on :80; we never use it.
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d 2>/dev/null && chmod +x /usr/sbin/policy-rc.d || true
+apt-get install -y -q --no-install-recommends $missing
+rm -f /usr/sbin/policy-rc.d
