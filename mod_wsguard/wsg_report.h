@@ -1,0 +1,62 @@
+/* wsg_report: reads event-log lines (wsg_event JSON), aggregates them per client address and renders
+ * sharing reports: CSV, JSON, a STIX 2.1 bundle or a MISP event, optionally anonymised (the
+ * reporter's own host names, private addresses and query values removed).
+ * Portable core: APR + jansson. */
+#ifndef WSG_REPORT_H
+#define WSG_REPORT_H
+
+#include <apr_pools.h>
+#include <apr_tables.h>
+#include <apr_time.h>
+
+typedef enum {
+    WSG_REPORT_CSV = 0,
+    WSG_REPORT_JSON,
+    WSG_REPORT_STIX,
+    WSG_REPORT_MISP
+} wsg_report_format_t;
+
+typedef struct wsg_report_opts_t {
+    apr_time_t          since;      /* inclusive; 0: no lower bound */
+    apr_time_t          until;      /* exclusive; 0: no upper bound */
+    int                 anonymise;
+    apr_array_header_t *hostnames;  /* of const char *: own names to remove besides the log's vhosts */
+    const char         *org;        /* reporter identity name (STIX identity, MISP Orgc); NULL: default */
+    const char         *tlp;        /* "white", "green", "amber" (NULL), "red" */
+    apr_time_t          now;        /* created/modified stamps; 0: the current time */
+    apr_interval_time_t validity;   /* indicator lifetime after last seen; 0: 30 days */
+} wsg_report_opts_t;
+
+typedef struct wsg_report_t wsg_report_t;
+
+/* Parses a TLP level; NULL if unknown. Returns the canonical lower-case name. */
+const char *wsg_report_tlp_name(const char *level);
+
+/* Parses a format name ("csv", "json", "stix", "misp"); APR_EINVAL if unknown. */
+apr_status_t wsg_report_format_parse(const char *name, wsg_report_format_t *out);
+
+/* A report collecting in p. opts is copied; opts->tlp must be valid (see wsg_report_tlp_name). */
+wsg_report_t *wsg_report_make(apr_pool_t *p, const wsg_report_opts_t *opts);
+
+/* Feeds one event line (without or with its '\n'). APR_SUCCESS when the line was parsed (whether
+ * or not it fell in the time window), APR_EINVAL when it is not an event object (counted). */
+apr_status_t wsg_report_add_line(wsg_report_t *r, const char *line, apr_size_t len);
+
+/* Feeds every line of a file ("-" is stdin). APR_SUCCESS, or the error opening/reading it with
+ * *err set to "PATH: reason". Unparseable lines are counted, not fatal. */
+apr_status_t wsg_report_read_file(wsg_report_t *r, const char *path, const char **err);
+
+/* Lines that were not event objects, lines read in total, and addresses aggregated. */
+unsigned wsg_report_bad_lines(const wsg_report_t *r);
+unsigned wsg_report_lines(const wsg_report_t *r);
+unsigned wsg_report_clients(const wsg_report_t *r);
+
+/* Renders the report in p; NUL-terminated text ending in a newline. */
+char *wsg_report_render(wsg_report_t *r, wsg_report_format_t fmt, apr_pool_t *p);
+
+/* Anonymises one string as the report does (exposed for tests): own host names (case-insensitive)
+ * become "redacted.invalid", private addresses "REDACTED-IP", query values are dropped
+ * ("?pass=secret" -> "?pass="). is_target: s is a request target, so its query is rewritten. */
+char *wsg_report_anonymise_str(wsg_report_t *r, const char *s, int is_target, apr_pool_t *p);
+
+#endif
