@@ -1,0 +1,88 @@
+#!/bin/bash
+# Benchmark: plain httpd against httpd with mod_wsguard (shipped rules), in one run, with wrk on
+# 127.0.0.1. Scenarios: clean static requests, clean 404s, and a flood from a banned address
+# (compared with plain httpd serving a 404). Prints requests/s, p99 latency and ratios.
+# Usage: tests/bench/bench-httpd.sh [SECONDS-PER-RUN] [ROUNDS]     (needs wrk; build first)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+top=$(pwd)
+secs=${1:-8}
+rounds=${2:-2}
+build=${WSG_BUILD:-$top/build}
+command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
+[ -f "$build/mod_wsguard.so" ] || { echo "bench: build first (make)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/wsguard-bench.XXXXXX)
+trap 'for c in plain guard; do /usr/sbin/apache2 -f "$work/$c.conf" -k stop 2>/dev/null || true; done; sleep 1; rm -rf "$work"' EXIT
+mkdir -p "$work/htdocs" "$work/run" "$work/logs"
+head -c 4096 /dev/zero | tr '\0' 'x' > "$work/htdocs/index.html"
+chown -R www-data:www-data "$work"
+
+conf() {  # NAME PORT EXTRA
+    cat > "$work/$1.conf" <<CONF
+ServerRoot "$work"
+ServerName bench.localhost
+Listen 127.0.0.1:$2
+PidFile $work/run/$1.pid
+DefaultRuntimeDir $work/run
+ErrorLog $work/logs/$1-error.log
+LogLevel warn
+User www-data
+Group www-data
+LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+TypesConfig /etc/mime.types
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 32
+MaxRequestWorkers 64
+KeepAlive On
+MaxKeepAliveRequests 0
+DocumentRoot $work/htdocs
+$3
+CONF
+    /usr/sbin/apache2 -f "$work/$1.conf" -k start
+}
+
+conf plain 18181 ""
+conf guard 18182 "LoadModule wsguard_module $build/mod_wsguard.so
+WSGuardRules $top/rules
+WSGuardStateDir $work/state
+WSGuardAllow none"
+sleep 1
+
+# wrk -> "RPS P99_MS"
+run() {
+    wrk -t2 -c32 -d"${secs}s" --latency "$1" 2>/dev/null | awk '
+        /Requests\/sec/ {rps=$2}
+        /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; p99=v}
+        END {printf "%s %s\n", rps, p99}'
+}
+
+declare -A RPS P99
+measure() {  # KEY URL
+    local best=0 bp=0 r
+    for _ in $(seq "$rounds"); do
+        read -r rps p99 <<<"$(run "$2")"
+        r=${rps%.*}
+        if [ "${r:-0}" -gt "$best" ]; then best=$r; bp=$p99; fi
+    done
+    RPS[$1]=$best; P99[$1]=$bp
+}
+
+measure plain_static http://127.0.0.1:18181/index.html
+measure guard_static http://127.0.0.1:18182/index.html
+measure plain_404 http://127.0.0.1:18181/no/such/page.html
+measure guard_404 http://127.0.0.1:18182/no/such/page.html
+"$build/wsguardctl" -d "$work/state" ban 127.0.0.1 --for 1h >/dev/null
+measure guard_banned http://127.0.0.1:18182/index.html
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
+printf '\n%-34s %12s %10s %8s\n' scenario "requests/s" "p99 ms" ratio
+printf '%-34s %12s %10s %8s\n' "plain httpd, static 4 KB" "${RPS[plain_static]}" "${P99[plain_static]}" 1.000
+printf '%-34s %12s %10s %8s\n' "mod_wsguard, static 4 KB" "${RPS[guard_static]}" "${P99[guard_static]}" "$(ratio "${RPS[guard_static]}" "${RPS[plain_static]}")"
+printf '%-34s %12s %10s %8s\n' "plain httpd, 404" "${RPS[plain_404]}" "${P99[plain_404]}" 1.000
+printf '%-34s %12s %10s %8s\n' "mod_wsguard, 404" "${RPS[guard_404]}" "${P99[guard_404]}" "$(ratio "${RPS[guard_404]}" "${RPS[plain_404]}")"
+printf '%-34s %12s %10s %8s\n' "mod_wsguard, banned client (403)" "${RPS[guard_banned]}" "${P99[guard_banned]}" "$(ratio "${RPS[guard_banned]}" "${RPS[plain_404]}")"
+echo "(ratios: against plain httpd in this run; the banned flood is compared with plain httpd's 404)"
