@@ -954,8 +954,7 @@ static int wsg_log_transaction(request_rec *r)
                       r->method, st->path, status, st->first ? st->first->id : 0,
                       st->first && st->first->msg ? st->first->msg : "");
         log_event(r, st, "alert", status, 0, 0, "alert", 0);
-        if (record_score(r, st, 0, 0, WSG_RF_SHELL_HIT, &b))
-            ;
+        (void)record_score(r, st, 0, 0, WSG_RF_SHELL_HIT, &b);
         return DECLINED;
     }
     if (st->matched || status != HTTP_NOT_FOUND || G->miss_score <= 0)
