@@ -411,6 +411,11 @@ static void write_plain(FILE *f, const wsg_export_t *ex, const wsg_export_opts_t
     }
 }
 
+static apr_time_t ceil_sec(apr_time_t t)
+{
+    return (t + APR_USEC_PER_SEC - 1) / APR_USEC_PER_SEC * APR_USEC_PER_SEC;
+}
+
 static apr_status_t write_json(FILE *f, const wsg_export_t *ex, const wsg_export_opts_t *o,
                                apr_time_t now)
 {
@@ -429,11 +434,11 @@ static apr_status_t write_json(FILE *f, const wsg_export_t *ex, const wsg_export
             char *s;
             if (!inet_ntop(fam == 4 ? AF_INET : AF_INET6, e->addr.bytes, a, sizeof(a)))
                 continue;
-            /* The ban end is written in whole seconds (floor) so an import of this file exports
-             * the same instant again. */
+            /* The ban end is rounded up to whole seconds, like remaining_s, so an import of this
+             * file exports the same instant again. */
             obj = json_pack("{s:s, s:i, s:i, s:s, s:I, s:f, s:i, s:s, s:s?, s:b}",
                             "address", a, "prefix_len", (int)e->addr.bits, "family", fam,
-                            "ban_until", wsg_export_iso8601(e->ban_until, ts, sizeof(ts)),
+                            "ban_until", wsg_export_iso8601(ceil_sec(e->ban_until), ts, sizeof(ts)),
                             "remaining_s", (json_int_t)wsg_export_remaining(e->ban_until, now),
                             "score", floor(e->score * 100.0 + 0.5) / 100.0,
                             "bans", (int)e->bans, "origin", origin_of(e->flags),
