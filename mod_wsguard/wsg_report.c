@@ -138,6 +138,14 @@ static const char *tstr(apr_pool_t *p, apr_time_t t)
     return apr_pstrdup(p, wsg_event_time_str(t, buf));
 }
 
+/* apr_psprintf has no %lld, and json_int_t is long long. */
+static const char *num_str(apr_pool_t *p, json_int_t v)
+{
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld", (long long)v);
+    return apr_pstrdup(p, buf);
+}
+
 static json_t *jtime(apr_pool_t *p, apr_time_t t)
 {
     return t ? json_string(tstr(p, t)) : json_null();
@@ -366,7 +374,7 @@ apr_status_t wsg_report_add_line(wsg_report_t *r, const char *line, apr_size_t l
     for (size_t i = 0; json_is_array(v) && i < json_array_size(v); i++) {
         json_t *id = json_array_get(v, i);
         if (json_is_integer(id))
-            set_add(p, &c->rules, apr_psprintf(p, "%" JSON_INTEGER_FORMAT, json_integer_value(id)));
+            set_add(p, &c->rules, num_str(p, json_integer_value(id)));
     }
     v = json_object_get(o, "client_score");
     if (json_is_number(v) && json_number_value(v) > c->max_score)
@@ -700,7 +708,7 @@ static const char *join(apr_pool_t *p, json_t *a, const char *sep, unsigned max)
         if (json_is_string(v))
             sb_str(&b, json_string_value(v));
         else if (json_is_integer(v))
-            sb_str(&b, apr_psprintf(p, "%" JSON_INTEGER_FORMAT, json_integer_value(v)));
+            sb_str(&b, num_str(p, json_integer_value(v)));
     }
     json_decref(a);
     return b.b;
@@ -976,8 +984,9 @@ static char *render_misp(wsg_report_t *r, apr_pool_t *p)
         json_t *taglist = set_json(r, p, &cl->tags, 0, 20);
         const char *t = join(p, taglist, ", ", 20);
         json_t *a = misp_attr(p, "ip-src", cl->addr, 1, cl->last, apr_psprintf(p,
-            "%u requests, %u distinct paths%s%s%s", cl->count,
-            set_count(&cl->paths) + cl->paths.overflow, *t ? ", tags: " : "", t,
+            "%u request%s, %u distinct path%s%s%s%s", cl->count, cl->count == 1 ? "" : "s",
+            set_count(&cl->paths) + cl->paths.overflow,
+            set_count(&cl->paths) + cl->paths.overflow == 1 ? "" : "s", *t ? ", tags: " : "", t,
             cl->shell_hit ? "; a probe got 2xx: possible web shell present" : ""));
         json_object_set_new(a, "first_seen", jtime(p, cl->first));
         json_object_set_new(a, "last_seen", jtime(p, cl->last));
