@@ -302,7 +302,7 @@ static int is_scheme_char(char c)
 void wsg_norm_target(const char *target, char *buf, size_t bufsize, wsg_norm_t *out)
 {
     const char *p, *pend, *q;
-    size_t n, start;
+    size_t n, start, off;
     dstate_t st = {0, 0, 0};
 
     if (!out)
@@ -335,21 +335,23 @@ void wsg_norm_target(const char *target, char *buf, size_t bufsize, wsg_norm_t *
         return;
     }
 
-    /* 2.-3. decode into buf[1..]; buf[0] is reserved for a '/' the client left out. */
-    n = pct_pass(p, n, buf + 1, bufsize - 2, 0, &st);
-    if (!st.cut && has_escape(buf + 1, n))
-        n = pct_pass(buf + 1, n, buf + 1, n, 1, &st);
+    /* 2.-3. decode into buf[off..]. A target that does not start with a separator gets a '/'
+     * in front, so then buf[0] is kept free for it. */
+    off = (n > 0 && (p[0] == '/' || p[0] == '\\')) ? 0 : 1;
+    n = pct_pass(p, n, buf + off, bufsize - 1 - off, 0, &st);
+    if (!st.cut && has_escape(buf + off, n))
+        n = pct_pass(buf + off, n, buf + off, n, 1, &st);
     /* 4. */
-    n = utf8_pass(buf + 1, n, &st);
+    n = utf8_pass(buf + off, n, &st);
 
     /* 5. */
-    if (n > 0 && (buf[1] == '/' || buf[1] == '\\'))
-        start = 1;
+    if (n > 0 && (buf[off] == '/' || buf[off] == '\\'))
+        start = off;    /* always so when off is 0: a leading ASCII byte survives decoding */
     else {
         buf[0] = '/';
         start = 0;
     }
-    n = segment_pass(buf, start, n + 1, &st.flags);
+    n = segment_pass(buf, start, off + n, &st.flags);
     buf[n] = '\0';
 
     if (st.truncated)
