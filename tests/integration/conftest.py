@@ -1,0 +1,96 @@
+"""Fixtures for the integration suite: real httpd instances with the built mod_wsguard.
+
+    def test_x(httpd):                    # a factory; every server it makes is stopped afterwards
+        h = httpd(mpm="event", wsguard="WSGuardAllow none")
+        h.start()
+        ...
+
+After each test every server is stopped and its error log checked: a line at error level or above,
+or a wsguard warning, that the test did not declare with h.expect_log(regex) fails the test.
+Environment: WSG_BUILD (build dir, default <repo>/build), WSG_CORPUS, WSG_KEEP=1 (keep temp dirs),
+WSG_TMP (where temp dirs go, default /tmp).
+"""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import wsg_httpd  # noqa: E402
+from wsg_httpd import MPMS, WSGHttpd  # noqa: E402,F401
+
+
+def pytest_report_header(config):
+    return "mod_wsguard: %s  wsguardctl: %s  corpus: %s" % (
+        wsg_httpd.module_path(), wsg_httpd.wsguardctl_path(), wsg_httpd.corpus_dir())
+
+
+@pytest.fixture(scope="session")
+def module_so():
+    so = wsg_httpd.module_path()
+    if not os.path.exists(so):
+        pytest.fail("%s is missing: run `make` (or set WSG_BUILD to your build dir)" % so)
+    if os.geteuid() != 0:
+        pytest.skip("the integration tests start httpd with User www-data: run them as root")
+    return so
+
+
+@pytest.fixture(scope="session")
+def wsguardctl():
+    p = wsg_httpd.wsguardctl_path()
+    if not os.path.exists(p):
+        pytest.fail("%s is missing: run `make`" % p)
+    return p
+
+
+@pytest.fixture(scope="session")
+def corpus():
+    d = wsg_httpd.corpus_dir()
+    if not os.path.exists(os.path.join(d, "probes-dev.txt")):
+        pytest.skip("corpus not found in %s (set WSG_CORPUS)" % d)
+    return d
+
+
+@pytest.fixture(params=MPMS)
+def mpm(request):
+    return request.param
+
+
+@pytest.fixture
+def httpd(module_so, request):
+    """Factory of WSGHttpd; all of them are stopped and their error logs checked at teardown."""
+    made = []
+
+    def make(**kw):
+        kw.setdefault("name", request.node.name.replace("/", "_").replace("[", "-").strip("]")[:60])
+        h = WSGHttpd(**kw)
+        made.append(h)
+        return h
+
+    yield make
+
+    problems = []
+    for h in made:
+        try:
+            h.stop()
+        except Exception as e:  # noqa: BLE001 - report, then keep cleaning up
+            problems.append("stop %s: %s" % (h.root, e))
+        bad = h.unexpected_log_lines()
+        if bad:
+            problems.append("unexpected error-log lines in %s:\n%s" % (h.error_log, "\n".join(bad[:30])))
+    failed = getattr(request.node, "rep_call", None)
+    if not problems and not (failed and failed.failed):
+        for h in made:
+            h.cleanup()
+    elif made:
+        sys.stderr.write("\nkept for inspection: %s\n" % " ".join(h.root for h in made))
+    if problems:
+        pytest.fail("\n".join(problems), pytrace=False)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    # Lets fixtures see whether the test body failed (keep the server dir for inspection then).
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
