@@ -246,11 +246,9 @@ static apr_status_t read_value(parser_t *ps, char **out)
                     return perr(ps, ps->line, ps->col, "expected white space after quoted value");
                 break;
             }
-            if (ch == '\\') {
+            /* \" and \\ are escapes; any other backslash is kept, so regexes read naturally */
+            if (ch == '\\' && ps->p + 1 < ps->end && (ps->p[1] == '"' || ps->p[1] == '\\')) {
                 adv(ps);
-                if (ps->p >= ps->end || (*ps->p != '"' && *ps->p != '\\'))
-                    return perr(ps, ps->line, ps->col - 1,
-                                "bad escape in quoted value (only \\\" and \\\\)");
                 ch = *ps->p;
             }
         }

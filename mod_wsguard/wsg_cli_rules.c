@@ -1,0 +1,180 @@
+/* wsg_cli_rules: `wsguardctl rules check FILE...` and `wsguardctl rules test` (what a request, or
+ * each "METHOD PATH" line of a file, would match). */
+#include <stdlib.h>
+#include <string.h>
+#include <apr_strings.h>
+#include "wsg_cli.h"
+#include "wsg_rules.h"
+
+#ifndef WSG_DEFAULT_RULES_DIR
+#define WSG_DEFAULT_RULES_DIR "/etc/apache2/wsguard/rules"
+#endif
+
+#define NORM_BUF 8192
+
+static void rules_usage(FILE *f)
+{
+    fprintf(f, "usage: wsguardctl rules check FILE...\n"
+               "       wsguardctl rules test [--rules PATH|DIR|GLOB] [--ua UA] [--body BODY] "
+               "--file FILE\n"
+               "       wsguardctl rules test [--rules PATH|DIR|GLOB] [--ua UA] [--body BODY] "
+               "\"METHOD PATH\"\n"
+               "  check: parses each file (ids must be unique across all of them); prints\n"
+               "         \"FILE: N rules OK\" or the first error as FILE:LINE:COL: reason.\n"
+               "  test:  prints the rule ids and total score each request matches; with --file,\n"
+               "         one \"METHOD PATH\" a line, then \"matched: X/Y\".\n"
+               "         Default --rules: " WSG_DEFAULT_RULES_DIR "\n");
+}
+
+static int rules_check(wsg_cli_t *cli, int argc, const char *const *argv)
+{
+    wsg_ruleset_t *rs;
+    const char *err = NULL;
+    int i;
+
+    if (argc < 2) {
+        rules_usage(cli->err);
+        return 2;
+    }
+    wsg_ruleset_create(cli->pool, &rs);
+    for (i = 1; i < argc; i++) {
+        unsigned before = wsg_ruleset_count(rs);
+        if (wsg_ruleset_load_path(rs, argv[i], &err) != APR_SUCCESS) {
+            fprintf(cli->err, "%s\n", err ? err : "unknown error");
+            return 1;
+        }
+        fprintf(cli->out, "%s: %u rules OK\n", argv[i], wsg_ruleset_count(rs) - before);
+    }
+    if (wsg_ruleset_compile(rs, &err) != APR_SUCCESS) {
+        fprintf(cli->err, "%s\n", err ? err : "cannot compile rules");
+        return 1;
+    }
+    return 0;
+}
+
+/* Matches one "METHOD TARGET" line; prints it with its ids and score. Returns 1 if it matched. */
+static int test_line(wsg_cli_t *cli, const wsg_ruleset_t *rs, const char *line, const char *ua,
+                     const char *body, char *buf)
+{
+    const char *sp = strchr(line, ' ');
+    char method[32];
+    const char *target;
+    wsg_norm_t norm;
+    wsg_req_t req;
+    wsg_match_t m;
+    size_t ml;
+    int i;
+
+    if (!sp || (ml = (size_t)(sp - line)) == 0 || ml >= sizeof(method)) {
+        memcpy(method, "GET", 4);
+        target = line;
+    }
+    else {
+        memcpy(method, line, ml);
+        method[ml] = '\0';
+        target = sp + 1;
+    }
+    wsg_norm_target(target, buf, NORM_BUF, &norm);
+    memset(&req, 0, sizeof(req));
+    req.method = method;
+    req.norm = &norm;
+    req.ua = ua;
+    req.body = body;
+    req.body_len = body ? strlen(body) : 0;
+    wsg_ruleset_match(rs, &req, &m);
+    fprintf(cli->out, "%s  ", line);
+    if (m.n == 0) {
+        fprintf(cli->out, "-\n");
+        return 0;
+    }
+    fprintf(cli->out, "ids=");
+    for (i = 0; i < m.n && i < WSG_MATCH_MAX; i++)
+        fprintf(cli->out, "%s%u", i ? "," : "", m.ids[i]);
+    if (m.n > WSG_MATCH_MAX)
+        fprintf(cli->out, ",...(+%d)", m.n - WSG_MATCH_MAX);
+    fprintf(cli->out, " score=%d\n", m.score);
+    return 1;
+}
+
+static int rules_test(wsg_cli_t *cli, int argc, const char *const *argv)
+{
+    const char *rules = WSG_DEFAULT_RULES_DIR, *file = NULL, *single = NULL, *ua = NULL,
+               *body = NULL, *err = NULL;
+    wsg_ruleset_t *rs;
+    char *buf;
+    int i;
+
+    for (i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--rules") && i + 1 < argc)
+            rules = argv[++i];
+        else if (!strcmp(argv[i], "--file") && i + 1 < argc)
+            file = argv[++i];
+        else if (!strcmp(argv[i], "--ua") && i + 1 < argc)
+            ua = argv[++i];
+        else if (!strcmp(argv[i], "--body") && i + 1 < argc)
+            body = argv[++i];
+        else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(cli->err, "wsguardctl rules test: unknown option '%s'\n", argv[i]);
+            rules_usage(cli->err);
+            return 2;
+        }
+        else if (!single)
+            single = argv[i];
+        else {
+            rules_usage(cli->err);
+            return 2;
+        }
+    }
+    if (!!file == !!single) {
+        rules_usage(cli->err);
+        return 2;
+    }
+    wsg_ruleset_create(cli->pool, &rs);
+    if (wsg_ruleset_load_path(rs, rules, &err) != APR_SUCCESS ||
+        wsg_ruleset_compile(rs, &err) != APR_SUCCESS) {
+        fprintf(cli->err, "%s\n", err ? err : "cannot load rules");
+        return 1;
+    }
+    buf = apr_palloc(cli->pool, NORM_BUF);
+    if (single) {
+        test_line(cli, rs, single, ua, body, buf);
+        return 0;
+    }
+    {
+        FILE *f = strcmp(file, "-") ? fopen(file, "r") : stdin;
+        char line[16384];
+        unsigned long total = 0, hit = 0;
+        if (!f) {
+            fprintf(cli->err, "wsguardctl rules test: cannot open %s\n", file);
+            return 1;
+        }
+        while (fgets(line, sizeof(line), f)) {
+            size_t n = strlen(line);
+            while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                line[--n] = '\0';
+            if (!n)
+                continue;
+            total++;
+            hit += (unsigned long)test_line(cli, rs, line, ua, body, buf);
+        }
+        if (f != stdin)
+            fclose(f);
+        fprintf(cli->out, "matched: %lu/%lu\n", hit, total);
+    }
+    return 0;
+}
+
+int wsg_cli_rules(wsg_cli_t *cli, int argc, const char *const *argv)
+{
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        rules_usage(argc < 2 ? cli->err : cli->out);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "check"))
+        return rules_check(cli, argc - 1, argv + 1);
+    if (!strcmp(argv[1], "test"))
+        return rules_test(cli, argc - 1, argv + 1);
+    fprintf(cli->err, "wsguardctl rules: unknown sub-command '%s'\n", argv[1]);
+    rules_usage(cli->err);
+    return 2;
+}
