@@ -431,49 +431,15 @@ int wsg_cli_show(wsg_cli_t *cli, int argc, const char *const *argv)
 
 /* ---- ban / unban ---- */
 
-/* The keys an IP or CIDR stands for: the address, its /24 or /64 prefix record, or (for other
- * lengths) the addresses or prefix records that together cover exactly the CIDR, because the module
- * looks up only addresses and /24 | /64 prefixes. */
 static apr_status_t expand_keys(apr_pool_t *p, const char *text, apr_array_header_t **out,
                                 const char **err)
 {
     wsg_addr_t a;
-    unsigned width, pbits, keybits, nbits, i, j;
-    apr_uint64_t count;
-    apr_array_header_t *keys;
-
     if (wsg_addr_parse(text, &a) != APR_SUCCESS) {
         *err = apr_psprintf(p, "'%s' is not an IP address or CIDR", text);
         return APR_EINVAL;
     }
-    width = a.family == 4 ? 32 : 128;
-    pbits = a.family == 4 ? 24 : 64;
-    keybits = a.bits > pbits ? width : pbits;
-    if (a.bits == pbits || a.bits == width)
-        keybits = a.bits;
-    nbits = keybits - a.bits;
-    count = nbits >= 32 ? (apr_uint64_t)-1 : (apr_uint64_t)1 << nbits;
-    if (count > WSG_CLI_MAX_KEYS) {
-        *err = apr_psprintf(p, "'%s' stands for %s %s records (at most %d): the module keys on "
-                               "addresses and /%u prefixes; give a narrower CIDR",
-                            text, nbits >= 32 ? "more than 4 billion"
-                                              : apr_psprintf(p, "%" APR_UINT64_T_FMT, count),
-                            keybits == width ? "address" : "prefix", WSG_CLI_MAX_KEYS, pbits);
-        return APR_EINVAL;
-    }
-    keys = apr_array_make(p, (int)count, sizeof(wsg_addr_t));
-    for (i = 0; i < count; i++) {
-        wsg_addr_t *k = apr_array_push(keys);
-        *k = a;
-        k->bits = (unsigned char)keybits;
-        for (j = 0; j < nbits; j++) {
-            unsigned bit = keybits - 1 - j;
-            if ((i >> j) & 1)
-                k->bytes[bit / 8] |= (unsigned char)(1u << (7 - bit % 8));
-        }
-    }
-    *out = keys;
-    return APR_SUCCESS;
+    return wsg_export_cidr_keys(p, &a, WSG_CLI_MAX_KEYS, out, err);
 }
 
 typedef struct {
@@ -507,8 +473,8 @@ static int ban_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
         }
         else {
             if (!found[i]) {
+                /* last_seen stays 0: no request from it was scored */
                 r->first_seen = b->now;
-                r->last_seen = b->now;
                 r->score_time = b->now;
             }
             r->ban_count++;
@@ -594,12 +560,11 @@ static int ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv, int u
     }
     if (unban) {
         const wsg_addr_t *k0 = &APR_ARRAY_IDX(keys, 0, wsg_addr_t);
-        if (!b.changed) {
+        if (!b.changed)
             fprintf(cli->err, "wsguardctl unban: %s is not in the store\n", target);
-            return 1;
-        }
-        fprintf(cli->out, "unbanned %s (%d record%s)\n", target, b.changed,
-                b.changed == 1 ? "" : "s");
+        else
+            fprintf(cli->out, "unbanned %s (%d record%s)\n", target, b.changed,
+                    b.changed == 1 ? "" : "s");
         if (keys->nelts == 1 && !wsg_addr_is_prefix(k0)) {
             wsg_addr_t pfx;
             wsg_rec_t prec;
@@ -610,7 +575,7 @@ static int ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv, int u
                         fmt_addr(cli->pool, &pfx), fmt_dur(cli->pool, prec.ban_until - b.now),
                         fmt_addr(cli->pool, &pfx));
         }
-        return 0;
+        return b.changed ? 0 : 1;
     }
     fprintf(cli->out, "banned %s for %s (%d record%s)\n", target,
             fmt_dur(cli->pool, b.last_len), b.changed, b.changed == 1 ? "" : "s");

@@ -481,3 +481,50 @@ apr_status_t wsg_export_write(const wsg_export_t *ex, wsg_export_format_t fmt,
         rv = errno ? APR_FROM_OS_ERROR(errno) : APR_EGENERAL;
     return rv;
 }
+
+apr_status_t wsg_export_cidr_keys(apr_pool_t *p, const wsg_addr_t *cidr, int max,
+                                  apr_array_header_t **keys, const char **err)
+{
+    wsg_addr_t a = *cidr;
+    unsigned width, pbits, keybits, nbits, j;
+    apr_uint64_t count, i;
+    apr_array_header_t *arr;
+    char buf[WSG_ADDR_STRLEN + 8];
+    wsg_export_entry_t tmp;
+
+    if (a.family != 4 && a.family != 6) {
+        *err = "not an IPv4 or IPv6 address";
+        return APR_EINVAL;
+    }
+    addr_mask(&a);
+    width = addr_width(&a);
+    pbits = a.family == 4 ? 24 : 64;
+    if (a.bits == pbits || a.bits == width)
+        keybits = a.bits;
+    else
+        keybits = a.bits > pbits ? width : pbits;
+    nbits = keybits - a.bits;
+    count = nbits >= 32 ? ~(apr_uint64_t)0 : (apr_uint64_t)1 << nbits;
+    if (max < 1 || count > (apr_uint64_t)max) {
+        memset(&tmp, 0, sizeof(tmp));
+        tmp.addr = a;
+        *err = apr_psprintf(p, "%s stands for %s %s records (at most %d here): the module keeps "
+                               "records of addresses and /%u prefixes only; give a narrower CIDR",
+                            entry_text(&tmp, buf, sizeof(buf), 1),
+                            nbits >= 32 ? "more than 4 billion"
+                                        : apr_psprintf(p, "%" APR_UINT64_T_FMT, count),
+                            keybits == width ? "address" : "prefix", max, pbits);
+        return APR_EINVAL;
+    }
+    arr = apr_array_make(p, (int)count, sizeof(wsg_addr_t));
+    for (i = 0; i < count; i++) {
+        wsg_addr_t *k = apr_array_push(arr);
+        *k = a;
+        k->bits = (unsigned char)keybits;
+        for (j = 0; j < nbits; j++)
+            if ((i >> j) & 1)
+                addr_set_bit(k, keybits - 1 - j, 1);
+    }
+    *keys = arr;
+    return APR_SUCCESS;
+}

@@ -74,4 +74,11 @@ const char *wsg_export_iso8601(apr_time_t t, char *buf, apr_size_t len);
  * APR_EINVAL when malformed. */
 apr_status_t wsg_export_iso8601_parse(const char *text, apr_time_t *out);
 
+/* The store keys the module looks up for a CIDR: the address itself, its /24 | /64 prefix record,
+ * or for another length every address (longer than /24 | /64) or every /24 | /64 prefix (shorter)
+ * inside it, which together cover exactly the CIDR. More than max keys: APR_EINVAL and *err says
+ * why. Used by 'ban' and 'import' (an aggregated export of a peer comes back as exact records). */
+apr_status_t wsg_export_cidr_keys(apr_pool_t *p, const wsg_addr_t *cidr, int max,
+                                  apr_array_header_t **keys, const char **err);
+
 #endif
