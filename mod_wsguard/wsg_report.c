@@ -534,6 +534,41 @@ static char *strip_private(apr_pool_t *p, const char *s)
     return b.b;
 }
 
+/* Second pass for IPv4 glued to other text ("x10.0.0.1", "dead:10.0.0.1"), which the token pass
+ * leaves alone: any run of digits and dots not inside a longer number. */
+static char *strip_private_v4(apr_pool_t *p, const char *s)
+{
+    sbuf_t b = { p, NULL, 0, 0 };
+    const char *i = s;
+
+    sb_str(&b, "");
+    while (*i) {
+        const char *j = i;
+        wsg_addr_t a;
+        size_t n;
+        if (!apr_isdigit(*i) || (i > s && (apr_isdigit(i[-1]) || i[-1] == '.'))) {
+            sb_add(&b, i, 1);
+            i++;
+            continue;
+        }
+        while (apr_isdigit(*j) || *j == '.')
+            j++;
+        n = (size_t)(j - i);
+        while (n && i[n - 1] == '.')
+            n--;
+        if (n >= 7 && wsg_addr_parse(apr_pstrmemdup(p, i, n), &a) == APR_SUCCESS
+            && wsg_addr_is_private(&a)) {
+            sb_str(&b, REDACTED_IP);
+            sb_add(&b, i + n, (size_t)(j - i) - n);
+        }
+        else {
+            sb_add(&b, i, (size_t)(j - i));
+        }
+        i = j;
+    }
+    return b.b;
+}
+
 char *wsg_report_anonymise_str(wsg_report_t *r, const char *s, int is_target, apr_pool_t *p)
 {
     char *out;
@@ -541,7 +576,8 @@ char *wsg_report_anonymise_str(wsg_report_t *r, const char *s, int is_target, ap
         return NULL;
     out = is_target ? strip_query_values(p, s) : apr_pstrdup(p, s);
     out = strip_hosts(r, p, out);
-    return strip_private(p, out);
+    out = strip_private(p, out);
+    return strip_private_v4(p, out);
 }
 
 /* What a string looks like in the output: anonymised if asked. */

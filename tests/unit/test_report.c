@@ -1,0 +1,438 @@
+/* Unit tests for wsg_report: event logs written to a temp file, read back, and every output format
+ * checked: CSV quoting (RFC 4180), the time window, anonymisation (nothing of the reporter's own
+ * names, private addresses or query values survives), STIX and MISP structure. */
+#include "wsg_test.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <regex.h>
+#include <jansson.h>
+#include <apr_strings.h>
+#include <apr_hash.h>
+#include "wsg_event.h"
+#include "wsg_report.h"
+
+/* Public scanners (not in documentation or private ranges, which --anonymise removes). */
+#define SCAN4 "45.33.12.7"
+#define SCAN6 "2a01:4f8:1:2::3"
+
+static const char *const log_lines[] = {
+    /* A probe with a query value, a private address in the UA and the vhost in an absolute URI. */
+    "{\"time\":\"2026-11-25T10:00:00.000Z\",\"event\":\"probe\",\"client\":\"" SCAN4 "\","
+    "\"vhost\":\"www.acme-corp.example\",\"method\":\"GET\",\"uri\":\"/shell.php?pass=hunter2&cmd=id\","
+    "\"path\":\"/shell.php\",\"status\":404,\"ua\":\"Mozilla/5.0, \\\"evil\\\"\\nbot via 10.1.2.3\","
+    "\"rules\":[1001],\"tag\":\"php-shell\",\"msg\":\"shell\",\"score\":10,\"client_score\":10.0,"
+    "\"action\":\"pass\",\"ban_until\":null,\"flags\":[]}",
+    "{\"time\":\"2026-11-25T10:00:01.000Z\",\"event\":\"ban\",\"client\":\"" SCAN4 "\","
+    "\"vhost\":\"WWW.ACME-CORP.EXAMPLE\",\"method\":\"GET\","
+    "\"uri\":\"http://www.acme-corp.example/c99.php?k=topsecretvalue\",\"path\":\"/c99.php\","
+    "\"status\":200,\"ua\":\"=HYPERLINK(1)\",\"rules\":[1002,7],\"tag\":\"php-shell\",\"msg\":\"c99\","
+    "\"score\":90,\"client_score\":100.0,\"action\":\"ban\","
+    "\"ban_until\":\"2026-12-30T10:00:00.000Z\",\"flags\":[]}",
+    "this line is not json",
+    "[1,2,3]",
+    "",
+    /* A client on the internal network (must vanish when anonymised). */
+    "{\"time\":\"2026-11-25T11:00:00.000Z\",\"event\":\"probe\",\"client\":\"10.0.0.9\","
+    "\"vhost\":\"intranet.acme-corp.example\",\"method\":\"GET\",\"uri\":\"/x.aspx\",\"path\":\"/x.aspx\","
+    "\"status\":404,\"ua\":\"curl\",\"rules\":[2001],\"tag\":\"asp-shell\",\"msg\":\"x\",\"score\":5,"
+    "\"client_score\":5.0,\"action\":\"pass\",\"ban_until\":null,\"flags\":[]}",
+    "{\"time\":\"2026-11-25T11:30:00.000Z\",\"event\":\"probe\",\"client\":\"fd00::17\","
+    "\"vhost\":null,\"method\":\"GET\",\"uri\":\"/y.jsp\",\"path\":\"/y.jsp\","
+    "\"status\":404,\"ua\":\"curl\",\"rules\":[],\"tag\":\"jsp-shell\",\"msg\":\"x\",\"score\":5,"
+    "\"client_score\":5.0,\"action\":\"pass\",\"ban_until\":null,\"flags\":[]}",
+    /* IPv6 scanner; an internal address inside the path; a second own host name in the UA. */
+    "{\"time\":\"2026-11-25T12:00:00.000Z\",\"event\":\"probe\",\"client\":\"" SCAN6 "\","
+    "\"vhost\":\"www.acme-corp.example\",\"method\":\"POST\","
+    "\"uri\":\"/proxy/192.168.7.7/up.jsp?a=1&b\",\"path\":\"/proxy/192.168.7.7/up.jsp\","
+    "\"status\":404,\"ua\":\"scanner for mail.acme-corp.example\",\"rules\":[3001],"
+    "\"tag\":\"jsp-shell\",\"msg\":\"x\",\"score\":5,\"client_score\":5.0,\"action\":\"pass\","
+    "\"ban_until\":null,\"flags\":[]}",
+    /* Admin events: parsed, not evidence. */
+    "{\"time\":\"2026-11-25T12:30:00.000Z\",\"event\":\"unban\",\"client\":\"198.18.0.1\"}",
+    /* Outside the window of test_window. */
+    "{\"time\":\"2026-11-27T00:00:00.000Z\",\"event\":\"probe\",\"client\":\"91.200.1.1\","
+    "\"vhost\":\"www.acme-corp.example\",\"method\":\"GET\",\"uri\":\"/a.php\",\"path\":\"/a.php\","
+    "\"status\":404,\"ua\":\"x\",\"rules\":[1],\"tag\":\"php-shell\",\"msg\":\"x\",\"score\":5,"
+    "\"client_score\":5.0,\"action\":\"pass\",\"ban_until\":null,\"flags\":[]}",
+};
+
+/* Writes the log to a temp file; returns its name (unlinked at pool cleanup). */
+static apr_status_t unlink_cleanup(void *path)
+{
+    unlink(path);
+    return APR_SUCCESS;
+}
+
+static const char *write_log(apr_pool_t *p)
+{
+    char *path = apr_pstrdup(p, "/tmp/wsg_test_report_XXXXXX");
+    int fd = mkstemp(path);
+    FILE *f;
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    for (size_t i = 0; i < sizeof(log_lines) / sizeof(log_lines[0]); i++)
+        fprintf(f, "%s\n", log_lines[i]);
+    fclose(f);
+    apr_pool_cleanup_register(p, path, unlink_cleanup, apr_pool_cleanup_null);
+    return path;
+}
+
+static wsg_report_t *load(apr_pool_t *p, wsg_report_opts_t *o)
+{
+    const char *err = NULL;
+    wsg_report_t *r = wsg_report_make(p, o);
+    assert_int_equal(wsg_report_read_file(r, write_log(p), &err), APR_SUCCESS);
+    return r;
+}
+
+static json_t *load_json(const char *text)
+{
+    json_error_t e;
+    json_t *j = json_loads(text, 0, &e);
+    if (!j)
+        fail_msg("report is not JSON: %s (line %d)", e.text, e.line);
+    return j;
+}
+
+static void test_lines_counted(void **state)
+{
+    wsg_report_t *r = load(*state, NULL);
+    assert_int_equal(wsg_report_lines(r), 9); /* the blank line is not counted */
+    assert_int_equal(wsg_report_bad_lines(r), 2);
+    assert_int_equal(wsg_report_clients(r), 5);
+    assert_int_equal(wsg_report_add_line(r, "{\"event\":\"probe\"}", 17), APR_EINVAL);
+    assert_int_equal(wsg_report_bad_lines(r), 3);
+}
+
+/* A minimal RFC 4180 reader: number of fields per record; records end in CRLF. */
+static int csv_records(const char *s, int *fields, int max)
+{
+    int n = 0, f = 1, inq = 0;
+    for (; *s; s++) {
+        if (inq) {
+            if (*s == '"' && s[1] == '"')
+                s++;
+            else if (*s == '"')
+                inq = 0;
+        }
+        else if (*s == '"') {
+            inq = 1;
+        }
+        else if (*s == ',') {
+            f++;
+        }
+        else if (*s == '\r') {
+            assert_int_equal(s[1], '\n');
+            if (n < max)
+                fields[n] = f;
+            n++;
+            f = 1;
+            s++;
+        }
+        else {
+            assert_true(*s != '\n'); /* a bare LF only inside quotes */
+        }
+    }
+    assert_false(inq);
+    return n;
+}
+
+static void test_csv(void **state)
+{
+    apr_pool_t *p = *state;
+    wsg_report_t *r = load(p, NULL);
+    char *csv = wsg_report_render(r, WSG_REPORT_CSV, p);
+    int fields[16], n = csv_records(csv, fields, 16);
+
+    assert_int_equal(n, 1 + 5);
+    for (int i = 1; i < n; i++)
+        assert_int_equal(fields[i], fields[0]);
+    assert_memory_equal(csv, "address,family,first_seen,last_seen,count,", 42);
+    /* quotes doubled, field with comma/newline quoted, formula neutralised */
+    assert_non_null(strstr(csv, ",\"'=HYPERLINK(1) | Mozilla/5.0, \"\"evil\"\"\nbot via 10.1.2.3\","));
+    assert_non_null(strstr(csv, "\r\n" SCAN4 ",ipv4,2026-11-25T10:00:00.000Z,2026-11-25T10:00:01.000Z,2,2,yes,"));
+    assert_non_null(strstr(csv, "1001;1002;7"));
+    assert_non_null(strstr(csv, "200:1;404:1"));
+}
+
+static json_t *client_by_addr(json_t *rep, const char *addr)
+{
+    json_t *cl = json_object_get(rep, "clients");
+    for (size_t i = 0; i < json_array_size(cl); i++)
+        if (!strcmp(json_string_value(json_object_get(json_array_get(cl, i), "address")), addr))
+            return json_array_get(cl, i);
+    return NULL;
+}
+
+static void test_window(void **state)
+{
+    apr_pool_t *p = *state;
+    wsg_report_opts_t o = { 0 };
+    json_t *j;
+
+    assert_int_equal(wsg_event_time_parse("2026-11-25T10:00:00.500Z", &o.since), APR_SUCCESS);
+    assert_int_equal(wsg_event_time_parse("2026-11-25T12:00:00Z", &o.until), APR_SUCCESS);
+    j = load_json(wsg_report_render(load(p, &o), WSG_REPORT_JSON, p));
+    /* since is inclusive, until exclusive */
+    assert_non_null(client_by_addr(j, SCAN4));
+    assert_int_equal(json_integer_value(json_object_get(client_by_addr(j, SCAN4), "count")), 1);
+    assert_non_null(client_by_addr(j, "10.0.0.9"));
+    assert_null(client_by_addr(j, SCAN6));
+    assert_null(client_by_addr(j, "91.200.1.1"));
+    assert_true(json_is_true(json_object_get(client_by_addr(j, SCAN4), "possible_shell")));
+    json_decref(j);
+
+    memset(&o, 0, sizeof(o));
+    assert_int_equal(wsg_event_time_parse("2026-11-26", &o.since), APR_SUCCESS);
+    j = load_json(wsg_report_render(load(p, &o), WSG_REPORT_JSON, p));
+    assert_int_equal(json_array_size(json_object_get(j, "clients")), 1);
+    assert_non_null(client_by_addr(j, "91.200.1.1"));
+    json_decref(j);
+}
+
+static void test_anonymise_str(void **state)
+{
+    apr_pool_t *p = *state;
+    wsg_report_opts_t o = { 0 };
+    wsg_report_t *r;
+
+    o.anonymise = 1;
+    o.hostnames = apr_array_make(p, 1, sizeof(const char *));
+    APR_ARRAY_PUSH(o.hostnames, const char *) = "Example.ORG";
+    r = wsg_report_make(p, &o);
+    assert_string_equal(wsg_report_anonymise_str(r, "/a.php?pass=secret&x=1&flag;y=2#frag", 1, p),
+                        "/a.php?pass=&x=&flag;y=");
+    assert_string_equal(wsg_report_anonymise_str(r, "/a.php?pass=secret", 0, p), "/a.php?pass=secret");
+    assert_string_equal(wsg_report_anonymise_str(r, "http://WWW.example.org:8080/x", 1, p),
+                        "http://WWW.redacted.invalid:8080/x");
+    assert_string_equal(wsg_report_anonymise_str(r, "from 10.0.0.1. and 8.8.8.8", 0, p),
+                        "from REDACTED-IP. and 8.8.8.8");
+    assert_string_equal(wsg_report_anonymise_str(r, "x10.0.0.1 fe80::1%eth0 [fd12:3456::1]:80", 0, p),
+                        "xREDACTED-IP REDACTED-IP%eth0 [REDACTED-IP]:80");
+    assert_string_equal(wsg_report_anonymise_str(r, "2a01:4f8::1 v1.2.3 1.2.3.4.5", 0, p),
+                        "2a01:4f8::1 v1.2.3 1.2.3.4.5");
+}
+
+/* What an anonymised report of the test log must never contain. */
+static const char *const secrets[] = {
+    "acme-corp", "ACME-CORP", "10.0.0.9", "10.1.2.3", "192.168.7.7", "fd00::17", "hunter2",
+    "topsecretvalue", "cmd=id", "intranet",
+};
+
+static void test_anonymise_all_formats(void **state)
+{
+    apr_pool_t *p = *state;
+    wsg_report_opts_t o = { 0 };
+    wsg_report_t *r;
+
+    o.anonymise = 1;
+    o.hostnames = apr_array_make(p, 1, sizeof(const char *));
+    APR_ARRAY_PUSH(o.hostnames, const char *) = "mail.acme-corp.example";
+    r = load(p, &o);
+    for (int f = WSG_REPORT_CSV; f <= WSG_REPORT_MISP; f++) {
+        const char *out = wsg_report_render(r, (wsg_report_format_t)f, p);
+        for (size_t i = 0; i < sizeof(secrets) / sizeof(secrets[0]); i++)
+            if (strstr(out, secrets[i]))
+                fail_msg("format %d leaks '%s':\n%s", f, secrets[i], out);
+        assert_non_null(strstr(out, SCAN4));
+        assert_non_null(strstr(out, SCAN6));
+        if (f != WSG_REPORT_STIX) { /* STIX carries addresses only, no paths */
+            assert_non_null(strstr(out, "REDACTED-IP"));
+            assert_non_null(strstr(out, "/up.jsp"));
+        }
+    }
+    /* query names survive, values do not */
+    assert_non_null(strstr(wsg_report_render(r, WSG_REPORT_JSON, p), "/shell.php?pass=&cmd="));
+}
+
+/* "type--uuid4" */
+static int is_stix_id(const char *id, const char *type)
+{
+    regex_t re;
+    int ok;
+    regcomp(&re, "^[a-z0-9-]+--[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+            REG_EXTENDED | REG_NOSUB);
+    ok = id && !regexec(&re, id, 0, NULL, 0) && (!type || (!strncmp(id, type, strlen(type))
+                                                           && id[strlen(type)] == '-'));
+    regfree(&re);
+    return ok;
+}
+
+static const char *js(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+static void test_stix(void **state)
+{
+    apr_pool_t *p = *state;
+    wsg_report_opts_t o = { 0 };
+    json_t *b, *objs, *x;
+    apr_hash_t *ids = apr_hash_make(p), *types = apr_hash_make(p);
+    int n_ind = 0, n_sig = 0, n_rel = 0, n_ap = 0;
+    const char *ident = NULL;
+    size_t i;
+
+    o.org = "ACME CERT";
+    o.tlp = "green";
+    b = load_json(wsg_report_render(load(p, &o), WSG_REPORT_STIX, p));
+    assert_string_equal(js(b, "type"), "bundle");
+    assert_true(is_stix_id(js(b, "id"), "bundle"));
+    objs = json_object_get(b, "objects");
+    json_array_foreach(objs, i, x) {
+        const char *t = js(x, "type"), *id = js(x, "id");
+        assert_non_null(t);
+        assert_string_equal(js(x, "spec_version"), "2.1");
+        assert_null(apr_hash_get(ids, id, APR_HASH_KEY_STRING));
+        apr_hash_set(ids, id, APR_HASH_KEY_STRING, t);
+        apr_hash_set(types, t, APR_HASH_KEY_STRING, t);
+        if (!strcmp(t, "marking-definition")) {
+            assert_string_equal(id, "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da");
+            continue;
+        }
+        assert_true(is_stix_id(id, t));
+        assert_true(js(x, "created") && strlen(js(x, "created")) == 24);
+        assert_string_equal(js(x, "modified"), js(x, "created"));
+        assert_string_equal(json_string_value(json_array_get(json_object_get(x,
+                            "object_marking_refs"), 0)),
+                            "marking-definition--34098fce-860f-48ae-8e50-ebd3cc5e41da");
+        if (!strcmp(t, "identity")) {
+            ident = id;
+            assert_string_equal(js(x, "name"), "ACME CERT");
+        }
+        else if (!strcmp(t, "indicator")) {
+            n_ind++;
+            assert_non_null(js(x, "pattern"));
+            assert_string_equal(js(x, "pattern_type"), "stix");
+            assert_non_null(js(x, "valid_from"));
+            assert_true(strcmp(js(x, "valid_until"), js(x, "valid_from")) > 0);
+            if (strstr(js(x, "pattern"), SCAN4)) {
+                assert_string_equal(js(x, "pattern"), "[ipv4-addr:value = '" SCAN4 "']");
+                assert_string_equal(js(x, "valid_from"), "2026-11-25T10:00:00.000Z");
+                /* the ban (Dec 30) outlasts last seen + 30 days (Dec 25) */
+                assert_string_equal(js(x, "valid_until"), "2026-12-30T10:00:00.000Z");
+            }
+            if (strstr(js(x, "pattern"), SCAN6)) {
+                assert_string_equal(js(x, "pattern"), "[ipv6-addr:value = '" SCAN6 "']");
+                assert_string_equal(js(x, "valid_until"), "2026-12-25T12:00:00.000Z");
+            }
+            assert_string_equal(json_string_value(json_array_get(json_object_get(x,
+                                "indicator_types"), 0)), "malicious-activity");
+        }
+        else if (!strcmp(t, "sighting")) {
+            n_sig++;
+            assert_true(json_integer_value(json_object_get(x, "count")) >= 1);
+            assert_true(strcmp(js(x, "last_seen"), js(x, "first_seen")) >= 0);
+        }
+        else if (!strcmp(t, "relationship")) {
+            n_rel++;
+            assert_string_equal(js(x, "relationship_type"), "indicates");
+        }
+        else if (!strcmp(t, "attack-pattern")) {
+            json_t *ext = json_array_get(json_object_get(x, "external_references"), 0);
+            n_ap++;
+            assert_string_equal(js(ext, "source_name"), "mitre-attack");
+            assert_true(!strcmp(js(ext, "external_id"), "T1595.003")
+                        || !strcmp(js(ext, "external_id"), "T1505.003"));
+        }
+    }
+    /* 5 clients, none dropped without --anonymise */
+    assert_int_equal(n_ind, 5);
+    assert_int_equal(n_sig, 5);
+    assert_int_equal(n_rel, 10);
+    assert_int_equal(n_ap, 2);
+    assert_non_null(ident);
+    /* every reference resolves, to the right kind of object */
+    json_array_foreach(objs, i, x) {
+        const char *t = js(x, "type");
+        if (!strcmp(t, "marking-definition"))
+            continue;
+        assert_string_equal(apr_hash_get(ids, js(x, "created_by_ref"), APR_HASH_KEY_STRING),
+                            "identity");
+        if (!strcmp(t, "sighting")) {
+            assert_string_equal(apr_hash_get(ids, js(x, "sighting_of_ref"), APR_HASH_KEY_STRING),
+                                "indicator");
+            assert_string_equal(json_string_value(json_array_get(json_object_get(x,
+                                "where_sighted_refs"), 0)), ident);
+        }
+        if (!strcmp(t, "relationship")) {
+            assert_string_equal(apr_hash_get(ids, js(x, "source_ref"), APR_HASH_KEY_STRING),
+                                "indicator");
+            assert_string_equal(apr_hash_get(ids, js(x, "target_ref"), APR_HASH_KEY_STRING),
+                                "attack-pattern");
+        }
+    }
+    json_decref(b);
+}
+
+static void test_misp(void **state)
+{
+    apr_pool_t *p = *state;
+    wsg_report_opts_t o = { 0 };
+    json_t *j, *ev, *a;
+    size_t i;
+    int ip = 0, url = 0, ua = 0;
+
+    o.tlp = "red";
+    j = load_json(wsg_report_render(load(p, &o), WSG_REPORT_MISP, p));
+    ev = json_object_get(j, "Event");
+    assert_non_null(ev);
+    assert_non_null(js(ev, "info"));
+    assert_int_equal(strlen(js(ev, "date")), 10);
+    assert_string_equal(js(ev, "threat_level_id"), "1"); /* a probe got 200 */
+    assert_string_equal(js(ev, "distribution"), "0");
+    assert_string_equal(js(json_array_get(json_object_get(ev, "Tag"), 0), "name"), "tlp:red");
+    json_array_foreach(json_object_get(ev, "Attribute"), i, a) {
+        const char *t = js(a, "type");
+        assert_string_equal(js(a, "category"), "Network activity");
+        assert_non_null(js(a, "value"));
+        assert_non_null(js(a, "uuid"));
+        assert_non_null(js(a, "timestamp"));
+        assert_true(json_is_boolean(json_object_get(a, "to_ids")));
+        if (!strcmp(t, "ip-src")) {
+            ip++;
+            assert_true(json_is_true(json_object_get(a, "to_ids")));
+        }
+        else if (!strcmp(t, "url")) {
+            url++;
+        }
+        else if (!strcmp(t, "user-agent")) {
+            ua++;
+        }
+        else {
+            fail_msg("unexpected attribute type %s", t);
+        }
+    }
+    assert_int_equal(ip, 5);
+    assert_true(url >= 5);
+    assert_true(ua >= 3);
+    json_decref(j);
+}
+
+static void test_options(void **state)
+{
+    wsg_report_format_t f;
+    assert_string_equal(wsg_report_tlp_name("TLP:AMBER"), "amber");
+    assert_string_equal(wsg_report_tlp_name("White"), "white");
+    assert_null(wsg_report_tlp_name("purple"));
+    assert_int_equal(wsg_report_format_parse("STIX", &f), APR_SUCCESS);
+    assert_int_equal(f, WSG_REPORT_STIX);
+    assert_int_equal(wsg_report_format_parse("xml", &f), APR_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_lines_counted, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_csv, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_window, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_anonymise_str, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_anonymise_all_formats, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_stix, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_misp, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_options, wsg_test_pool_setup, wsg_test_pool_teardown),
+    };
+    return WSG_RUN_GROUP(tests);
+}
