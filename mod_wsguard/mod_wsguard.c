@@ -27,8 +27,6 @@
 #include "wsg_util.h"
 #include "mod_wsguard.h"
 
-APLOG_USE_MODULE(wsguard);
-
 #ifndef WSG_RULES_DEFAULT
 #define WSG_RULES_DEFAULT "/usr/share/mod_wsguard/rules"
 #endif
@@ -472,18 +470,6 @@ static apr_status_t wsg_rules_commit(server_rec *s, int rules_set)
     rules_cand_pool = NULL;
     rules_cand = NULL;
     return APR_SUCCESS;
-}
-
-static int wsg_test_config(apr_pool_t *pconf, server_rec *s)
-{
-    const char *err = NULL;
-
-    /* configtest: compile what was loaded so regex/JIT problems show now. */
-    if (rules_cand && wsg_ruleset_compile(rules_cand, &err) != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, APLOGNO(10404) "rules: %s", err);
-        return DONE;
-    }
-    return OK;
 }
 
 static apr_status_t wsg_open_event_log(apr_pool_t *p, server_rec *s, const char *spec)
@@ -981,7 +967,6 @@ static void wsg_register_hooks(apr_pool_t *p)
     static const char *const after_remoteip[] = { "mod_remoteip.c", NULL };
 
     ap_hook_pre_config(wsg_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_test_config(wsg_test_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(wsg_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(wsg_child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_read_request(wsg_post_read_request, after_remoteip, NULL, APR_HOOK_FIRST);
@@ -997,7 +982,8 @@ AP_DECLARE_MODULE(wsguard) = {
     create_srv_conf,
     merge_srv_conf,
     wsguard_cmds,
-    wsg_register_hooks
+    wsg_register_hooks,
+    AP_MODULE_FLAG_NONE
 };
 
 wsg_store_t *wsg_glue_store(void)
