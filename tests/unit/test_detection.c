@@ -1,0 +1,115 @@
+/* Detection-rate test: replays the development corpus (shared/corpus) through the normaliser and
+ * the shipped rules, one request at a time, signatures only, and asserts the targets:
+ * >= 95% of probes-dev.txt matched, <= 0.2% of legit-dev.txt, <= 1% of legit-dev-files.txt.
+ * The corpus is found through $WSG_CORPUS, else ../../../shared/corpus (the shared/ directory
+ * beside the repository). Without it the test is skipped, unless CI=true: then it fails. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "wsg_test.h"
+#include "wsg_rules.h"
+#include "wsg_norm.h"
+
+typedef struct {
+    unsigned long lines, matched;
+} rate_t;
+
+static const char *corpus_dir(void)
+{
+    const char *env = getenv("WSG_CORPUS");
+    return env && *env ? env : "../../../shared/corpus";
+}
+
+static int replay(const wsg_ruleset_t *rs, const char *name, rate_t *rt, int show, int want)
+{
+    char path[1024], line[16384], buf[8192];
+    FILE *f;
+    snprintf(path, sizeof(path), "%s/%s", corpus_dir(), name);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    memset(rt, 0, sizeof(*rt));
+    while (fgets(line, sizeof(line), f)) {
+        size_t n = strlen(line);
+        char *sp;
+        wsg_norm_t norm;
+        wsg_req_t req;
+        wsg_match_t m;
+        while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+            line[--n] = '\0';
+        if (!n || !(sp = strchr(line, ' ')))
+            continue;
+        *sp = '\0';
+        wsg_norm_target(sp + 1, buf, sizeof(buf), &norm);
+        memset(&req, 0, sizeof(req));
+        req.method = line;
+        req.norm = &norm;
+        rt->lines++;
+        if (wsg_ruleset_match(rs, &req, &m) > 0) {
+            rt->matched++;
+            if (show && want == 0)
+                printf("    false positive: %s %s (rule %u)\n", line, sp + 1, m.first->id);
+        }
+        else if (show && want == 1)
+            printf("    missed: %s %s\n", line, sp + 1);
+    }
+    fclose(f);
+    return 0;
+}
+
+static double pct(const rate_t *r)
+{
+    return r->lines ? 100.0 * (double)r->matched / (double)r->lines : 0.0;
+}
+
+static void test_corpus_rates(void **state)
+{
+    apr_pool_t *p = *state;
+    wsg_ruleset_t *rs;
+    const char *err = NULL, *ci = getenv("CI");
+    rate_t probes, legit, files;
+    int verbose = getenv("WSG_VERBOSE") != NULL;
+    char check[1024];
+    FILE *f;
+
+    snprintf(check, sizeof(check), "%s/probes-dev.txt", corpus_dir());
+    f = fopen(check, "r");
+    if (!f) {
+        if (ci && !strcmp(ci, "true"))
+            fail_msg("corpus not found at %s (set WSG_CORPUS)", corpus_dir());
+        print_message("corpus not found at %s: skipped (set WSG_CORPUS)\n", corpus_dir());
+        skip();
+    }
+    fclose(f);
+
+    wsg_ruleset_create(p, &rs);
+    if (wsg_ruleset_load_path(rs, "../../rules", &err) != APR_SUCCESS ||
+        wsg_ruleset_compile(rs, &err) != APR_SUCCESS)
+        fail_msg("%s", err);
+
+    assert_int_equal(replay(rs, "probes-dev.txt", &probes, verbose, 1), 0);
+    assert_int_equal(replay(rs, "legit-dev.txt", &legit, 1, 0), 0);
+    assert_int_equal(replay(rs, "legit-dev-files.txt", &files, 1, 0), 0);
+
+    printf("  rules: %u\n", wsg_ruleset_count(rs));
+    printf("  probes-dev.txt:      %lu/%lu matched = %.2f%% (target >= 95%%)\n", probes.matched,
+           probes.lines, pct(&probes));
+    printf("  legit-dev.txt:       %lu/%lu matched = %.2f%% (target <= 0.2%%)\n", legit.matched,
+           legit.lines, pct(&legit));
+    printf("  legit-dev-files.txt: %lu/%lu matched = %.2f%% (target <= 1%%)\n", files.matched,
+           files.lines, pct(&files));
+
+    assert_true(probes.lines > 0 && legit.lines > 0 && files.lines > 0);
+    assert_true(probes.matched * 100 >= probes.lines * 95);
+    assert_true(legit.matched * 1000 <= legit.lines * 2);
+    assert_true(files.matched * 100 <= files.lines);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_corpus_rates, wsg_test_pool_setup,
+                                        wsg_test_pool_teardown),
+    };
+    return WSG_RUN_GROUP(tests);
+}
