@@ -249,6 +249,19 @@ apr_status_t wsg_report_format_parse(const char *name, wsg_report_format_t *out)
     return APR_EINVAL;
 }
 
+/* Records an own host name. "www.example.org" also hides "example.org", so the company's other
+ * names ("shop.example.org" in an absolute-form request) do not give it away. Only for "www.":
+ * dropping any first label would turn "acme.co.uk" into "co.uk". */
+static void add_own_host(wsg_report_t *r, const char *name)
+{
+    char *l = lower_dup(r->p, name);
+    if (apr_hash_get(r->own_hosts, l, APR_HASH_KEY_STRING))
+        return;
+    apr_hash_set(r->own_hosts, l, APR_HASH_KEY_STRING, "");
+    if (!strncmp(l, "www.", 4) && strchr(l + 4, '.'))
+        apr_hash_set(r->own_hosts, l + 4, APR_HASH_KEY_STRING, "");
+}
+
 wsg_report_t *wsg_report_make(apr_pool_t *p, const wsg_report_opts_t *opts)
 {
     wsg_report_t *r = apr_pcalloc(p, sizeof(*r));
@@ -269,10 +282,8 @@ wsg_report_t *wsg_report_make(apr_pool_t *p, const wsg_report_opts_t *opts)
     r->own_hosts = apr_hash_make(p);
     for (int i = 0; r->o.hostnames && i < r->o.hostnames->nelts; i++) {
         const char *h = APR_ARRAY_IDX(r->o.hostnames, i, const char *);
-        if (h && *h) {
-            char *l = lower_dup(p, h);
-            apr_hash_set(r->own_hosts, l, APR_HASH_KEY_STRING, "");
-        }
+        if (h && *h)
+            add_own_host(r, h);
     }
     return r;
 }
@@ -322,11 +333,8 @@ apr_status_t wsg_report_add_line(wsg_report_t *r, const char *line, apr_size_t l
         return APR_EINVAL;
     }
     vhost = jstr(o, "vhost");
-    if (vhost && *vhost) {
-        char *l = lower_dup(p, vhost);
-        if (!apr_hash_get(r->own_hosts, l, APR_HASH_KEY_STRING))
-            apr_hash_set(r->own_hosts, l, APR_HASH_KEY_STRING, "");
-    }
+    if (vhost && *vhost)
+        add_own_host(r, vhost);
     ctext = jstr(o, "client");
     if (!ctext || wsg_addr_parse(ctext, &a) != APR_SUCCESS || wsg_addr_is_prefix(&a)) {
         /* An event about no single address (or a prefix) says nothing per client. */
@@ -765,8 +773,8 @@ static char *render_csv(wsg_report_t *r, apr_pool_t *p)
 {
     static const char *cols[] = { "address", "family", "first_seen", "last_seen", "count",
                                   "distinct_paths", "possible_shell", "shell_paths", "statuses",
-                                  "tags", "rules", "user_agents", "paths", "max_score",
-                                  "ban_until" };
+                                  "tags", "rules", "user_agents", "paths", "uris",
+                                  "max_score", "ban_until" };
     sbuf_t b = { p, NULL, 0, 0 };
     unsigned n;
     client_t **c = clients_sorted(r, p, &n);
@@ -794,6 +802,7 @@ static char *render_csv(wsg_report_t *r, apr_pool_t *p)
         csv_field(&b, join(p, rules, ";", 50), 0);
         csv_field(&b, join(p, set_json(r, p, &x->uas, 0, 10), " | ", 10), 0);
         csv_field(&b, join(p, set_json(r, p, &x->paths, 0, 20), " | ", 20), 0);
+        csv_field(&b, join(p, set_json(r, p, &x->uris, 1, 20), " | ", 20), 0);
         csv_field(&b, apr_psprintf(p, "%.2f", x->max_score), 0);
         csv_field(&b, x->ban_until ? tstr(p, x->ban_until) : "", 0);
         sb_str(&b, "\r\n");

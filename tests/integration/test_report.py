@@ -1,0 +1,191 @@
+"""wsguardctl report end to end: a generated event log through the built binary, for each format,
+validated with stix_check (STIX 2.1 and MISP structure), csv and json from the standard library.
+
+    WSG_BUILD=build-mine /usr/bin/python3 -m pytest -q tests/integration/test_report.py
+"""
+import csv
+import datetime
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, HERE)
+import stix_check  # noqa: E402
+
+BUILD = os.environ.get("WSG_BUILD", os.path.join(REPO, "build"))
+if not os.path.isabs(BUILD):
+    BUILD = os.path.join(REPO, BUILD)
+CTL = os.path.join(BUILD, "wsguardctl")
+
+pytestmark = pytest.mark.skipif(not os.access(CTL, os.X_OK), reason=f"{CTL} not built")
+
+OWN = ["www.acme-corp.example", "shop.acme-corp.example"]
+SECRETS = ["acme-corp", "10.20.30.40", "192.168.1.77", "fd00::1:2", "172.16.5.5",
+           "s3cr3t-value", "hunter2", "intranet"]
+SCANNERS = ["45.33.12.7", "185.220.101.3", "2a01:4f8:1:2::3", "91.200.1.1"]
+
+
+def iso(t):
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+
+def event(t, client, uri, status=404, ua="Mozilla/5.0", vhost=OWN[0], kind="probe", tag="php-shell",
+          rules=(1001,), ban_until=None):
+    path = uri.split("?", 1)[0]
+    return {"time": iso(t), "event": kind, "client": client, "vhost": vhost, "method": "GET",
+            "uri": uri, "path": path, "status": status, "ua": ua, "rules": list(rules), "tag": tag,
+            "msg": "test", "score": 10, "client_score": 42.5, "action": "pass",
+            "ban_until": iso(ban_until) if ban_until else None, "flags": []}
+
+
+@pytest.fixture
+def log(tmp_path):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    ev = []
+    for i, path in enumerate(["/shell.php", "/c99.php", "/r57.php", "/wso.php", "/b374k.php"]):
+        ev.append(event(now - datetime.timedelta(hours=2, minutes=i), SCANNERS[0],
+                        path + "?pass=hunter2&cmd=id"))
+    ev.append(event(now - datetime.timedelta(hours=1), SCANNERS[0], "/uploads/x.php", status=200,
+                    kind="alert", ban_until=now + datetime.timedelta(days=60)))
+    ev.append(event(now - datetime.timedelta(hours=3), SCANNERS[1], "/cmd.aspx?k=s3cr3t-value",
+                    ua='Evil, "quoted"\nbot from 10.20.30.40', tag="asp-shell"))
+    ev.append(event(now - datetime.timedelta(hours=4), SCANNERS[2],
+                    "http://shop.acme-corp.example/up/192.168.1.77/shell.jsp", tag="jsp-shell"))
+    ev.append(event(now - datetime.timedelta(days=3), SCANNERS[3], "/old.php"))
+    # internal clients: present in plain reports, gone from anonymised ones
+    ev.append(event(now - datetime.timedelta(hours=5), "172.16.5.5", "/a.php",
+                    vhost="intranet.acme-corp.example"))
+    ev.append(event(now - datetime.timedelta(hours=5), "fd00::1:2", "/b.php", ua="curl"))
+    lines = [json.dumps(e) for e in ev]
+    lines.insert(3, "garbage {not json")
+    lines.insert(5, '{"event": "probe"}')
+    lines.append(json.dumps({"time": iso(now), "event": "unban", "client": SCANNERS[0]}))
+    p = tmp_path / "events.log"
+    p.write_text("\n".join(lines) + "\n")
+    return p
+
+
+def run(*args, check=True, text=True):
+    r = subprocess.run([CTL, "report", *map(str, args)], capture_output=True, text=text,
+                       timeout=60)
+    if check:
+        assert r.returncode == 0, r.stderr
+    return r
+
+
+def test_help():
+    r = run("--help")
+    for word in ("--format", "--since", "--until", "--anonymise", "--tlp", "--org", "stix",
+                 "misp"):
+        assert word in r.stdout
+
+
+def test_usage_errors(log, tmp_path):
+    assert run(log, "--format", "xml", check=False).returncode == 2
+    assert run(log, "--tlp", "purple", check=False).returncode == 2
+    assert run(log, "--since", "yesterday", check=False).returncode == 2
+    assert run(check=False).returncode == 2
+    r = run(tmp_path / "missing.log", check=False)
+    assert r.returncode == 1 and "missing.log" in r.stderr
+
+
+def test_csv(log):
+    r = run("--log", log, "--format", "csv", text=False)
+    assert b"skipped 2 of" in r.stderr
+    out = r.stdout.decode()
+    assert out.count("\r\n") == 7  # RFC 4180 line ends: header + 6 rows
+    rows = list(csv.DictReader(io.StringIO(out, newline="")))
+    by = {row["address"]: row for row in rows}
+    assert set(SCANNERS) | {"172.16.5.5", "fd00::1:2"} == set(by)
+    s = by[SCANNERS[0]]
+    assert s["count"] == "6" and s["distinct_paths"] == "6" and s["possible_shell"] == "yes"
+    assert s["shell_paths"] == "/uploads/x.php"
+    assert by[SCANNERS[1]]["user_agents"] == 'Evil, "quoted"\nbot from 10.20.30.40'
+    assert by[SCANNERS[2]]["family"] == "ipv6"
+
+
+def test_since_until_relative(log):
+    rows = list(csv.DictReader(io.StringIO(run(log, "--since", "24h").stdout, newline="")))
+    assert SCANNERS[3] not in {r["address"] for r in rows}
+    assert SCANNERS[0] in {r["address"] for r in rows}
+    rows = list(csv.DictReader(io.StringIO(run(log, "--until", "2d").stdout, newline="")))
+    assert [r["address"] for r in rows] == [SCANNERS[3]]
+    until = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=2, minutes=30)
+    rows = list(csv.DictReader(io.StringIO(
+        run(log, "--since", "7d", "--until", iso(until)).stdout, newline="")))
+    assert SCANNERS[0] not in {r["address"] for r in rows}
+    assert SCANNERS[1] in {r["address"] for r in rows}
+
+
+def test_json(log):
+    rep = json.loads(run(log, "--format", "json").stdout)
+    assert rep["skipped_lines"] == 2
+    c = {x["address"]: x for x in rep["clients"]}
+    assert c[SCANNERS[0]]["possible_shell"] is True
+    assert c[SCANNERS[0]]["statuses"] == {"404": 5, "200": 1}
+    assert rep["clients"][0]["address"] == SCANNERS[0]  # possible shells first
+
+
+@pytest.mark.parametrize("tlp", ["white", "green", "amber", "red"])
+def test_stix_valid(log, tlp):
+    b = json.loads(run(log, "--format", "stix", "--tlp", tlp, "--org", "ACME CERT").stdout)
+    assert stix_check.check_stix(b) == []
+    marks = [o for o in b["objects"] if o["type"] == "marking-definition"]
+    assert len(marks) == 1 and marks[0]["definition"]["tlp"] == tlp
+    assert stix_check.TLP_IDS[marks[0]["id"]] == tlp
+    ind = [o for o in b["objects"] if o["type"] == "indicator"]
+    assert len(ind) == 6
+    sig = {o["sighting_of_ref"]: o for o in b["objects"] if o["type"] == "sighting"}
+    for i in ind:
+        assert i["id"] in sig
+    top = next(i for i in ind if SCANNERS[0] in i["pattern"])
+    assert sig[top["id"]]["count"] == 6
+    assert "possible-web-shell-present" in top["labels"]
+    aps = {o["external_references"][0]["external_id"] for o in b["objects"]
+           if o["type"] == "attack-pattern"}
+    assert aps == {"T1595.003", "T1505.003"}
+
+
+def test_misp_valid(log):
+    ev = json.loads(run(log, "--format", "misp", "--tlp", "green").stdout)
+    assert stix_check.check_misp(ev) == []
+    attrs = ev["Event"]["Attribute"]
+    assert {a["value"] for a in attrs if a["type"] == "ip-src"} == set(SCANNERS) | {
+        "172.16.5.5", "fd00::1:2"}
+    assert {"url", "user-agent"} <= {a["type"] for a in attrs}
+    assert {"name": "tlp:green"} in ev["Event"]["Tag"]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "stix", "misp"])
+def test_anonymised_leaks_nothing(log, fmt):
+    out = run(log, "--format", fmt, "--anonymise", "--hostname", "mail.acme-corp.example").stdout
+    for s in SECRETS:
+        assert s not in out, f"{fmt} leaks {s}"
+    for s in SCANNERS:
+        assert s in out
+    if fmt in ("csv", "json", "misp"):
+        assert "?pass=&cmd=" in out
+    if fmt == "stix":
+        assert stix_check.check_stix(json.loads(out)) == []
+    if fmt == "misp":
+        assert stix_check.check_misp(json.loads(out)) == []
+
+
+def test_many_clients_and_stdin(tmp_path):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    lines = []
+    for i in range(3000):
+        lines.append(json.dumps(event(now - datetime.timedelta(seconds=i),
+                                      f"81.{i % 250}.{i // 250}.9", f"/p{i % 40}.php")))
+    r = subprocess.run([CTL, "report", "-", "--format", "stix"], input="\n".join(lines),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    b = json.loads(r.stdout)
+    assert stix_check.check_stix(b) == []
+    assert sum(1 for o in b["objects"] if o["type"] == "indicator") == 3000
