@@ -2,7 +2,12 @@
  * invalid UTF-8, quotes, backslashes, 8 KB paths) still give one valid line below PIPE_BUF. */
 #include "wsg_test.h"
 #include <string.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/wait.h>
 #include <jansson.h>
+#include <apr_file_io.h>
+#include <apr_strings.h>
 #include "wsg_event.h"
 #include "wsg_norm.h"
 
@@ -236,6 +241,131 @@ static void test_time(void **state)
     assert_int_equal(wsg_event_time_parse("", &t), APR_EINVAL);
 }
 
+/* The premise of the event log: 16 processes writing whole lines with one write each, to an
+ * O_APPEND file (as the glue opens it) and to a pipe (a piped logger), never tear a line. */
+#define WORKERS 16
+#define PER_WORKER 400
+
+static void write_worker(int w, apr_file_t *file, int pipefd)
+{
+    apr_pool_t *p;
+    char *path = malloc(8193);
+    wsg_event_t ev = { 0 };
+    unsigned seed = (unsigned)w * 7919u + 1;
+
+    apr_pool_create(&p, NULL);
+    for (int i = 0; i < PER_WORKER; i++) {
+        apr_size_t n = (rand_r(&seed) % 8192) + 1, len;
+        const char *line;
+        for (apr_size_t k = 0; k < n; k++)
+            path[k] = (char)(rand_r(&seed) % 255 + 1); /* any byte but NUL */
+        path[n] = '\0';
+        memset(&ev, 0, sizeof(ev));
+        ev.event = WSG_EV_PROBE;
+        ev.client = "203.0.113.9";
+        ev.uri = path;
+        ev.path = path + n / 2;
+        ev.ua = path + n / 3;
+        ev.msg = apr_psprintf(p, "worker %d", w);
+        ev.req_score = i;
+        line = wsg_event_json(p, &ev, &len);
+        if (!line || len >= WSG_EVENT_LINE_MAX)
+            _exit(3);
+        if (apr_file_write_full(file, line, len, NULL) != APR_SUCCESS)
+            _exit(4);
+        if (write(pipefd, line, len) != (ssize_t)len)
+            _exit(5);
+        apr_pool_clear(p);
+    }
+    _exit(0);
+}
+
+/* Checks every line of buf; counts[w] gets the lines of worker w, seen[w][i] each sequence. */
+static void check_lines(char *buf, size_t size)
+{
+    static unsigned char seen[WORKERS][PER_WORKER];
+    int counts[WORKERS] = { 0 }, total = 0;
+    char *line = buf, *nl;
+
+    memset(seen, 0, sizeof(seen));
+    assert_true(size > 0 && buf[size - 1] == '\n');
+    while (line < buf + size && (nl = memchr(line, '\n', (size_t)(buf + size - line)))) {
+        json_error_t e;
+        json_t *o = json_loadb(line, (size_t)(nl - line), 0, &e);
+        int w, i;
+        if (!o)
+            fail_msg("torn or invalid line %d: %s", total, e.text);
+        assert_true(nl - line < WSG_EVENT_LINE_MAX);
+        assert_int_equal(sscanf(json_string_value(json_object_get(o, "msg")), "worker %d", &w), 1);
+        i = (int)json_integer_value(json_object_get(o, "score"));
+        assert_true(w >= 0 && w < WORKERS && i >= 0 && i < PER_WORKER);
+        assert_false(seen[w][i]);
+        seen[w][i] = 1;
+        counts[w]++;
+        total++;
+        json_decref(o);
+        line = nl + 1;
+    }
+    assert_int_equal(total, WORKERS * PER_WORKER);
+    for (int w = 0; w < WORKERS; w++)
+        assert_int_equal(counts[w], PER_WORKER);
+}
+
+static void test_concurrent_writers(void **state)
+{
+    apr_pool_t *p = *state;
+    char *fname = apr_pstrdup(p, "/tmp/wsg_test_event_XXXXXX");
+    int fd = mkstemp(fname), pfd[2];
+    apr_file_t *file;
+    pid_t pids[WORKERS];
+    size_t cap = 1 << 20, size = 0;
+    char *buf = malloc(cap);
+    ssize_t n;
+    FILE *f;
+
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(apr_file_open(&file, fname, APR_WRITE | APR_APPEND | APR_CREATE,
+                                   APR_OS_DEFAULT, p), APR_SUCCESS);
+    assert_int_equal(pipe(pfd), 0);
+    for (int w = 0; w < WORKERS; w++) {
+        pids[w] = fork();
+        assert_true(pids[w] >= 0);
+        if (pids[w] == 0) {
+            close(pfd[0]);
+            write_worker(w, file, pfd[1]);
+        }
+    }
+    close(pfd[1]);
+    /* Drain the pipe while they write, as a piped logger does. */
+    while ((n = read(pfd[0], buf + size, cap - size)) > 0) {
+        size += (size_t)n;
+        if (size == cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    close(pfd[0]);
+    for (int w = 0; w < WORKERS; w++) {
+        int st;
+        assert_int_equal(waitpid(pids[w], &st, 0), pids[w]);
+        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    }
+    check_lines(buf, size);
+
+    apr_file_close(file);
+    f = fopen(fname, "rb");
+    assert_non_null(f);
+    size = 0;
+    while ((n = (ssize_t)fread(buf + size, 1, cap - size, f)) > 0) {
+        size += (size_t)n;
+        if (size == cap)
+            buf = realloc(buf, cap *= 2);
+    }
+    fclose(f);
+    unlink(fname);
+    check_lines(buf, size);
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -246,6 +376,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_many_rules, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_utf8_clean, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_time, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers, wsg_test_pool_setup, wsg_test_pool_teardown),
     };
     return WSG_RUN_GROUP(tests);
 }
