@@ -331,12 +331,17 @@ static void ipset_family(FILE *f, const char *base, int fam, const apr_array_hea
 static void write_ipset(FILE *f, const wsg_export_t *ex, const wsg_export_opts_t *o, apr_time_t now)
 {
     const char *b = o->name ? o->name : "wsguard";
+    char sets[80];
+    if (want(o, 4) && want(o, 6))
+        apr_snprintf(sets, sizeof(sets), "%s4 and %s6", b, b);
+    else
+        apr_snprintf(sets, sizeof(sets), "%s%d", b, want(o, 4) ? 4 : 6);
     header(f, ex, o, "ipset", now);
     fprintf(f,
-            "# 'ipset restore < FILE' creates %s4 and %s6 if missing and replaces their contents\n"
+            "# 'ipset restore < FILE' creates %s if missing and replaces their contents\n"
             "# (idempotent). For an atomic switch restore under another name and 'ipset swap'\n"
             "# (scripts/wsguard-fwsync does). Timeouts above %d s (the kernel limit) are capped.\n",
-            b, b, WSG_IPSET_MAX_TIMEOUT);
+            sets, WSG_IPSET_MAX_TIMEOUT);
     if (want(o, 4))
         ipset_family(f, b, 4, ex->v4, now);
     if (want(o, 6))
