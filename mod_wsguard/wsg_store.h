@@ -41,7 +41,7 @@ typedef struct wsg_rec_t {
 typedef struct wsg_store_t wsg_store_t;
 
 typedef struct wsg_store_opts_t {
-    apr_size_t   map_size;       /* bytes; 0: default 64 MiB */
+    apr_size_t   map_size;       /* bytes; 0: default 64 MiB (raised to at least 1 MiB) */
     unsigned     max_readers;    /* 0: default 512 */
     int          readonly;
 } wsg_store_opts_t;
@@ -51,6 +51,12 @@ typedef struct wsg_store_opts_t {
  * uid/gid (pass -1 to leave). Closes everything before returning. *err explains a failure. */
 apr_status_t wsg_store_prepare(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
                                long uid, long gid, const char **err);
+
+/* Additive: as wsg_store_prepare; when a damaged environment was moved aside and recreated,
+ * *notice (may be NULL) gets a message naming both files for the caller to log (else NULL).
+ * Checking means reading every record once, which is what a damaged file fails on. */
+apr_status_t wsg_store_prepare_ex(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
+                                  long uid, long gid, const char **notice, const char **err);
 
 /* Opens the environment in this process; the handle is closed by a cleanup on p. */
 apr_status_t wsg_store_open(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
@@ -64,7 +70,12 @@ apr_status_t wsg_store_get(wsg_store_t *st, const wsg_addr_t *key, wsg_rec_t *ou
 /* Read-modify-write of up to 4 records in one write transaction (serialised across processes).
  * fn gets the current records (zeroed, with found[i] = 0, where missing) and returns a bitmask of
  * the records to write back (bit i for keys[i]), or -1 to abort. A full map (MDB_MAP_FULL) returns
- * APR_ENOSPC after aborting; the caller logs once and fails open. */
+ * APR_ENOSPC after aborting; the caller logs once and fails open.
+ * (Additive, implementation notes:) APR_ENOSPC is also returned, before LMDB runs out of pages,
+ * when writing a new record would exceed wsg_store_stat_t.capacity, so a full store can always
+ * be purged and every purged record makes room for a new one; updates of existing records go on
+ * working. Aborting with -1 returns APR_SUCCESS (nothing written). The record version is set on
+ * write. */
 typedef int (*wsg_store_update_fn)(void *baton, wsg_rec_t *recs, const int *found, int n);
 apr_status_t wsg_store_update(wsg_store_t *st, const wsg_addr_t *keys, int n,
                               wsg_store_update_fn fn, void *baton);
@@ -79,6 +90,17 @@ apr_status_t wsg_store_iterate(wsg_store_t *st, wsg_store_iter_fn fn, void *bato
 typedef int (*wsg_store_expired_fn)(void *baton, const wsg_rec_t *rec);
 apr_status_t wsg_store_purge(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
                              unsigned max, unsigned *purged);
+
+/* Additive: environment figures for the status page and for purging before the map fills. */
+typedef struct wsg_store_stat_t {
+    apr_size_t   map_size;       /* bytes mapped */
+    apr_size_t   map_used;       /* bytes up to the last used page */
+    apr_size_t   records;
+    apr_size_t   capacity;       /* records allowed before updates adding one get APR_ENOSPC */
+    unsigned     max_readers;
+    unsigned     readers;        /* reader slots used so far (high-water mark) */
+} wsg_store_stat_t;
+apr_status_t wsg_store_stat(wsg_store_t *st, wsg_store_stat_t *out);
 
 /* Human text of the last LMDB error behind an apr_status_t returned above (thread-local). */
 const char *wsg_store_strerror(apr_status_t rv);

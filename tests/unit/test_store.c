@@ -1,0 +1,710 @@
+/* Unit tests for wsg_store: records round-trip through a real LMDB environment in a temp dir;
+ * atomic multi-key updates, iterate/delete/purge, a full map, a damaged file, read-only handles,
+ * several stores per process, and no lost updates across forked processes and across threads. */
+#include <dirent.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include "wsg_test.h"
+#include <apr_strings.h>
+#include "wsg_store.h"
+
+typedef struct fx_t {
+    apr_pool_t *pool;
+    char        dir[64];       /* the temp dir; environments live in subdirs of it */
+    const char *env;           /* dir/env */
+} fx_t;
+
+static void rm_tree(const char *path)
+{
+    DIR *d = opendir(path);
+    struct dirent *e;
+    char sub[512];
+    if (!d) {
+        unlink(path);
+        return;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+            continue;
+        snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+        rm_tree(sub);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+static int fx_setup(void **state)
+{
+    fx_t *fx = calloc(1, sizeof(*fx));
+    if (!fx || apr_pool_create(&fx->pool, NULL) != APR_SUCCESS)
+        return -1;
+    strcpy(fx->dir, "/tmp/wsg-test-store-XXXXXX");
+    if (!mkdtemp(fx->dir))
+        return -1;
+    fx->env = apr_pstrcat(fx->pool, fx->dir, "/env", NULL);
+    *state = fx;
+    return 0;
+}
+
+static int fx_teardown(void **state)
+{
+    fx_t *fx = *state;
+    apr_pool_destroy(fx->pool);          /* closes every store opened on it */
+    rm_tree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static void addr4(wsg_addr_t *a, int x, int y)
+{
+    memset(a, 0, sizeof(*a));
+    a->family = 4;
+    a->bits = 32;
+    a->bytes[0] = 192;
+    a->bytes[1] = 0;
+    a->bytes[2] = (unsigned char)x;
+    a->bytes[3] = (unsigned char)y;
+}
+
+static wsg_store_t *open_store(fx_t *fx, const char *dir, const wsg_store_opts_t *opts)
+{
+    wsg_store_t *st = NULL;
+    const char *err = NULL;
+    apr_status_t rv = wsg_store_prepare(fx->pool, dir, opts, -1, -1, &err);
+    if (rv != APR_SUCCESS)
+        fail_msg("prepare %s: %s", dir, err ? err : "?");
+    rv = wsg_store_open(fx->pool, dir, opts, &st, &err);
+    if (rv != APR_SUCCESS)
+        fail_msg("open %s: %s", dir, err ? err : "?");
+    return st;
+}
+
+/* ---- update callbacks ---- */
+
+typedef struct set_baton_t {
+    apr_uint32_t hits;
+    double score;
+    int mask;
+    int found[4];
+    int calls;
+} set_baton_t;
+
+static int cb_set(void *baton, wsg_rec_t *recs, const int *found, int n)
+{
+    set_baton_t *b = baton;
+    int i;
+    b->calls++;
+    for (i = 0; i < n; i++) {
+        b->found[i] = found[i];
+        recs[i].hits = b->hits + (apr_uint32_t)i;
+        recs[i].score = b->score;
+        recs[i].first_seen = 1234;
+    }
+    return b->mask;
+}
+
+static int cb_incr(void *baton, wsg_rec_t *recs, const int *found, int n)
+{
+    int i;
+    for (i = 0; i < n; i++)
+        recs[i].hits++;
+    return (1 << n) - 1;
+}
+
+static apr_status_t put_hits(wsg_store_t *st, const wsg_addr_t *key, apr_uint32_t hits)
+{
+    set_baton_t b = { hits, 0.5, 1, { 0 }, 0 };
+    return wsg_store_update(st, key, 1, cb_set, &b);
+}
+
+/* ---- tests ---- */
+
+static void test_roundtrip(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *st = open_store(fx, fx->env, NULL);
+    wsg_addr_t a;
+    wsg_rec_t r;
+    set_baton_t b = { 7, 1.5, 1, { -1 }, 0 };
+    struct stat sb;
+
+    addr4(&a, 1, 2);
+    assert_int_equal(wsg_store_update(st, &a, 1, cb_set, &b), APR_SUCCESS);
+    assert_int_equal(b.found[0], 0);
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_SUCCESS);
+    assert_int_equal(r.version, WSG_REC_VERSION);     /* set by the store on write */
+    assert_int_equal(r.hits, 7);
+    assert_true(r.score == 1.5);
+    assert_int_equal(r.first_seen, 1234);
+
+    /* The second update sees the stored record. */
+    assert_int_equal(wsg_store_update(st, &a, 1, cb_incr, NULL), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_SUCCESS);
+    assert_int_equal(r.hits, 8);
+
+    /* The environment is a directory with data.mdb and lock.mdb. */
+    assert_int_equal(stat(apr_pstrcat(fx->pool, fx->env, "/data.mdb", NULL), &sb), 0);
+    assert_int_equal(stat(apr_pstrcat(fx->pool, fx->env, "/lock.mdb", NULL), &sb), 0);
+    assert_int_equal(stat(fx->env, &sb), 0);
+    assert_true(S_ISDIR(sb.st_mode));
+
+    /* Explicit close, then the pool cleanup must not close it again. */
+    wsg_store_close(st);
+}
+
+static void test_not_found(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *st = open_store(fx, fx->env, NULL);
+    wsg_addr_t a, p;
+    wsg_rec_t r;
+
+    addr4(&a, 9, 9);
+    memset(&r, 0x5a, sizeof(r));
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_NOTFOUND);
+    assert_int_equal(r.hits, 0);          /* zeroed */
+    assert_int_equal(r.version, 0);
+
+    /* A prefix key differs from the address key of the same bytes. */
+    assert_int_equal(put_hits(st, &a, 3), APR_SUCCESS);
+    p = a;
+    p.bits = 24;
+    p.bytes[3] = 0;
+    assert_int_equal(wsg_store_get(st, &p, &r), APR_NOTFOUND);
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_SUCCESS);
+}
+
+static void test_update_two_keys(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *st = open_store(fx, fx->env, NULL);
+    wsg_addr_t k[2];
+    wsg_rec_t r;
+    set_baton_t b = { 10, 2.0, 3, { -1, -1 }, 0 };
+
+    addr4(&k[0], 5, 1);
+    memset(&k[1], 0, sizeof(k[1]));
+    k[1].family = 4;
+    k[1].bits = 24;
+    k[1].bytes[0] = 192;
+    k[1].bytes[2] = 5;
+
+    /* Only bit 1: the prefix record is written, the address is not. */
+    b.mask = 2;
+    assert_int_equal(wsg_store_update(st, k, 2, cb_set, &b), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &k[0], &r), APR_NOTFOUND);
+    assert_int_equal(wsg_store_get(st, &k[1], &r), APR_SUCCESS);
+    assert_int_equal(r.hits, 11);
+
+    /* Both, and the callback is told which existed. */
+    b.mask = 3;
+    b.hits = 20;
+    assert_int_equal(wsg_store_update(st, k, 2, cb_set, &b), APR_SUCCESS);
+    assert_int_equal(b.found[0], 0);
+    assert_int_equal(b.found[1], 1);
+    assert_int_equal(wsg_store_get(st, &k[0], &r), APR_SUCCESS);
+    assert_int_equal(r.hits, 20);
+    assert_int_equal(wsg_store_get(st, &k[1], &r), APR_SUCCESS);
+    assert_int_equal(r.hits, 21);
+
+    /* -1 aborts: nothing changes. */
+    b.mask = -1;
+    b.hits = 99;
+    assert_int_equal(wsg_store_update(st, k, 2, cb_set, &b), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &k[0], &r), APR_SUCCESS);
+    assert_int_equal(r.hits, 20);
+
+    /* n out of range. */
+    assert_int_equal(wsg_store_update(st, k, 0, cb_set, &b), APR_EINVAL);
+    assert_int_equal(wsg_store_update(st, k, 5, cb_set, &b), APR_EINVAL);
+}
+
+typedef struct iter_baton_t {
+    int count;
+    int stop_after;
+    unsigned long sum;
+} iter_baton_t;
+
+static int cb_iter(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
+{
+    iter_baton_t *b = baton;
+    assert_int_equal(key->family, 4);
+    assert_int_equal(rec->hits, key->bytes[3]);
+    b->count++;
+    b->sum += rec->hits;
+    return b->stop_after && b->count >= b->stop_after;
+}
+
+static void test_iterate_delete(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *st = open_store(fx, fx->env, NULL);
+    iter_baton_t b = { 0, 0, 0 };
+    wsg_addr_t a;
+    wsg_rec_t r;
+    int i;
+
+    assert_int_equal(wsg_store_iterate(st, cb_iter, &b), APR_SUCCESS);
+    assert_int_equal(b.count, 0);
+    for (i = 1; i <= 10; i++) {
+        addr4(&a, 7, i);
+        assert_int_equal(put_hits(st, &a, (apr_uint32_t)i), APR_SUCCESS);
+    }
+    assert_int_equal(wsg_store_iterate(st, cb_iter, &b), APR_SUCCESS);
+    assert_int_equal(b.count, 10);
+    assert_int_equal(b.sum, 55);
+
+    memset(&b, 0, sizeof(b));
+    b.stop_after = 3;
+    assert_int_equal(wsg_store_iterate(st, cb_iter, &b), APR_SUCCESS);
+    assert_int_equal(b.count, 3);
+
+    addr4(&a, 7, 4);
+    assert_int_equal(wsg_store_delete(st, &a), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_NOTFOUND);
+    assert_int_equal(wsg_store_delete(st, &a), APR_NOTFOUND);
+    memset(&b, 0, sizeof(b));
+    assert_int_equal(wsg_store_iterate(st, cb_iter, &b), APR_SUCCESS);
+    assert_int_equal(b.count, 9);
+    assert_int_equal(b.sum, 51);
+}
+
+static int cb_expired_mod3(void *baton, const wsg_rec_t *rec)
+{
+    return rec->hits % 3 == 0;
+}
+
+static int cb_expired_even(void *baton, const wsg_rec_t *rec)
+{
+    return rec->hits % 2 == 0;
+}
+
+static int cb_expired_all(void *baton, const wsg_rec_t *rec)
+{
+    return 1;
+}
+
+static int cb_count(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
+{
+    int *n = baton;
+    (*n)++;
+    return 0;
+}
+
+static int cb_odd_only(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
+{
+    int *n = baton;
+    assert_int_equal(rec->hits % 2, 1);
+    (*n)++;
+    return 0;
+}
+
+static void test_purge(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *st = open_store(fx, fx->env, NULL);
+    wsg_addr_t a;
+    unsigned purged = 99;
+    int i, n;
+
+    for (i = 0; i < 100; i++) {
+        addr4(&a, 1, i);
+        assert_int_equal(put_hits(st, &a, (apr_uint32_t)i), APR_SUCCESS);
+    }
+    /* Limited to max. */
+    assert_int_equal(wsg_store_purge(st, cb_expired_mod3, NULL, 5, &purged), APR_SUCCESS);
+    assert_int_equal(purged, 5);
+    /* The rest of the 34 multiples of 3 in 0..99. */
+    assert_int_equal(wsg_store_purge(st, cb_expired_mod3, NULL, 1000, &purged), APR_SUCCESS);
+    assert_int_equal(purged, 29);
+    n = 0;
+    assert_int_equal(wsg_store_iterate(st, cb_count, &n), APR_SUCCESS);
+    assert_int_equal(n, 66);
+
+    /* Many records, more than one batch, alternating runs of deletes and keeps. */
+    assert_int_equal(wsg_store_purge(st, cb_expired_all, NULL, 0, &purged), APR_SUCCESS);
+    assert_int_equal(purged, 66);
+    for (i = 0; i < 2000; i++) {
+        wsg_addr_t b;
+        addr4(&b, 10 + i / 256, i % 256);
+        assert_int_equal(put_hits(st, &b, (apr_uint32_t)i), APR_SUCCESS);
+    }
+    assert_int_equal(wsg_store_purge(st, cb_expired_even, NULL, 0, &purged), APR_SUCCESS);
+    assert_int_equal(purged, 1000);
+    n = 0;
+    assert_int_equal(wsg_store_iterate(st, cb_odd_only, &n), APR_SUCCESS);
+    assert_int_equal(n, 1000);
+    assert_int_equal(wsg_store_purge(st, cb_expired_all, NULL, 0, &purged), APR_SUCCESS);
+    assert_int_equal(purged, 1000);
+    n = 0;
+    assert_int_equal(wsg_store_iterate(st, cb_count, &n), APR_SUCCESS);
+    assert_int_equal(n, 0);
+    /* An empty store purges nothing. */
+    assert_int_equal(wsg_store_purge(st, cb_expired_all, NULL, 0, &purged), APR_SUCCESS);
+    assert_int_equal(purged, 0);
+}
+
+static void test_map_full(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_opts_t opts = { 1024 * 1024, 0, 0 };
+    wsg_store_t *st = open_store(fx, fx->env, &opts);
+    wsg_store_stat_t ss;
+    wsg_addr_t a;
+    wsg_rec_t r;
+    apr_status_t rv = APR_SUCCESS;
+    unsigned purged = 0;
+    int i, n = 0;
+
+    for (i = 0; i < 100000; i++) {
+        addr4(&a, i / 256, i % 256);
+        rv = put_hits(st, &a, (apr_uint32_t)(i % 256));
+        if (rv != APR_SUCCESS)
+            break;
+    }
+    assert_int_equal(rv, APR_ENOSPC);
+    assert_true(i > 1000);                   /* ~2400 for 1 MiB */
+    assert_non_null(strstr(wsg_store_strerror(rv), "MDB_MAP_FULL"));
+    assert_non_null(strstr(wsg_store_strerror(rv), fx->env));
+    assert_int_equal(wsg_store_stat(st, &ss), APR_SUCCESS);
+    assert_int_equal(ss.records, (apr_size_t)i);
+    assert_int_equal(ss.capacity, (apr_size_t)i);
+    assert_true(ss.map_used <= ss.map_size);
+
+    /* Still readable: reads, iteration, the refused record absent. */
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_NOTFOUND);
+    addr4(&a, 0, 5);
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_SUCCESS);
+    assert_int_equal(r.hits, 5);
+    assert_int_equal(wsg_store_iterate(st, cb_count, &n), APR_SUCCESS);
+    assert_int_equal(n, i);
+    /* Existing records can still be updated (bans keep working). */
+    assert_int_equal(wsg_store_update(st, &a, 1, cb_incr, NULL), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_SUCCESS);
+    assert_int_equal(r.hits, 6);
+
+    /* Purging a scattered half makes room for as many new records. */
+    assert_int_equal(wsg_store_purge(st, cb_expired_even, NULL, 0, &purged), APR_SUCCESS);
+    assert_true(purged > 0);
+    for (n = 0; n < (int)purged; n++) {
+        addr4(&a, 250, n % 256);
+        a.bytes[1] = (unsigned char)(n / 256 + 1);
+        assert_int_equal(put_hits(st, &a, 1), APR_SUCCESS);
+    }
+    addr4(&a, 251, 1);
+    assert_int_equal(put_hits(st, &a, 1), APR_ENOSPC);
+    /* And a full store purges completely. */
+    assert_int_equal(wsg_store_purge(st, cb_expired_all, NULL, 0, &purged), APR_SUCCESS);
+    assert_int_equal(purged, (unsigned)i);
+}
+
+static void test_corrupt_recreated(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *st = open_store(fx, fx->env, NULL);
+    const char *data = apr_pstrcat(fx->pool, fx->env, "/data.mdb", NULL);
+    const char *notice = NULL, *err = NULL;
+    char junk[65536];
+    wsg_addr_t a;
+    wsg_rec_t r;
+    DIR *d;
+    struct dirent *e;
+    int fd, aside = 0;
+
+    addr4(&a, 3, 3);
+    assert_int_equal(put_hits(st, &a, 3), APR_SUCCESS);
+    wsg_store_close(st);
+
+    /* A clean environment is not touched. */
+    assert_int_equal(wsg_store_prepare_ex(fx->pool, fx->env, NULL, -1, -1, &notice, &err),
+                     APR_SUCCESS);
+    assert_null(notice);
+
+    memset(junk, 0xa5, sizeof(junk));
+    fd = open(data, O_WRONLY | O_TRUNC);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, junk, sizeof(junk)), (ssize_t)sizeof(junk));
+    close(fd);
+
+    assert_int_equal(wsg_store_prepare_ex(fx->pool, fx->env, NULL, -1, -1, &notice, &err),
+                     APR_SUCCESS);
+    assert_non_null(notice);
+    assert_non_null(strstr(notice, "data.mdb.corrupt-"));
+    assert_non_null(strstr(notice, "MDB_INVALID"));
+    d = opendir(fx->env);
+    assert_non_null(d);
+    while ((e = readdir(d)) != NULL)
+        if (!strncmp(e->d_name, "data.mdb.corrupt-", 17))
+            aside++;
+    closedir(d);
+    assert_int_equal(aside, 1);
+
+    assert_int_equal(wsg_store_open(fx->pool, fx->env, NULL, &st, &err), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_NOTFOUND);
+    assert_int_equal(put_hits(st, &a, 4), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_SUCCESS);
+    assert_int_equal(r.hits, 4);
+}
+
+static void test_errors(void **state)
+{
+    fx_t *fx = *state;
+    const char *err = NULL;
+    wsg_store_t *st = NULL;
+    const char *file = apr_pstrcat(fx->pool, fx->dir, "/plain", NULL);
+    const char *below = apr_pstrcat(fx->pool, file, "/env", NULL);
+    char buf[100];
+    int fd = open(file, O_WRONLY | O_CREAT, 0600);
+    close(fd);
+
+    assert_int_not_equal(wsg_store_prepare(fx->pool, below, NULL, -1, -1, &err), APR_SUCCESS);
+    assert_non_null(err);
+    assert_non_null(strstr(err, below));
+
+    /* Read-only open of an environment that was never prepared. */
+    err = NULL;
+    assert_int_not_equal(wsg_store_open(fx->pool, fx->env, &(wsg_store_opts_t){ 0, 0, 1 }, &st,
+                                        &err), APR_SUCCESS);
+    assert_null(st);
+    assert_non_null(err);
+    assert_non_null(strstr(err, fx->env));
+
+    /* strerror of a plain APR status. */
+    assert_string_equal(wsg_store_strerror(APR_EINVAL), apr_strerror(APR_EINVAL, buf, sizeof(buf)));
+}
+
+static void test_readonly(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *st = open_store(fx, fx->env, NULL), *ro = NULL;
+    wsg_store_opts_t opts = { 0, 0, 1 };
+    const char *err = NULL;
+    wsg_addr_t a;
+    wsg_rec_t r;
+    apr_status_t rv;
+    int n = 0;
+
+    addr4(&a, 4, 4);
+    assert_int_equal(put_hits(st, &a, 44), APR_SUCCESS);
+    /* One handle per environment per process (LMDB's rule): close before reopening. */
+    wsg_store_close(st);
+    assert_int_equal(wsg_store_open(fx->pool, fx->env, &opts, &ro, &err), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(ro, &a, &r), APR_SUCCESS);
+    assert_int_equal(r.hits, 44);
+    assert_int_equal(wsg_store_iterate(ro, cb_count, &n), APR_SUCCESS);
+    assert_int_equal(n, 1);
+    rv = put_hits(ro, &a, 1);
+    assert_int_not_equal(rv, APR_SUCCESS);
+    assert_non_null(strstr(wsg_store_strerror(rv), "mdb_txn_begin"));
+    assert_int_not_equal(wsg_store_delete(ro, &a), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(ro, &a, &r), APR_SUCCESS);
+    assert_int_equal(r.hits, 44);
+}
+
+/* Several environments in one process, more than a thread caches read txns for, opened and
+ * closed in between: each get must read its own store. */
+static void test_many_stores(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *st[6];
+    wsg_addr_t a;
+    wsg_rec_t r;
+    int i, round;
+
+    addr4(&a, 6, 6);
+    for (i = 0; i < 6; i++) {
+        st[i] = open_store(fx, apr_psprintf(fx->pool, "%s/s%d", fx->dir, i), NULL);
+        assert_int_equal(put_hits(st[i], &a, (apr_uint32_t)(100 + i)), APR_SUCCESS);
+    }
+    for (round = 0; round < 3; round++)
+        for (i = 0; i < 6; i++) {
+            assert_int_equal(wsg_store_get(st[i], &a, &r), APR_SUCCESS);
+            assert_int_equal(r.hits, 100 + i);
+        }
+    /* Close some and open new ones (possibly at the same addresses). */
+    wsg_store_close(st[1]);
+    wsg_store_close(st[4]);
+    st[1] = open_store(fx, apr_psprintf(fx->pool, "%s/t1", fx->dir), NULL);
+    st[4] = open_store(fx, apr_psprintf(fx->pool, "%s/s4", fx->dir), NULL);
+    assert_int_equal(wsg_store_get(st[1], &a, &r), APR_NOTFOUND);
+    assert_int_equal(put_hits(st[1], &a, 201), APR_SUCCESS);
+    for (round = 0; round < 3; round++)
+        for (i = 0; i < 6; i++) {
+            assert_int_equal(wsg_store_get(st[i], &a, &r), APR_SUCCESS);
+            assert_int_equal(r.hits, i == 1 ? 201 : 100 + i);
+        }
+}
+
+#define NPROC 8
+#define KINCR 200
+
+/* No lost updates across processes: each child opens its own handle after fork and increments
+ * the same two records (an address and its prefix, in one transaction). */
+static void test_multi_process(void **state)
+{
+    fx_t *fx = *state;
+    const char *err = NULL;
+    wsg_store_t *st = NULL;
+    wsg_addr_t k[2];
+    wsg_rec_t r;
+    pid_t pids[NPROC];
+    int i, status;
+
+    assert_int_equal(wsg_store_prepare(fx->pool, fx->env, NULL, -1, -1, &err), APR_SUCCESS);
+    addr4(&k[0], 8, 8);
+    k[1] = k[0];
+    k[1].bits = 24;
+    k[1].bytes[3] = 0;
+    fflush(NULL);
+    for (i = 0; i < NPROC; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            apr_pool_t *cp;
+            wsg_store_t *cst = NULL;
+            const char *cerr = NULL;
+            int j, bad = 0;
+            wsg_rec_t cr;
+            apr_pool_create(&cp, NULL);
+            if (wsg_store_open(cp, fx->env, NULL, &cst, &cerr) != APR_SUCCESS) {
+                fprintf(stderr, "child open: %s\n", cerr);
+                _exit(2);
+            }
+            for (j = 0; j < KINCR; j++) {
+                apr_status_t rv = wsg_store_update(cst, k, 2, cb_incr, NULL);
+                if (rv != APR_SUCCESS) {
+                    fprintf(stderr, "child update: %s\n", wsg_store_strerror(rv));
+                    bad = 1;
+                }
+                rv = wsg_store_get(cst, &k[0], &cr);
+                if (rv != APR_SUCCESS || cr.hits < (apr_uint32_t)j + 1)
+                    bad = 1;
+            }
+            apr_pool_destroy(cp);
+            _exit(bad ? 1 : 0);
+        }
+    }
+    for (i = 0; i < NPROC; i++) {
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+    assert_int_equal(wsg_store_open(fx->pool, fx->env, NULL, &st, &err), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &k[0], &r), APR_SUCCESS);
+    assert_int_equal(r.hits, NPROC * KINCR);
+    assert_int_equal(wsg_store_get(st, &k[1], &r), APR_SUCCESS);
+    assert_int_equal(r.hits, NPROC * KINCR);
+}
+
+#define NTHREADS 8
+#define TITER 300
+
+typedef struct thr_arg_t {
+    wsg_store_t *st;
+    int idx;
+    int errors;
+} thr_arg_t;
+
+static void *thr_main(void *arg)
+{
+    thr_arg_t *t = arg;
+    wsg_addr_t shared, own;
+    wsg_rec_t r;
+    int j;
+
+    addr4(&shared, 200, 1);
+    addr4(&own, 201, t->idx);
+    for (j = 0; j < TITER; j++) {
+        apr_status_t rv = wsg_store_get(t->st, &shared, &r);
+        if (rv != APR_SUCCESS && rv != APR_NOTFOUND)
+            t->errors++;
+        if (wsg_store_update(t->st, &shared, 1, cb_incr, NULL) != APR_SUCCESS)
+            t->errors++;
+        if (wsg_store_update(t->st, &own, 1, cb_incr, NULL) != APR_SUCCESS)
+            t->errors++;
+        if (wsg_store_get(t->st, &own, &r) != APR_SUCCESS || r.hits != (apr_uint32_t)j + 1)
+            t->errors++;
+    }
+    return NULL;
+}
+
+static void run_threads(wsg_store_t *st)
+{
+    pthread_t th[NTHREADS];
+    thr_arg_t args[NTHREADS];
+    int i;
+    for (i = 0; i < NTHREADS; i++) {
+        args[i].st = st;
+        args[i].idx = i;
+        args[i].errors = 0;
+        assert_int_equal(pthread_create(&th[i], NULL, thr_main, &args[i]), 0);
+    }
+    for (i = 0; i < NTHREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].errors, 0);
+    }
+}
+
+static void test_threads(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *st = open_store(fx, fx->env, NULL);
+    wsg_store_stat_t s1, s2;
+    wsg_addr_t a;
+    wsg_rec_t r;
+    int i, round;
+
+    run_threads(st);
+    addr4(&a, 200, 1);
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_SUCCESS);
+    assert_int_equal(r.hits, NTHREADS * TITER);
+    for (i = 0; i < NTHREADS; i++) {
+        addr4(&a, 201, i);
+        assert_int_equal(wsg_store_get(st, &a, &r), APR_SUCCESS);
+        assert_int_equal(r.hits, TITER);
+    }
+    /* Exited threads hand their read txns back: more rounds of new threads take no more reader
+     * slots than one round's threads plus the main thread (without reuse: 8 per round). */
+    assert_int_equal(wsg_store_stat(st, &s1), APR_SUCCESS);
+    assert_true(s1.readers <= NTHREADS + 1);
+    for (round = 0; round < 4; round++) {
+        for (i = 0; i < NTHREADS; i++) {
+            addr4(&a, 201, i);
+            assert_int_equal(wsg_store_delete(st, &a), APR_SUCCESS);
+        }
+        run_threads(st);
+        assert_int_equal(wsg_store_stat(st, &s2), APR_SUCCESS);
+        assert_true(s2.readers <= NTHREADS + 1);
+    }
+    addr4(&a, 200, 1);
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_SUCCESS);
+    assert_int_equal(r.hits, 5 * NTHREADS * TITER);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_roundtrip, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_not_found, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_update_two_keys, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_iterate_delete, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_purge, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_map_full, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_corrupt_recreated, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_errors, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_readonly, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_many_stores, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_multi_process, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_threads, fx_setup, fx_teardown),
+    };
+    /* Fixtures here manage their own pool and temp dir. */
+    (void)wsg_test_pool_setup;
+    (void)wsg_test_pool_teardown;
+    return WSG_RUN_GROUP(tests);
+}
