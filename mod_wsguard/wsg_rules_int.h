@@ -61,6 +61,7 @@ struct wsg_ruleset_t {
     apr_pool_t         *pool;
     apr_array_header_t *rules;      /* wsg_rule_t * in load order */
     apr_hash_t         *by_id;      /* unsigned id -> wsg_rule_t * */
+    apr_array_header_t *sources;    /* wsg_rule_source_t of every text loaded */
     int                 compiled;
 
     /* built by wsg_ruleset_compile */
@@ -68,7 +69,8 @@ struct wsg_ruleset_t {
     unsigned            n;
     wsg_slot_t         *slots;
     uint32_t            mask;
-    uint32_t           *postings;
+    uint32_t           *postings;   /* rule index per posting */
+    uint32_t           *post_lit;   /* which literal of the anchor condition */
     unsigned            eq_fields;  /* bit per field that has exact anchors */
     uint16_t           *plens[WSG_F_N], *slens[WSG_F_N];   /* distinct lengths, ascending */
     unsigned            nplens[WSG_F_N], nslens[WSG_F_N];

@@ -187,11 +187,12 @@ static int cond_test(const wsg_ruleset_t *rs, const wsg_cond_t *c, const subj_t 
     return c->neg ? !hit : hit;
 }
 
-static int rule_test(const wsg_ruleset_t *rs, const wsg_rule_t *r, const subj_t *sj)
+/* skip: a condition already known to hold (the anchor that led here), or -1 */
+static int rule_test(const wsg_ruleset_t *rs, const wsg_rule_t *r, const subj_t *sj, int skip)
 {
     unsigned i;
     for (i = 0; i < r->ncond; i++)
-        if (!cond_test(rs, &r->cond[i], sj))
+        if ((int)i != skip && !cond_test(rs, &r->cond[i], sj))
             return 0;
     return 1;
 }
@@ -229,7 +230,7 @@ static int anchor_quality(const wsg_cond_t *c)
         case WSG_F_PATH: case WSG_F_BASENAME: return 100;
         case WSG_F_DIR: return 70;
         case WSG_F_QUERY: case WSG_F_UA: return 60;
-        case WSG_F_EXT: return 30;
+        case WSG_F_EXT: return 20;     /* most requests of a site share a few */
         default: return 10;
         }
     case WSG_OP_PREFIX:
@@ -245,7 +246,26 @@ static int anchor_quality(const wsg_cond_t *c)
     return 0;
 }
 
-typedef struct { uint64_t h; uint32_t rule; } kv_t;
+typedef struct { uint64_t h; uint32_t rule, lit; } kv_t;
+
+/* Cheap tests first (exact, then prefix/suffix, then substring, regex last): a rule that fails
+ * fails early. Insertion sort keeps the written order among equals. */
+static int cond_cost(const wsg_cond_t *c)
+{
+    int cost = c->op == WSG_OP_EQ ? 0 : c->op == WSG_OP_RE ? 3 : c->op == WSG_OP_CONTAINS ? 2 : 1;
+    return cost * 4 + (c->nlits > 8) + (c->field == WSG_F_ARGS) * 2;
+}
+
+static void sort_conds(wsg_rule_t *r)
+{
+    unsigned i, j;
+    for (i = 1; i < r->ncond; i++) {
+        wsg_cond_t c = r->cond[i];
+        for (j = i; j > 0 && cond_cost(&r->cond[j - 1]) > cond_cost(&c); j--)
+            r->cond[j] = r->cond[j - 1];
+        r->cond[j] = c;
+    }
+}
 
 static int cmp_kv(const void *a, const void *b)
 {
@@ -408,6 +428,7 @@ apr_status_t wsg_ruleset_compile(wsg_ruleset_t *rs, const char **err)
     for (i = 0; i < rs->n; i++) {
         wsg_rule_t *r = rs->r[i];
         int best = 0;
+        sort_conds(r);
         r->anchor = -1;
         for (j = 0; j < r->ncond; j++) {
             wsg_cond_t *c = &r->cond[j];
@@ -446,6 +467,7 @@ apr_status_t wsg_ruleset_compile(wsg_ruleset_t *rs, const char **err)
         for (j = 0; j < c->nlits; j++) {
             kv[nkv].h = hash_lit(c->lits[j].s, c->lits[j].len, kind, c->field);
             kv[nkv].rule = i;
+            kv[nkv].lit = j;
             nkv++;
             if (kind == WSG_K_EQ)
                 rs->eq_fields |= 1u << c->field;
@@ -466,6 +488,7 @@ apr_status_t wsg_ruleset_compile(wsg_ruleset_t *rs, const char **err)
     /* hash table: sorted keys grouped, then open addressing at load <= 50% */
     qsort(kv, nkv, sizeof(kv_t), cmp_kv);
     rs->postings = apr_palloc(p, (nkv ? nkv : 1) * sizeof(uint32_t));
+    rs->post_lit = apr_palloc(p, (nkv ? nkv : 1) * sizeof(uint32_t));
     for (nslots = 16; nslots < nkv * 2; nslots <<= 1)
         ;
     rs->slots = apr_pcalloc(p, nslots * sizeof(wsg_slot_t));
@@ -476,9 +499,10 @@ apr_status_t wsg_ruleset_compile(wsg_ruleset_t *rs, const char **err)
             uint32_t pos;
             unsigned start = np;
             uint64_t h = kv[i].h;
-            for (; i < nkv && kv[i].h == h; i++)
-                if (np == start || rs->postings[np - 1] != kv[i].rule)
-                    rs->postings[np++] = kv[i].rule;
+            for (; i < nkv && kv[i].h == h; i++) {
+                rs->postings[np] = kv[i].rule;
+                rs->post_lit[np++] = kv[i].lit;
+            }
             for (pos = (uint32_t)h & rs->mask; rs->slots[pos].h; pos = (pos + 1) & rs->mask)
                 ;
             rs->slots[pos].h = h;
@@ -503,13 +527,13 @@ typedef struct {
     int extra;          /* matches beyond the local array (counted, not listed) */
 } mstate_t;
 
-static void visit(mstate_t *ms, uint32_t ri)
+static void visit(mstate_t *ms, uint32_t ri, int skip)
 {
     unsigned i;
     for (i = 0; i < ms->nm; i++)
         if (ms->m[i] == ri)
             return;
-    if (!rule_test(ms->rs, ms->rs->r[ri], ms->sj))
+    if (!rule_test(ms->rs, ms->rs->r[ri], ms->sj, skip))
         return;
     if (ms->nm < WSG_LOCAL_MATCHES)
         ms->m[ms->nm++] = ri;
@@ -517,14 +541,21 @@ static void visit(mstate_t *ms, uint32_t ri)
         ms->extra++;
 }
 
-static void lookup(mstate_t *ms, uint64_t h)
+/* s/len: the exact text whose hash is h (whole field, prefix or suffix): each posting's literal
+ * is compared with it, so the anchor is proven and need not be tested again. */
+static void lookup(mstate_t *ms, uint64_t h, const char *s, size_t len)
 {
     const wsg_ruleset_t *rs = ms->rs;
     uint32_t pos, i;
     for (pos = (uint32_t)h & rs->mask; rs->slots[pos].h; pos = (pos + 1) & rs->mask)
         if (rs->slots[pos].h == h) {
-            for (i = 0; i < rs->slots[pos].count; i++)
-                visit(ms, rs->postings[rs->slots[pos].start + i]);
+            for (i = 0; i < rs->slots[pos].count; i++) {
+                uint32_t ri = rs->postings[rs->slots[pos].start + i];
+                const wsg_rule_t *r = rs->r[ri];
+                const wsg_lit_t *l = &r->cond[r->anchor].lits[rs->post_lit[rs->slots[pos].start + i]];
+                if (l->len == len && ci_eq(s, l->s, len))
+                    visit(ms, ri, r->anchor);
+            }
             return;
         }
 }
@@ -533,7 +564,7 @@ static void scan_field(mstate_t *ms, unsigned f, const char *s, size_t len)
 {
     const wsg_ruleset_t *rs = ms->rs;
     if (rs->eq_fields & (1u << f))
-        lookup(ms, hash_lit(s, len, WSG_K_EQ, f));
+        lookup(ms, hash_lit(s, len, WSG_K_EQ, f), s, len);
     if (rs->nplens[f]) {
         uint64_t h = WSG_FNV_INIT;
         size_t i = 0;
@@ -541,7 +572,7 @@ static void scan_field(mstate_t *ms, unsigned f, const char *s, size_t len)
         for (li = 0; li < rs->nplens[f] && rs->plens[f][li] <= len; li++) {
             for (; i < rs->plens[f][li]; i++)
                 h = (h ^ wsg_lc[(unsigned char)s[i]]) * WSG_FNV_PRIME;
-            lookup(ms, wsg_hash_fin(h, WSG_K_PREFIX, f));
+            lookup(ms, wsg_hash_fin(h, WSG_K_PREFIX, f), s, i);
         }
     }
     if (rs->nslens[f]) {
@@ -551,7 +582,7 @@ static void scan_field(mstate_t *ms, unsigned f, const char *s, size_t len)
         for (li = 0; li < rs->nslens[f] && rs->slens[f][li] <= len; li++) {
             for (; i < rs->slens[f][li]; i++)
                 h = (h ^ wsg_lc[(unsigned char)s[len - 1 - i]]) * WSG_FNV_PRIME;
-            lookup(ms, wsg_hash_fin(h, WSG_K_SUFFIX, f));
+            lookup(ms, wsg_hash_fin(h, WSG_K_SUFFIX, f), s + len - i, i);
         }
     }
     if (rs->ac[f]) {
@@ -565,7 +596,7 @@ static void scan_field(mstate_t *ms, unsigned f, const char *s, size_t len)
             for (t = ac->out_count[st] ? st : ac->dict[st]; t; t = ac->dict[t]) {
                 uint32_t o;
                 for (o = 0; o < ac->out_count[t]; o++)
-                    visit(ms, ac->outs[ac->out_start[t] + o]);
+                    visit(ms, ac->outs[ac->out_start[t] + o], rs->r[ac->outs[ac->out_start[t] + o]]->anchor);
             }
         }
     }
@@ -602,16 +633,16 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
         if (sj.s[WSG_F_QUERY]) {
             pos = sj.s[WSG_F_QUERY];
             while (next_arg(&pos, sj.s[WSG_F_QUERY] + sj.len[WSG_F_QUERY], &name, &nlen))
-                lookup(&ms, hash_lit(name, nlen, WSG_K_EQ, WSG_F_ARGS));
+                lookup(&ms, hash_lit(name, nlen, WSG_K_EQ, WSG_F_ARGS), name, nlen);
         }
         if (req->body && req->body_len) {
             pos = req->body;
             while (next_arg(&pos, req->body + req->body_len, &name, &nlen))
-                lookup(&ms, hash_lit(name, nlen, WSG_K_EQ, WSG_F_ARGS));
+                lookup(&ms, hash_lit(name, nlen, WSG_K_EQ, WSG_F_ARGS), name, nlen);
         }
     }
     for (i = 0; i < rs->nalways; i++)
-        visit(&ms, rs->always[i]);
+        visit(&ms, rs->always[i], -1);
 
     if (!ms.nm)
         return 0;
