@@ -376,6 +376,7 @@ apr_status_t wsg_ruleset_create(apr_pool_t *p, wsg_ruleset_t **out)
     rs->pool = p;
     rs->rules = apr_array_make(p, 64, sizeof(wsg_rule_t *));
     rs->by_id = apr_hash_make(p);
+    rs->sources = apr_array_make(p, 8, sizeof(wsg_rule_source_t));
     *out = rs;
     return APR_SUCCESS;
 }
@@ -427,8 +428,19 @@ apr_status_t wsg_ruleset_load_string(wsg_ruleset_t *rs, const char *name, const 
         }
         rs->rules->nelts = nrules;
     }
+    else {
+        wsg_rule_source_t *src = apr_array_push(rs->sources);
+        src->name = ps.name;
+        src->text = apr_pstrmemdup(rs->pool, text, len);
+        src->len = len;
+    }
     apr_pool_destroy(ps.tmp);
     return rv;
+}
+
+const apr_array_header_t *wsg_ruleset_sources(const wsg_ruleset_t *rs)
+{
+    return rs->sources;
 }
 
 apr_status_t wsg_ruleset_load_file(wsg_ruleset_t *rs, const char *path, const char **err)

@@ -6,6 +6,7 @@
 #define WSG_RULES_H
 
 #include <apr_pools.h>
+#include <apr_tables.h>
 #include "wsg_norm.h"
 
 typedef struct wsg_ruleset_t wsg_ruleset_t;
@@ -54,6 +55,16 @@ apr_status_t wsg_ruleset_load_path(wsg_ruleset_t *rs, const char *path_or_glob, 
 /* Builds the match structures (literal index, PCRE2 JIT). Must be called once after loading and
  * before matching. */
 apr_status_t wsg_ruleset_compile(wsg_ruleset_t *rs, const char **err);
+
+/* The texts loaded so far without error, in load order (wsg_rule_source_t): enough to build the
+ * same ruleset again with wsg_ruleset_load_string, e.g. to keep the rules in force when a reload
+ * finds a broken file. */
+typedef struct wsg_rule_source_t {
+    const char *name;
+    const char *text;
+    apr_size_t  len;
+} wsg_rule_source_t;
+const apr_array_header_t *wsg_ruleset_sources(const wsg_ruleset_t *rs);
 
 unsigned wsg_ruleset_count(const wsg_ruleset_t *rs);
 const wsg_rule_info_t *wsg_ruleset_rule(const wsg_ruleset_t *rs, unsigned id);
