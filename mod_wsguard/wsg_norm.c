@@ -268,13 +268,17 @@ static size_t segment_pass(char *buf, size_t start, size_t end, unsigned *flags)
             dir = 1;
             continue;
         }
-        /* Windows/IIS open "cmd.asp", "cmd.asp." , "cmd.asp " and "cmd.asp::$DATA" alike. */
-        if (ends_with_ci(buf + s, e - s, "::$data", 7)) {
-            e -= 7;
-            *flags |= WSG_NF_TRAILING;
-        }
-        while (e > s && (buf[e - 1] == '.' || buf[e - 1] == ' ')) {
-            e--;
+        /* Windows/IIS open "cmd.asp", "cmd.asp." , "cmd.asp " and "cmd.asp::$DATA" alike.
+         * Until nothing changes, so "x.asp::$DATA." and "x.asp.::$DATA" end alike (the fuzzer's
+         * idempotence check found the one-round version). Each round removes a byte or stops. */
+        for (;;) {
+            size_t e0 = e;
+            if (ends_with_ci(buf + s, e - s, "::$data", 7))
+                e -= 7;
+            while (e > s && (buf[e - 1] == '.' || buf[e - 1] == ' '))
+                e--;
+            if (e == e0)
+                break;
             *flags |= WSG_NF_TRAILING;
         }
         if (e == s) {   /* "...", " ": nothing left, names the directory itself */

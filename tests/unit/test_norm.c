@@ -82,6 +82,8 @@ static const norm_case_t tricks[] = {
     {"/cmd.asp. . .", "/cmd.asp", F(TRAILING)},
     {"/uploads./cmd.asp", "/uploads/cmd.asp", F(TRAILING)},
     {"/cmd.asp::$DATA", "/cmd.asp", F(TRAILING)},
+    {"/cmd.asp.::$data", "/cmd.asp", F(TRAILING)},
+    {"/p.::$data..", "/p", F(TRAILING)},        /* found by fuzz_norm: strip until stable */
     {"/a/.../cmd.asp", "/a/cmd.asp", F(TRAILING)},
     /* dots inside a name are not dot segments */
     {"/..php", "/..php", 0},

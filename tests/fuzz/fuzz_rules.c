@@ -1,0 +1,93 @@
+/* libFuzzer target for the rule language: the input is a rule file. Whatever it holds, loading
+ * must either fail with a "NAME:LINE:COL: reason" message or succeed; compiling must either fail
+ * with a message or give a ruleset that matches requests without crashing. Catches parser
+ * overreads, bad error positions, pathological regexes without limits, and pool leaks (LSan). */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <apr_general.h>
+#include <apr_pools.h>
+#include "wsg_rules.h"
+
+#define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
+
+static const char *targets[] = {
+    "/wso.php", "/uploads/x.php?pass=1", "/images/cmd.aspx", "/index.html", "/", "/a/b/c.jsp",
+    "/.well-known/x.php", "/%c0%ae%c0%ae/x.php", "/wp-content/uploads/2024/01/shell.php;.jpg",
+};
+static const char *methods[] = {"GET", "POST", "HEAD", "PUT"};
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void)argc;
+    (void)argv;
+    apr_initialize();
+    return 0;
+}
+
+static void check_err(const char *err)
+{
+    const char *p;
+    CHECK(err != NULL);
+    /* "fuzz.rules:LINE:COL: reason" */
+    CHECK(strncmp(err, "fuzz.rules:", 11) == 0);
+    p = err + 11;
+    CHECK(*p >= '0' && *p <= '9');
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    apr_pool_t *p;
+    wsg_ruleset_t *rs = NULL;
+    const char *err = NULL;
+    char *text, nbuf[8192];
+    apr_status_t rv;
+    size_t i;
+
+    if (size > 64 * 1024)
+        return 0;
+    if (apr_pool_create(&p, NULL) != APR_SUCCESS)
+        return 0;
+    /* Exactly size bytes: the parser is given a length and must not read past it. */
+    text = malloc(size ? size : 1);
+    if (size)
+        memcpy(text, data, size);
+
+    CHECK(wsg_ruleset_create(p, &rs) == APR_SUCCESS);
+    rv = wsg_ruleset_load_string(rs, "fuzz.rules", text, size, &err);
+    if (rv != APR_SUCCESS) {
+        check_err(err);
+        goto done;
+    }
+    err = NULL;
+    rv = wsg_ruleset_compile(rs, &err);
+    if (rv != APR_SUCCESS) {
+        CHECK(err != NULL);
+        goto done;
+    }
+    for (i = 0; i < sizeof(targets) / sizeof(targets[0]) * 2; i++) {
+        wsg_norm_t n;
+        wsg_req_t req;
+        wsg_match_t m;
+        int hits, k;
+        memset(&req, 0, sizeof(req));
+        memset(&m, 0xa5, sizeof(m));
+        wsg_norm_target(targets[i % (sizeof(targets) / sizeof(targets[0]))], nbuf, sizeof(nbuf), &n);
+        req.method = methods[i % 4];
+        req.norm = &n;
+        if (i & 1) {
+            req.ua = "Mozilla/5.0 (compatible; scanner)";
+            req.body = "pass=123&cmd=id";
+            req.body_len = strlen(req.body);
+        }
+        hits = wsg_ruleset_match(rs, &req, &m);
+        CHECK(hits >= 0 && hits == m.n);
+        CHECK(hits == 0 ? (m.score == 0 && m.first == NULL) : m.first != NULL);
+        for (k = 0; k < hits && k < WSG_MATCH_MAX; k++)
+            CHECK(wsg_ruleset_rule(rs, m.ids[k]) != NULL);
+    }
+done:
+    free(text);
+    apr_pool_destroy(p);
+    return 0;
+}
