@@ -31,9 +31,9 @@ User www-data
 Group www-data
 LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
 LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule authz_host_module /usr/lib/apache2/modules/mod_authz_host.so
 LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
 LoadModule dir_module /usr/lib/apache2/modules/mod_dir.so
-LoadModule log_config_module /usr/lib/apache2/modules/mod_log_config.so
 LoadModule wsguard_module $top/build/mod_wsguard.so
 TypesConfig /etc/mime.types
 DocumentRoot $work/htdocs
@@ -86,8 +86,9 @@ echo
 echo "== wsguardctl export --format nft (banned addresses with their remaining ban time)"
 "$ctl" -d "$work/state" export --format nft || true
 echo
-echo "== wsguardctl report --format csv --anonymise (for the CSIRT community)"
-"$ctl" report --log "$work/logs/events.jsonl" --format csv --anonymise || true
+echo "== wsguardctl report --format csv (a sharing package; also stix, misp, json)"
+"$ctl" report --log "$work/logs/events.jsonl" --format csv || true
+echo "(with --anonymise, private and loopback addresses such as these demo clients are left out)"
 echo
 echo "== Event log: $(wc -l < "$work/logs/events.jsonl") JSON lines, the first:"
 head -n 1 "$work/logs/events.jsonl"
