@@ -422,6 +422,55 @@ static void test_options(void **state)
     assert_int_equal(wsg_report_format_parse("xml", &f), APR_EINVAL);
 }
 
+/* Lines made by wsg_event_json (the writer the module uses) are what the report reads back,
+ * including hostile bytes and long fields the writer had to sanitise and cut. */
+static void test_roundtrip_from_writer(void **state)
+{
+    apr_pool_t *p = *state;
+    wsg_report_t *r = wsg_report_make(p, NULL);
+    unsigned ids[] = { 1001, 42 };
+    char *big = apr_palloc(p, 8193);
+    wsg_event_t ev = { 0 };
+    apr_size_t len;
+    const char *line;
+    json_t *j, *c;
+
+    memset(big, '\x01', 8192);
+    big[0] = '/';
+    big[8192] = '\0';
+    ev.event = WSG_EV_PROBE;
+    assert_int_equal(wsg_event_time_parse("2026-11-25T10:00:00.250Z", &ev.time), APR_SUCCESS);
+    ev.client = "::ffff:" SCAN4;   /* folded to IPv4 */
+    ev.vhost = "www.acme-corp.example";
+    ev.method = "GET";
+    ev.uri = "/x\xff\xfe.php?a=\"b\"";
+    ev.path = big;
+    ev.ua = "ua,\"with\"\r\nstuff";
+    ev.status = 404;
+    ev.rule_ids = ids;
+    ev.n_rules = 2;
+    ev.tag = "php-shell";
+    for (int i = 0; i < 3; i++) {
+        line = wsg_event_json(p, &ev, &len);
+        assert_int_equal(wsg_report_add_line(r, line, len), APR_SUCCESS);
+        ev.time += apr_time_from_sec(60);
+        ev.status = i == 1 ? 200 : 404;
+    }
+    assert_int_equal(wsg_report_bad_lines(r), 0);
+    j = load_json(wsg_report_render(r, WSG_REPORT_JSON, p));
+    c = client_by_addr(j, SCAN4);
+    assert_non_null(c);
+    assert_int_equal(json_integer_value(json_object_get(c, "count")), 3);
+    assert_string_equal(js(c, "first_seen"), "2026-11-25T10:00:00.250Z");
+    assert_string_equal(js(c, "last_seen"), "2026-11-25T10:02:00.250Z");
+    assert_true(json_is_true(json_object_get(c, "possible_shell")));
+    assert_int_equal(json_array_size(json_object_get(c, "rules")), 2);
+    assert_int_equal(json_integer_value(json_array_get(json_object_get(c, "rules"), 1)), 42);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(c, "user_agents"), 0)),
+                        ev.ua);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -433,6 +482,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stix, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_misp, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_options, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_roundtrip_from_writer, wsg_test_pool_setup, wsg_test_pool_teardown),
     };
     return WSG_RUN_GROUP(tests);
 }
