@@ -83,6 +83,7 @@ typedef struct {
     wsg_store_opts_t store_opts;
     double           miss_score;
     apr_file_t      *event_log;
+    int              store_broken;     /* post_config could not prepare it: said once there */
 } wsg_globals_t;
 
 static wsg_globals_t *G;                   /* this generation's globals */
@@ -572,7 +573,8 @@ static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     rv = wsg_store_prepare(ptemp, G->state_dir, &G->store_opts,
                            (long)ap_unixd_config.user_id, (long)ap_unixd_config.group_id, &err);
     if (rv != APR_SUCCESS) {
-        /* Fail open: the site serves, without per-client memory, and says so. */
+        /* Fail open: the site serves, without per-client memory, and says so once. */
+        G->store_broken = 1;
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(10405)
                      "state directory %s unusable, clients are not tracked until it is fixed: %s",
                      G->state_dir, err ? err : "unknown error");
@@ -592,7 +594,7 @@ static void wsg_child_init(apr_pool_t *pchild, server_rec *s)
     store = NULL;
     warned_full = warned_store = warned_event = 0;
     last_purge = apr_time_now();
-    if (!G)
+    if (!G || G->store_broken)
         return;
     rv = wsg_store_open(pchild, G->state_dir, &G->store_opts, &store, &err);
     if (rv != APR_SUCCESS) {
