@@ -376,6 +376,43 @@ static void txn_discard(wsg_store_t *st, MDB_txn *txn)
     mdb_txn_abort(txn);
 }
 
+/* Out of reader slots: clear those of dead processes and give back the slots held by spare
+ * txns (reset txns keep their slot) of threads that have exited. */
+static void readers_reclaim(wsg_store_t *st)
+{
+    MDB_txn **spare;
+    size_t i, j, n;
+    int dead = 0;
+
+    mdb_reader_check(st->env, &dead);
+    pthread_mutex_lock(&g_lock);
+    spare = st->spare;
+    n = st->nspare;
+    st->spare = NULL;
+    st->nspare = st->cap_spare = 0;
+    for (i = 0; i < n; i++)
+        for (j = 0; j < st->ntxns; j++)
+            if (st->txns[j] == spare[i]) {
+                st->txns[j] = st->txns[--st->ntxns];
+                break;
+            }
+    pthread_mutex_unlock(&g_lock);
+    for (i = 0; i < n; i++)
+        mdb_txn_abort(spare[i]);
+    free(spare);
+}
+
+/* A read txn outside the thread cache (iterate, free-list walk), reclaiming slots if full. */
+static int read_txn_begin(wsg_store_t *st, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+    if (rc == MDB_READERS_FULL) {
+        readers_reclaim(st);
+        rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
+    }
+    return rc;
+}
+
 /* This thread's slot for st, filled with a reset txn (a spare one, or a new one). */
 static int slot_get(wsg_store_t *st, tls_slot_t **out)
 {
@@ -414,13 +451,7 @@ static int slot_get(wsg_store_t *st, tls_slot_t **out)
     pthread_mutex_unlock(&g_lock);
 
     if (!txn) {
-        rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
-        if (rc == MDB_READERS_FULL) {
-            int dead = 0;
-            mdb_reader_check(st->env, &dead);
-            rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn);
-        }
-        if (rc)
+        if ((rc = read_txn_begin(st, &txn)) != 0)
             return rc;
         mdb_txn_reset(txn);
         pthread_mutex_lock(&g_lock);
@@ -571,8 +602,7 @@ apr_status_t wsg_store_get(wsg_store_t *st, const wsg_addr_t *key, wsg_rec_t *ou
             return fail(st, "starting a read transaction", rc);
         rc = mdb_txn_renew(sl->txn);
         if (rc == MDB_READERS_FULL && tries == 0) {
-            int dead = 0;
-            mdb_reader_check(st->env, &dead);
+            readers_reclaim(st);
             rc = mdb_txn_renew(sl->txn);
         }
         if (rc == 0)
@@ -695,7 +725,7 @@ apr_status_t wsg_store_iterate(wsg_store_t *st, wsg_store_iter_fn fn, void *bato
     int rc;
 
     /* Its own txn, not the thread's cached one: fn may call wsg_store_get (or update). */
-    if ((rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, &txn)) != 0)
+    if ((rc = read_txn_begin(st, &txn)) != 0)
         return fail(st, "mdb_txn_begin (read)", rc);
     if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) != 0) {
         mdb_txn_abort(txn);

@@ -541,6 +541,90 @@ static void test_many_stores(void **state)
         }
 }
 
+/* prepare hands the directory and both files to the user the children run as. */
+static void test_chown(void **state)
+{
+    fx_t *fx = *state;
+    const char *err = NULL;
+    const char *names[3];
+    struct stat sb;
+    int i;
+
+    if (geteuid() != 0)
+        skip();
+    assert_int_equal(wsg_store_prepare(fx->pool, fx->env, NULL, 65534, 65534, &err), APR_SUCCESS);
+    names[0] = fx->env;
+    names[1] = apr_pstrcat(fx->pool, fx->env, "/data.mdb", NULL);
+    names[2] = apr_pstrcat(fx->pool, fx->env, "/lock.mdb", NULL);
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(stat(names[i], &sb), 0);
+        assert_int_equal(sb.st_uid, 65534);
+        assert_int_equal(sb.st_gid, 65534);
+    }
+    /* -1 leaves the owner alone. */
+    assert_int_equal(wsg_store_prepare(fx->pool, fx->env, NULL, -1, 0, &err), APR_SUCCESS);
+    assert_int_equal(stat(names[1], &sb), 0);
+    assert_int_equal(sb.st_uid, 65534);
+    assert_int_equal(sb.st_gid, 0);
+}
+
+/* Reader slots are a configured limit (one per thread and store, plus one per running iterate):
+ * running out is an error whose text names it; a slot comes back when its thread exits. */
+static void *thr_get_once(void *arg)
+{
+    wsg_store_t *st = arg;
+    wsg_addr_t a;
+    wsg_rec_t r;
+    apr_status_t rv;
+    addr4(&a, 1, 1);
+    rv = wsg_store_get(st, &a, &r);
+    if (rv != APR_SUCCESS)
+        return strdup(wsg_store_strerror(rv));
+    return NULL;
+}
+
+static int cb_iter_spawn(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
+{
+    wsg_store_t *st = baton;
+    pthread_t t;
+    void *res = NULL;
+    assert_int_equal(pthread_create(&t, NULL, thr_get_once, st), 0);
+    pthread_join(t, &res);
+    assert_non_null(res);
+    assert_non_null(strstr(res, "MDB_READERS_FULL"));
+    free(res);
+    return 1;
+}
+
+static void test_readers_full(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_opts_t opts = { 0, 2, 0 };
+    wsg_store_t *st = open_store(fx, fx->env, &opts);
+    wsg_store_stat_t ss;
+    pthread_t t;
+    void *res = NULL;
+    wsg_addr_t a;
+    wsg_rec_t r;
+
+    assert_int_equal(wsg_store_stat(st, &ss), APR_SUCCESS);
+    assert_int_equal(ss.max_readers, 2);
+    addr4(&a, 1, 1);
+    assert_int_equal(put_hits(st, &a, 1), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_SUCCESS);    /* main thread: slot 1 */
+    assert_int_equal(pthread_create(&t, NULL, thr_get_once, st), 0);
+    pthread_join(t, &res);                                         /* slot 2, handed back */
+    assert_null(res);
+    /* The iterate txn takes the spare slot: a new thread finds none left. */
+    assert_int_equal(wsg_store_iterate(st, cb_iter_spawn, st), APR_SUCCESS);
+    /* Afterwards the slot is free again. */
+    assert_int_equal(pthread_create(&t, NULL, thr_get_once, st), 0);
+    pthread_join(t, &res);
+    assert_null(res);
+    /* Updates never need a reader slot. */
+    assert_int_equal(put_hits(st, &a, 2), APR_SUCCESS);
+}
+
 #define NPROC 8
 #define KINCR 200
 
@@ -700,6 +784,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_errors, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_readonly, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_many_stores, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_chown, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_readers_full, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_multi_process, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_threads, fx_setup, fx_teardown),
     };
