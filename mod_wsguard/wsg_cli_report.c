@@ -13,7 +13,7 @@ static void report_usage(FILE *f)
     fprintf(f,
 "usage: wsguardctl report [--log] FILE... [--format csv|json|stix|misp] [--since T] [--until T]\n"
 "                         [--anonymise] [--hostname NAME]... [--tlp LEVEL] [--org NAME]\n"
-"                         [--output FILE]\n"
+"                         [--identity ID] [--validity DUR] [--output FILE]\n"
 "\n"
 "Reads wsguard event logs (JSON lines, as written by WSGuardEventLog; \"-\" is stdin), keeps the\n"
 "probe, miss, ban, refused and alert events in the time window, and aggregates them per client\n"
@@ -38,6 +38,8 @@ static void report_usage(FILE *f)
 "  --tlp LEVEL     white, green, amber (default) or red: the STIX marking / MISP tag and\n"
 "                  distribution\n"
 "  --org NAME      the reporting organisation (STIX identity, MISP Orgc)\n"
+"  --identity ID   the STIX identity id to use (identity--<uuid>); keep it fixed so\n"
+"                  consumers see one reporter across reports (default: a new one)\n"
 "  --output FILE   write there instead of stdout\n"
 "  --validity DUR  how long an indicator stays valid after the last sighting (default 30d;\n"
 "                  a ban that lasts longer extends it)\n"
@@ -136,6 +138,14 @@ int wsg_cli_report(wsg_cli_t *cli, int argc, const char *const *argv)
         }
         else if (!strcmp(name, "--org")) {
             o.org = val;
+        }
+        else if (!strcmp(name, "--identity")) {
+            if (!wsg_report_identity_ok(val)) {
+                fprintf(cli->err, "wsguardctl report: --identity '%s': expected identity--<uuid> "
+                        "(lower-case)\n", val);
+                return 2;
+            }
+            o.identity = val;
         }
         else if (!strcmp(name, "--output") || !strcmp(name, "-o")) {
             output = val;

@@ -237,6 +237,19 @@ static size_t tlp_index(const char *level)
     return 2; /* amber */
 }
 
+int wsg_report_identity_ok(const char *id)
+{
+    static const char form[] = "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx";
+    if (!id || strncmp(id, "identity--", 10) || strlen(id + 10) != sizeof(form) - 1)
+        return 0;
+    id += 10;
+    for (size_t i = 0; form[i]; i++) {
+        if (form[i] == '-' ? id[i] != '-' : !(apr_isdigit(id[i]) || (id[i] >= 'a' && id[i] <= 'f')))
+            return 0;
+    }
+    return strchr("12345", id[14]) && strchr("89ab", id[19]);
+}
+
 apr_status_t wsg_report_format_parse(const char *name, wsg_report_format_t *out)
 {
     static const char *names[] = { "csv", "json", "stix", "misp" };
@@ -847,7 +860,7 @@ static char *render_stix(wsg_report_t *r, apr_pool_t *p)
 
     x.created = tstr(p, r->o.now);
     x.marking = tlps[ti].id;
-    x.identity = stix_id(p, "identity");
+    x.identity = wsg_report_identity_ok(r->o.identity) ? r->o.identity : stix_id(p, "identity");
 
     /* The TLP marking as the specification defines it (no created_by_ref, no modified). */
     tlp = json_object();

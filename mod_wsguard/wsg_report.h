@@ -22,6 +22,8 @@ typedef struct wsg_report_opts_t {
     int                 anonymise;
     apr_array_header_t *hostnames;  /* of const char *: own names to remove besides the log's vhosts */
     const char         *org;        /* reporter identity name (STIX identity, MISP Orgc); NULL: default */
+    const char         *identity;   /* fixed STIX identity id ("identity--<uuid>") so consumers see
+                                       the same reporter in every report; NULL: a new one */
     const char         *tlp;        /* "white", "green", "amber" (NULL), "red" */
     apr_time_t          now;        /* created/modified stamps; 0: the current time */
     apr_interval_time_t validity;   /* indicator lifetime after last seen; 0: 30 days */
@@ -31,6 +33,9 @@ typedef struct wsg_report_t wsg_report_t;
 
 /* Parses a TLP level; NULL if unknown. Returns the canonical lower-case name. */
 const char *wsg_report_tlp_name(const char *level);
+
+/* True when id is "identity--" followed by an RFC 4122 UUID (lower-case hex). */
+int wsg_report_identity_ok(const char *id);
 
 /* Parses a format name ("csv", "json", "stix", "misp"); APR_EINVAL if unknown. */
 apr_status_t wsg_report_format_parse(const char *name, wsg_report_format_t *out);

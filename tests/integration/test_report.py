@@ -152,6 +152,16 @@ def test_stix_valid(log, tlp):
     assert aps == {"T1595.003", "T1505.003"}
 
 
+def test_fixed_identity(log):
+    ident = "identity--8d3f6a52-1c2b-4e5f-9a7b-0c1d2e3f4a5b"
+    b = json.loads(run(log, "--format", "stix", "--identity", ident).stdout)
+    assert stix_check.check_stix(b) == []
+    assert [o["id"] for o in b["objects"] if o["type"] == "identity"] == [ident]
+    assert all(o.get("created_by_ref") == ident for o in b["objects"]
+               if o["type"] != "marking-definition")
+    assert run(log, "--identity", "identity--nope", check=False).returncode == 2
+
+
 def test_misp_valid(log):
     ev = json.loads(run(log, "--format", "misp", "--tlp", "green").stdout)
     assert stix_check.check_misp(ev) == []
