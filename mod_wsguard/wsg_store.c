@@ -402,7 +402,7 @@ static void readers_reclaim(wsg_store_t *st)
     free(spare);
 }
 
-/* A read txn outside the thread cache (iterate, free-list walk), reclaiming slots if full. */
+/* A read txn for the thread cache or for iterate, reclaiming slots if the table is full. */
 static int read_txn_begin(wsg_store_t *st, MDB_txn **txn)
 {
     int rc = mdb_txn_begin(st->env, NULL, MDB_RDONLY, txn);
