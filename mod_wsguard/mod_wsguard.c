@@ -536,7 +536,7 @@ static apr_status_t wsg_open_event_log(apr_pool_t *p, server_rec *s, const char 
 static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     wsg_srv_conf_t *sc = ap_get_module_config(s->module_config, &wsguard_module);
-    const char *err = NULL;
+    const char *err = NULL, *notice = NULL;
     apr_status_t rv;
 
     if (wsg_rules_commit(pconf, s, sc->rules_set) != APR_SUCCESS)
@@ -570,8 +570,11 @@ static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     if (sc->event_log)
         wsg_open_event_log(pconf, s, sc->event_log);
 
-    rv = wsg_store_prepare(ptemp, G->state_dir, &G->store_opts,
-                           (long)ap_unixd_config.user_id, (long)ap_unixd_config.group_id, &err);
+    rv = wsg_store_prepare_ex(ptemp, G->state_dir, &G->store_opts, (long)ap_unixd_config.user_id,
+                              (long)ap_unixd_config.group_id, &notice, &err);
+    if (notice)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(10408)
+                     "state in %s was damaged and has been started afresh: %s", G->state_dir, notice);
     if (rv != APR_SUCCESS) {
         /* Fail open: the site serves, without per-client memory, and says so once. */
         G->store_broken = 1;

@@ -3,6 +3,7 @@
 #define WSG_TEST_H
 
 #include <stdarg.h>
+#include <stdlib.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
@@ -11,7 +12,7 @@
 #include <apr_pools.h>
 
 /* A pool per test: setup/teardown pair for cmocka fixtures; state is the apr_pool_t *. */
-static int wsg_test_pool_setup(void **state)
+static inline int wsg_test_pool_setup(void **state)
 {
     apr_pool_t *p;
     if (apr_pool_create(&p, NULL) != APR_SUCCESS)
@@ -20,7 +21,7 @@ static int wsg_test_pool_setup(void **state)
     return 0;
 }
 
-static int wsg_test_pool_teardown(void **state)
+static inline int wsg_test_pool_teardown(void **state)
 {
     apr_pool_destroy((apr_pool_t *)*state);
     return 0;
