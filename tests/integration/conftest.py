@@ -78,8 +78,16 @@ def httpd(module_so, request):
         bad = h.unexpected_log_lines()
         if bad:
             problems.append("unexpected error-log lines in %s:\n%s" % (h.error_log, "\n".join(bad[:30])))
-    failed = getattr(request.node, "rep_call", None)
-    if not problems and not (failed and failed.failed):
+    call = getattr(request.node, "rep_call", None)
+    failed = bool(call and call.failed)
+    if problems and failed:
+        # The test already failed (its message usually shows why): show these, don't add an ERROR.
+        sys.stderr.write("\n" + "\n".join(problems) + "\n")
+        problems = []
+        kept = True
+    else:
+        kept = bool(problems)
+    if not kept and not failed:
         for h in made:
             h.cleanup()
     elif made:

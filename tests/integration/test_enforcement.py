@@ -233,9 +233,8 @@ def test_bans_survive_graceful_and_restart(httpd, mpm):
     assert [r.status for r in [h.get(p, src="127.9.1.2") for p in probes(2)]] == [404, 404]
     r = h.get("/probe/x.php", src="127.9.1.2")                                       # rate-limited
     assert r.status == 429
-    for src in ("127.4.0.2", "127.4.0.3"):                                           # prefix ban
+    for src in ("127.4.0.2", "127.4.0.3", "127.4.0.4"):                              # prefix ban
         h.statuses(probes(2, "pb"), src=src)
-    assert h.status("/index.html", src="127.4.0.3") == 403 or h.status("/probe/last.php", src="127.4.0.4") == 403
     assert h.status("/index.html", src="127.4.0.50") == 403
 
     def check():
@@ -377,6 +376,7 @@ def test_corrupt_environment_at_start(httpd, mpm):
 def test_no_5xx_and_no_crash_under_hostile_targets(httpd, mpm):
     """Evasion tricks and junk request-targets: always an HTTP answer below 500."""
     h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds off 1000\nWSGuardAllow none")
+    h.expect_log(r"AH00127: Cannot map GET /a{100}")          # httpd's own: file name too long
     h.start()
     targets = ["/%2577so.php", "/probe/..%2f..%2fetc", "/probe//x.php", "/PROBE/X.PHP", "/probe/x.php%00.jpg",
                "/probe/x.php;jsessionid=1", "/probe\\x.php", "/probe/x.php.", "/probe/x.php%20",

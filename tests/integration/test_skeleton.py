@@ -191,8 +191,14 @@ def test_broken_rules_at_graceful_keep_old_rules(httpd, mpm):
     h.start()
     with open(h.rules_path, "a") as f:
         f.write("id=9002 score=1 this is not a rule\n")
+    # apache2 -k graceful checks the config first: it refuses, naming the file and line, and the
+    # running server is untouched.
+    with pytest.raises(RuntimeError, match=re.escape(h.rules_path) + ":2:"):
+        h.graceful()
+    assert h.status("/index.html", src="127.9.0.2") == 200
+    # A bare SIGUSR1 (no configtest): the module keeps the rules in force and says why.
     h.expect_log(r"AH10402|rules not reloaded")
-    h.graceful()
+    h.graceful(signal_only=True)
     assert h.wait_error_line(r"rules not reloaded.*%s:2:" % re.escape(h.rules_path)), h.read_error_log()[-2000:]
     assert h.status("/index.html", src="127.9.0.2") == 200
     assert h.statuses(probes(T), src="127.9.0.2") == [404] * (T - 1) + [403]
