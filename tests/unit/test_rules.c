@@ -5,6 +5,7 @@
 #include <string.h>
 #include <stdio.h>
 #include <unistd.h>
+#include <pthread.h>
 #include <apr_time.h>
 #include "wsg_test.h"
 #include "wsg_rules.h"
@@ -402,6 +403,55 @@ static void test_compile_once(void **state)
     assert_int_not_equal(wsg_ruleset_compile(rs, &err), APR_SUCCESS);
 }
 
+/* Matching from several threads at once (shared compiled ruleset, per-thread PCRE2 match data)
+ * gives the same answers as one thread. */
+typedef struct {
+    const wsg_ruleset_t *rs;
+    int                  bad;
+} thr_arg_t;
+
+static const req_t thr_reqs[] = {
+    {"GET", "/wso.php", NULL, NULL},          {"GET", "/cgi-bin/x.pl", NULL, NULL},
+    {"GET", "/a/b/c.css", NULL, NULL},        {"GET", "/up/a.php.jpg", NULL, NULL},
+    {"GET", "/myshell.asp", NULL, NULL},      {"POST", "/x.php", NULL, "watching=1"},
+};
+static const char *const thr_want[] = {"1", "6", "", "4", "5", "7"};
+
+static void *thr_main(void *v)
+{
+    thr_arg_t *a = v;
+    int i;
+    size_t k;
+    for (i = 0; i < 2000; i++)
+        for (k = 0; k < sizeof(thr_reqs) / sizeof(thr_reqs[0]); k++) {
+            wsg_match_t m;
+            char b[64];
+            match(a->rs, &thr_reqs[k], &m);
+            if (strcmp(ids_str(&m, b, sizeof(b)), thr_want[k]))
+                a->bad++;
+        }
+    return NULL;
+}
+
+static void test_threads(void **state)
+{
+    const char *err;
+    wsg_ruleset_t *rs = load(*state, op_rules, &err);
+    pthread_t t[4];
+    thr_arg_t a[4];
+    int i;
+    assert_non_null(rs);
+    for (i = 0; i < 4; i++) {
+        a[i].rs = rs;
+        a[i].bad = 0;
+        assert_int_equal(pthread_create(&t[i], NULL, thr_main, &a[i]), 0);
+    }
+    for (i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(a[i].bad, 0);
+    }
+}
+
 /* The shipped rules parse, and ids are unique across the files. */
 static void test_shipped_rules_parse(void **state)
 {
@@ -426,6 +476,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_scores, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_many_matches, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_regex_limits, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_threads, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_compile_once, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_shipped_rules_parse, wsg_test_pool_setup, wsg_test_pool_teardown),
     };
