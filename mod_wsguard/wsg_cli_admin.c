@@ -405,6 +405,15 @@ int wsg_cli_show(wsg_cli_t *cli, int argc, const char *const *argv)
     rv = wsg_store_get(st, &key, &row.rec);
     if (rv == APR_NOTFOUND) {
         fprintf(cli->err, "wsguardctl show: %s is not in the store\n", fmt_addr(cli->pool, &key));
+        wsg_addr_prefix(&key, &pfx);
+        if (!wsg_addr_is_prefix(&key) && wsg_store_get(st, &pfx, &prec) == APR_SUCCESS)
+            fprintf(cli->err, "its prefix %s is: score %.2f, %s ('wsguardctl show %s')\n",
+                    fmt_addr(cli->pool, &pfx), wsg_policy_score_now(&cli->policy, &prec, now),
+                    prec.ban_until > now ? apr_pstrcat(cli->pool, "banned, ",
+                                                       fmt_dur(cli->pool, prec.ban_until - now),
+                                                       " left", NULL)
+                                         : "not banned",
+                    fmt_addr(cli->pool, &pfx));
         return 1;
     }
     if (rv != APR_SUCCESS) {

@@ -312,11 +312,13 @@ static void imp_json_entry(imp_t *im, unsigned line, json_t *o)
             imp_invalid(im, line, "bad \"prefix_len\" for", text);
             return;
         }
-        text = apr_psprintf(im->cli->pool, "%s/%" JSON_INTEGER_FORMAT, text, json_integer_value(pl));
+        text = apr_psprintf(im->cli->pool, "%s/%" APR_INT64_T_FMT, text,
+                           (apr_int64_t)json_integer_value(pl));
     }
     until = json_until(im, o, &bad);
     if (until < 0) {
-        imp_invalid(im, line, apr_psprintf(im->cli->pool, "bad \"%s\" for", bad), text);
+        imp_invalid(im, line, apr_psprintf(im->cli->pool, "bad \"%s\" for", bad),
+                    json_string_value(a));
         return;
     }
     imp_add(im, line, text, until);
