@@ -389,3 +389,69 @@ def test_no_5xx_and_no_crash_under_hostile_targets(httpd, mpm):
             pytest.fail("no HTTP answer for %r: %s" % (t[:80], e))
         assert r.status < 500, (t[:80], r.status)
     assert h.status("/index.html", src="127.9.0.2") == 200
+
+
+# --- clients behind a proxy, and what a refusal costs ----------------------------------------------
+
+def test_clients_behind_proxy_via_remoteip(httpd, mpm):
+    """Behind a reverse proxy every request comes from the proxy's address; mod_remoteip sets the
+    client from X-Forwarded-For and the module must key on that (r->useragent_ip)."""
+    proxy = "127.9.9.1"
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds off 4\nWSGuardAllow none",
+              extra="LoadModule remoteip_module /usr/lib/apache2/modules/mod_remoteip.so\n"
+                    "RemoteIPHeader X-Forwarded-For\nRemoteIPInternalProxy %s\n" % proxy)
+    h.start()
+
+    def via(path, client):
+        return h.status(path, src=proxy, headers={"X-Forwarded-For": client})
+
+    assert [via(p, "203.0.113.7") for p in probes(5)] == [404, 404, 404, 403, 403]
+    assert via("/index.html", "203.0.113.7") == 403
+    assert via("/index.html", "203.0.113.8") == 200            # another client of the same proxy
+    assert h.status("/index.html", src=proxy) == 200           # the proxy itself
+    # IPv6 clients behind the proxy: tracked by address too, neighbours in other /64s unaffected.
+    assert [via(p, "2001:db8:1:2::7") for p in probes(4, "v6")] == [404, 404, 404, 403]
+    assert via("/index.html", "2001:db8:1:3::7") == 200
+    rc, out, err = h.ctl("list")
+    assert rc == 0 and "203.0.113.7" in out and "2001:db8:1:2::7" in out, out + err
+    evs = h.events(event="ban")
+    assert {e.get("client") for e in evs} == {"203.0.113.7", "2001:db8:1:2::7"}, evs
+
+
+def _hits(h, addr):
+    rc, out, err = h.ctl("show", addr)
+    assert rc == 0, err
+    m = re.search(r"(?m)^hits\s+(\d+)", out)
+    assert m, out
+    return int(m.group(1))
+
+
+def test_refused_requests_write_nothing(httpd, mpm):
+    """A banned client's flood is refused with one read: its record (hits) and the event log do not
+    grow, whatever it sends."""
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds off 3\nWSGuardAllow none")
+    h.start()
+    assert h.statuses(probes(3), src="127.9.0.2") == [404, 404, 403]
+    before_hits = _hits(h, "127.9.0.2")
+    before_events = len(h.events())
+    flood = probes(20, "flood") + ["/index.html"] * 10 + ["/random-%d.php" % i for i in range(10)]
+    assert h.statuses(flood, src="127.9.0.2") == [403] * len(flood)
+    assert _hits(h, "127.9.0.2") == before_hits
+    assert len(h.events()) == before_events
+
+
+def test_event_log_lines_whole_under_concurrency(httpd, mpm):
+    """16 clients probing at once: every event line is one whole JSON object (h.events() fails on a
+    torn line) and there is exactly one event per scored request."""
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds off 1000\nWSGuardAllow none")
+    h.start()
+    srcs = ["127.7.%d.2" % k for k in range(16)]
+    long_ua = {"User-Agent": "x" * 3000}
+    run_parallel([lambda s=s: h.statuses(probes(15, "c"), src=s, headers=long_ua) for s in srcs])
+    deadline = time.time() + 5
+    while time.time() < deadline and len(h.events()) < 16 * 15:
+        time.sleep(0.1)
+    evs = h.events()
+    assert len(evs) == 16 * 15, len(evs)
+    for s in srcs:
+        assert sum(1 for e in evs if e.get("client") == s) == 15, s
