@@ -54,6 +54,7 @@ static void export_help(FILE *f)
         "  nft        an 'nft -f' script: table inet NAME (default wsguard) with sets blocked4 and\n"
         "             blocked6 (interval, timeout) and an input chain dropping them. It replaces\n"
         "             the table in one transaction, so applying it again is idempotent.\n"
+        "             Timeouts are capped at a year (nft refuses far longer ones).\n"
         "  ipset      'ipset restore' input: sets NAME4 (hash:net inet) and NAME6 (inet6), each\n"
         "             flushed and refilled, entries with timeouts (capped at 2147483 s)\n"
         "  iptables   'iptables-restore --noflush' input: chain NAME (default WSGUARD) of DROP\n"

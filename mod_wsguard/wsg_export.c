@@ -16,6 +16,9 @@
 /* maxelem is fixed (not sized to the export) because 'create -exist' refuses a set whose options
  * differ from the existing one: a changing maxelem would break re-applying. */
 #define WSG_IPSET_MAXELEM 1048576
+/* nft's parser refuses element timeouts much beyond 10^8 s ("value too large"): a longer ban (a
+ * manual --for 3650d) is capped at a year; every sync sets the timeout again. */
+#define WSG_NFT_MAX_TIMEOUT 31536000
 /* Elements per 'add element' statement: keeps the nft parser's memory flat on 100k bans. */
 #define WSG_NFT_CHUNK 1024
 
@@ -268,10 +271,11 @@ static void nft_elements(FILE *f, const char *table, const char *set, const apr_
     char buf[WSG_ADDR_STRLEN + 8];
     int i;
     for (i = 0; i < arr->nelts; i++) {
+        apr_int64_t r = wsg_export_remaining(v[i].ban_until, now);
         if (i % WSG_NFT_CHUNK == 0)
             fprintf(f, "add element inet %s %s {\n", table, set);
         fprintf(f, "\t%s timeout %llds%s\n", entry_text(&v[i], buf, sizeof(buf), 0),
-                (long long)wsg_export_remaining(v[i].ban_until, now),
+                (long long)(r > WSG_NFT_MAX_TIMEOUT ? WSG_NFT_MAX_TIMEOUT : r),
                 (i % WSG_NFT_CHUNK == WSG_NFT_CHUNK - 1 || i + 1 == arr->nelts) ? "" : ",");
         if (i % WSG_NFT_CHUNK == WSG_NFT_CHUNK - 1 || i + 1 == arr->nelts)
             fprintf(f, "}\n");
@@ -286,7 +290,7 @@ static void write_nft(FILE *f, const wsg_export_t *ex, const wsg_export_opts_t *
     fprintf(f,
             "# 'nft -f FILE' replaces table inet %s in one transaction: applying it again is\n"
             "# idempotent and leaves no stale element; the kernel drops each element when its\n"
-            "# timeout (the remaining ban) ends.\n"
+            "# timeout (the remaining ban, capped at a year) ends.\n"
             "add table inet %s\n"
             "delete table inet %s\n"
             "table inet %s {\n"

@@ -98,7 +98,7 @@ static void test_golden_nft(void **state)
         "# test, format nft at 2026-01-02T03:04:05Z: 3 IPv4, 2 IPv6 entries\n"
         "# 'nft -f FILE' replaces table inet wsguard in one transaction: applying it again is\n"
         "# idempotent and leaves no stale element; the kernel drops each element when its\n"
-        "# timeout (the remaining ban) ends.\n"
+        "# timeout (the remaining ban, capped at a year) ends.\n"
         "add table inet wsguard\n"
         "delete table inet wsguard\n"
         "table inet wsguard {\n"
@@ -257,7 +257,7 @@ static void test_remaining(void **state)
     assert_int_equal(wsg_export_remaining(now, now), 1);   /* callers skip these; never 0 */
 }
 
-static void test_ipset_cap_and_names(void **state)
+static void test_timeout_caps_and_names(void **state)
 {
     apr_time_t now = t_now();
     wsg_export_t *ex = wsg_export_make(*state);
@@ -276,6 +276,9 @@ static void test_ipset_cap_and_names(void **state)
     fclose(f);
     assert_non_null(strstr(buf, "add wsg-new4 192.0.2.1 timeout 2147483 -exist\n"));
     assert_null(strstr(buf, "wsg-new6"));   /* --family 4 */
+    free(buf);
+    buf = render(ex, WSG_EXPORT_NFT, 0, now);   /* nft's parser refuses ~10^9 s */
+    assert_non_null(strstr(buf, "\t192.0.2.1 timeout 31536000s\n"));
     free(buf);
 }
 
@@ -504,7 +507,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_golden_plain, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_golden_json, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_empty, wsg_test_pool_setup, wsg_test_pool_teardown),
-        cmocka_unit_test_setup_teardown(test_ipset_cap_and_names, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_timeout_caps_and_names, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test(test_remaining),
         cmocka_unit_test(test_format_parse),
         cmocka_unit_test(test_iso8601),
