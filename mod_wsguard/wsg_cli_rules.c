@@ -6,8 +6,9 @@
 #include "wsg_cli.h"
 #include "wsg_rules.h"
 
-#ifndef WSG_DEFAULT_RULES_DIR
-#define WSG_DEFAULT_RULES_DIR "/etc/apache2/wsguard/rules"
+/* The module's default WSGuardRules path; the Makefile passes the configured one. */
+#ifndef WSG_RULES_DEFAULT
+#define WSG_RULES_DEFAULT "/usr/share/mod_wsguard/rules"
 #endif
 
 #define NORM_BUF 8192
@@ -23,7 +24,7 @@ static void rules_usage(FILE *f)
                "         \"FILE: N rules OK\" or the first error as FILE:LINE:COL: reason.\n"
                "  test:  prints the rule ids and total score each request matches; with --file,\n"
                "         one \"METHOD PATH\" a line, then \"matched: X/Y\".\n"
-               "         Default --rules: " WSG_DEFAULT_RULES_DIR "\n");
+               "         Default --rules: $WSGUARD_RULES, else " WSG_RULES_DEFAULT "\n");
 }
 
 static int rules_check(wsg_cli_t *cli, int argc, const char *const *argv)
@@ -98,7 +99,8 @@ static int test_line(wsg_cli_t *cli, const wsg_ruleset_t *rs, const char *line, 
 
 static int rules_test(wsg_cli_t *cli, int argc, const char *const *argv)
 {
-    const char *rules = WSG_DEFAULT_RULES_DIR, *file = NULL, *single = NULL, *ua = NULL,
+    const char *env = getenv("WSGUARD_RULES");
+    const char *rules = env && *env ? env : WSG_RULES_DEFAULT, *file = NULL, *single = NULL, *ua = NULL,
                *body = NULL, *err = NULL;
     wsg_ruleset_t *rs;
     char *buf;
@@ -166,9 +168,15 @@ static int rules_test(wsg_cli_t *cli, int argc, const char *const *argv)
 
 int wsg_cli_rules(wsg_cli_t *cli, int argc, const char *const *argv)
 {
-    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        rules_usage(argc < 2 ? cli->err : cli->out);
-        return argc < 2 ? 2 : 0;
+    int i;
+    for (i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            rules_usage(cli->out);
+            return 0;
+        }
+    if (argc < 2) {
+        rules_usage(cli->err);
+        return 2;
     }
     if (!strcmp(argv[1], "check"))
         return rules_check(cli, argc - 1, argv + 1);
