@@ -105,10 +105,62 @@ static void test_corpus_rates(void **state)
     assert_true(files.matched * 100 <= files.lines);
 }
 
+/* Hand-picked requests with bodies and user agents, which the corpus (METHOD PATH only) lacks:
+ * legitimate forms must not match, a scanner's probes must reach the policy's thresholds. */
+typedef struct {
+    const char *method, *target, *body;
+    int         min_score, max_score;
+} shipped_case_t;
+
+static const shipped_case_t shipped_cases[] = {
+    {"POST", "/wp-login.php", "log=admin&pwd=secret&wp-submit=Log+In&testcookie=1", 0, 0},
+    {"POST", "/wp-admin/profile.php", "pass1=x&pass2=x&_wpnonce=1", 0, 0},
+    {"POST", "/phpmyadmin/index.php?route=/", "pma_username=root&pma_password=x&token=1", 0, 0},
+    {"GET", "/wp-includes/Text/Diff/Engine/shell.php", NULL, 0, 0},
+    {"GET", "/wp-admin/async-upload.php", NULL, 0, 0},
+    {"GET", "/3/library/cmd.html", NULL, 0, 0},
+    {"GET", "/wp-admin/css/colors/blue/colors.min.css", NULL, 0, 0},
+    {"POST", "/wp-content/plugins/akismet/about.php", "pass=123456&watching=submit", 10, 1000},
+    {"GET", "/WSO.php", NULL, 5, 1000},
+    {"GET", "/wp-content/uploads/2024/05/kk.php", NULL, 5, 1000},
+    {"GET", "/%2e%2e/sh%65ll.php", NULL, 5, 1000},
+};
+
+static void test_shipped_cases(void **state)
+{
+    wsg_ruleset_t *rs;
+    const char *err = NULL;
+    size_t i;
+    wsg_ruleset_create(*state, &rs);
+    if (wsg_ruleset_load_path(rs, "../../rules", &err) != APR_SUCCESS ||
+        wsg_ruleset_compile(rs, &err) != APR_SUCCESS)
+        fail_msg("%s", err);
+    for (i = 0; i < sizeof(shipped_cases) / sizeof(shipped_cases[0]); i++) {
+        const shipped_case_t *c = &shipped_cases[i];
+        char buf[8192];
+        wsg_norm_t norm;
+        wsg_req_t req;
+        wsg_match_t m;
+        wsg_norm_target(c->target, buf, sizeof(buf), &norm);
+        memset(&req, 0, sizeof(req));
+        req.method = c->method;
+        req.norm = &norm;
+        req.body = c->body;
+        req.body_len = c->body ? strlen(c->body) : 0;
+        wsg_ruleset_match(rs, &req, &m);
+        if (m.score < c->min_score || m.score > c->max_score)
+            fail_msg("%s %s body=%s: score %d (rule %u), want %d..%d", c->method, c->target,
+                     c->body ? c->body : "-", m.score, m.first ? m.first->id : 0, c->min_score,
+                     c->max_score);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_corpus_rates, wsg_test_pool_setup,
+                                        wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_shipped_cases, wsg_test_pool_setup,
                                         wsg_test_pool_teardown),
     };
     return WSG_RUN_GROUP(tests);
