@@ -120,7 +120,7 @@ static const shipped_case_t shipped_cases[] = {
     {"GET", "/wp-admin/async-upload.php", NULL, 0, 0},
     {"GET", "/3/library/cmd.html", NULL, 0, 0},
     {"GET", "/wp-admin/css/colors/blue/colors.min.css", NULL, 0, 0},
-    {"POST", "/wp-content/plugins/akismet/about.php", "pass=123456&watching=submit", 10, 1000},
+    {"POST", "/wp-content/plugins/akismet/about.php", "pass=123456&watching=submit", 5, 1000},
     {"GET", "/WSO.php", NULL, 5, 1000},
     {"GET", "/wp-content/uploads/2024/05/kk.php", NULL, 5, 1000},
     {"GET", "/%2e%2e/sh%65ll.php", NULL, 5, 1000},
