@@ -364,6 +364,12 @@ static int imp_json_doc(imp_t *im, json_t *doc)
     }
     if (!json_is_object(doc))
         return -1;
+    /* 'wsguardctl report --format json': {"clients": [{"address", "ban_until", ...}]} */
+    if (json_is_array(json_object_get(doc, "clients"))) {
+        json_array_foreach(json_object_get(doc, "clients"), i, v)
+            imp_json_entry(im, (unsigned)i + 1, v);
+        return 0;
+    }
     objs = json_object_get(doc, "objects");
     if (json_is_string(json_object_get(doc, "type"))
         && !strcmp(json_string_value(json_object_get(doc, "type")), "bundle") && json_is_array(objs)) {
@@ -597,6 +603,7 @@ static void import_help(FILE *f)
         "Bans locally the addresses a peer shares, flagged IMPORTED with the source recorded, so\n"
         "a fleet shares its bans. FILE is recognised by its content:\n"
         "  - a 'wsguardctl export --format json' array (ban_until, else remaining_s, sets the end)\n"
+        "    or a 'wsguardctl report --format json' document (its clients)\n"
         "  - a STIX 2.1 bundle (indicators with ipv4-addr / ipv6-addr patterns; valid_until)\n"
         "  - a MISP event (ip-src attributes)\n"
         "  - CSV with an 'address' column, e.g. 'wsguardctl report --format csv' (ban_until used\n"
@@ -725,7 +732,7 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
             }
             if (imp_json_doc(&im, doc) < 0) {
                 fprintf(cli->err, "wsguardctl import: %s is JSON but neither a wsguardctl export "
-                                  "array, a STIX 2.1 bundle nor a MISP event\n", im.file);
+                                  "or report, a STIX 2.1 bundle nor a MISP event\n", im.file);
                 json_decref(doc);
                 return 1;
             }

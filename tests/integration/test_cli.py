@@ -13,6 +13,8 @@ import time
 
 import pytest
 
+from wsg_httpd import wsguardctl_path
+
 VERBS = ["list", "show", "ban", "unban", "stats", "top", "purge", "export", "import"]
 
 
@@ -347,3 +349,10 @@ def test_live_ban_unban_seen_by_workers(httpd):
     assert h.status("/index.html", src="127.9.0.3") == 403
     assert h.ctl("unban", "127.9.0.3")[0] == 0
     assert h.status("/index.html", src="127.9.0.3") == 200
+    # what this server shares, a peer imports: every report format names the scanner
+    for fmt in ("json", "csv", "stix", "misp"):
+        rc, out, err = h.ctl("report", "--log", h.event_log, "--format", fmt)
+        assert rc == 0, err
+        peer = Ctl(wsguardctl_path(), os.path.join(h.root, "peer-" + fmt))
+        p = peer("import", "-", "--source", "peer", "--allow-private", "--for", "1h", input=out)
+        assert "127.9.0.3" in peer.rows(), (fmt, p.stdout, p.stderr)
