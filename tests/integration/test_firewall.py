@@ -334,6 +334,26 @@ def test_fwsync_failure_keeps_old_set(wsguardctl, netns, tmp_path, backend):
         assert set(nft_elements(netns, "blocked4")) == {"45.4.4.4"}
 
 
+def test_fwsync_ipset_referenced_by_iptables(wsguardctl, netns, tmp_path):
+    """The usual ipset setup: iptables rules match wsguard4. A sync swaps new content in under the
+    rule (the rule keeps working, the temporary set goes away), and the drop follows the bans."""
+    st = Store(wsguardctl, tmp_path / "state")
+    st.ctl("ban", "45.6.6.6", "--for", "1h")
+    fwsync(st, netns, "ipset")
+    run(["iptables", "-I", "INPUT", "-m", "set", "--match-set", "wsguard4", "src", "-j", "DROP"],
+        ns=netns)
+    for a in ("45.6.6.6", "45.6.6.7", "192.0.2.200"):
+        run(["ip", "addr", "add", a + "/32", "dev", "lo"], ns=netns)
+    assert udp_from(netns, "45.6.6.6", "192.0.2.200") == "dropped"
+    assert udp_from(netns, "45.6.6.7", "192.0.2.200") == "received"
+    st.ctl("unban", "45.6.6.6")
+    st.ctl("ban", "45.6.6.7", "--for", "1h")
+    fwsync(st, netns, "ipset")
+    assert udp_from(netns, "45.6.6.6", "192.0.2.200") == "received"
+    assert udp_from(netns, "45.6.6.7", "192.0.2.200") == "dropped"
+    assert sorted(run(["ipset", "list", "-n"], ns=netns).stdout.split()) == ["wsguard4", "wsguard6"]
+
+
 def test_fwsync_lock(wsguardctl, netns, tmp_path):
     """A run that finds the lock held waits --lock-wait seconds, then fails without touching
     anything; once the lock is free it runs."""
