@@ -407,13 +407,17 @@ static int imp_json_doc(imp_t *im, json_t *doc)
  * layout (then it is parsed as one document). */
 static int imp_json_lines(imp_t *im, char *text)
 {
-    char *save = NULL, *line;
+    char *line, *nl;
     unsigned n = 0;
     int opened = 0, closed = 0;
     apr_array_header_t *lines = apr_array_make(im->cli->pool, 1024, sizeof(char *));
 
-    for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+    /* split by hand: strtok would merge blank lines and shift every reported line number */
+    for (line = text; line; line = nl ? nl + 1 : NULL) {
+        if ((nl = strchr(line, '\n')))
+            *nl = '\0';
         APR_ARRAY_PUSH(lines, char *) = line;
+    }
     for (n = 0; n < (unsigned)lines->nelts; n++) {
         char *l = APR_ARRAY_IDX(lines, n, char *), *e;
         json_t *o;

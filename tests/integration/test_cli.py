@@ -286,15 +286,15 @@ def test_import_json_damaged_line_and_times(ctl, tmp_path):
     far = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 30 * 86400))
     f = tmp_path / "peer.json"
     f.write_text("[\n"
-                 '  {"address":"45.20.0.1","prefix_len":32,"ban_until":"%s","remaining_s":5},\n'
+                 '  {"address":"45.20.0.1","prefix_len":32,"ban_until":"%s","remaining_s":5},\n\n'
                  '  {"address":"45.20.0.2","prefix_len":32,"remaining_s":900},\n'
                  '  {"address":"45.20.0.3","prefix_len":32,"ban_unt\n'
                  '  {"address":"45.20.0.4","prefix_len":32,"ban_until":"%s"},\n'
                  '  {"address":"45.20.0.5","prefix_len":32,"ban_until":"yesterday"}\n'
                  "]\n" % (past, far))
     p = ctl("import", str(f), "--max", "1d")
-    assert "%s:4: invalid JSON" % f in p.stderr
-    assert "%s:6: bad \"ban_until\" for '45.20.0.5'" % f in p.stderr
+    assert "%s:5: invalid JSON" % f in p.stderr          # line numbers count the blank line 3
+    assert "%s:7: bad \"ban_until\" for '45.20.0.5'" % f in p.stderr
     assert "skipped 2 invalid, 1 expired, 0 private" in p.stdout
     rows = ctl.rows()
     assert set(rows) == {"45.20.0.2", "45.20.0.4"}
