@@ -67,7 +67,8 @@ typedef struct {
     wsg_rec_t    rec, prec;
     int          matched;              /* rules matched in header_parser */
     int          refused;              /* refused by us */
-    int          score;
+    int          score;                /* scored at once (outcome=any rules) */
+    int          miss_score;           /* scored if the answer is 404/410 (outcome=miss rules) */
     unsigned     ids[WSG_MATCH_MAX];
     int          n_ids;
     const wsg_rule_info_t *first;
@@ -906,12 +907,17 @@ static int wsg_header_parser(request_rec *r)
     wsg_ruleset_match(rules_cur, &req, &m);
     score = m.score;
     /* Evasion tricks on a request that already looks like a probe make it more certain. */
-    if (m.n > 0 && (norm.flags & WSG_NF_EVASION))
-        score += 1;
+    if (m.n > 0 && (norm.flags & WSG_NF_EVASION)) {
+        if (m.score > 0)
+            score += 1;
+        else
+            m.miss_score += 1;
+    }
 
     if (m.n > 0) {
         st->matched = 1;
         st->score = (int)score;
+        st->miss_score = m.miss_score;
         st->n_ids = m.n < WSG_MATCH_MAX ? m.n : WSG_MATCH_MAX;
         memcpy(st->ids, m.ids, sizeof(unsigned) * st->n_ids);
         st->first = m.first;
@@ -977,7 +983,7 @@ static int wsg_log_transaction(request_rec *r)
         last = last->next;
     status = last->status;
 
-    if (st->matched && status >= 200 && status < 300) {
+    if (st->score > 0 && status >= 200 && status < 300) {
         ap_log_rerror(APLOG_MARK, APLOG_ALERT, 0, r, APLOGNO(10454)
                       "possible web shell present: %s %s answered %d to a probe (rule %u: %s)",
                       r->method, st->path, status, st->first ? st->first->id : 0,
@@ -986,18 +992,26 @@ static int wsg_log_transaction(request_rec *r)
         (void)record_score(r, st, 0, 0, WSG_RF_SHELL_HIT, &b);
         return DECLINED;
     }
-    if (st->matched || status != HTTP_NOT_FOUND || G->miss_score <= 0)
+    if (status != HTTP_NOT_FOUND && status != HTTP_GONE)
         return DECLINED;
-    if (!st->path) {
-        char buf[WSG_NORM_BUF];
-        wsg_norm_t norm;
-        request_target(r, st, &norm, buf);
+    if (st->matched) {
+        /* Shapes that real sites also hold count now that the file is known to be missing. */
+        score = st->miss_score;
     }
-    if (!is_script_ext(st->ext))
-        return DECLINED;
-    /* A POST to a missing script is password guessing at a shell that is not there. */
-    score = G->miss_score * (r->method_number == M_POST ? 2 : 1);
-    if (!record_score(r, st, score, 0, 0, &b))
+    else {
+        if (G->miss_score <= 0)
+            return DECLINED;
+        if (!st->path) {
+            char buf[WSG_NORM_BUF];
+            wsg_norm_t norm;
+            request_target(r, st, &norm, buf);
+        }
+        if (!is_script_ext(st->ext))
+            return DECLINED;
+        /* A POST to a missing script is password guessing at a shell that is not there. */
+        score = G->miss_score * (r->method_number == M_POST ? 2 : 1);
+    }
+    if (score <= 0 || !record_score(r, st, score, st->first ? st->first->id : 0, 0, &b))
         return DECLINED;
     log_event(r, st, b.action == WSG_ACT_BAN ? "ban" : "miss", status, (int)score,
               b.client_score, action_name(b.action, engine == WSG_ENGINE_DETECT),

@@ -93,7 +93,10 @@ static int test_line(wsg_cli_t *cli, const wsg_ruleset_t *rs, const char *line, 
         fprintf(cli->out, "%s%u", i ? "," : "", m.ids[i]);
     if (m.n > WSG_MATCH_MAX)
         fprintf(cli->out, ",...(+%d)", m.n - WSG_MATCH_MAX);
-    fprintf(cli->out, " score=%d\n", m.score);
+    if (m.miss_score)
+        fprintf(cli->out, " score=%d+%d(if-404)\n", m.score, m.miss_score);
+    else
+        fprintf(cli->out, " score=%d\n", m.score);
     return 1;
 }
 

@@ -337,6 +337,14 @@ static apr_status_t parse_rule(parser_t *ps)
                 return perr(ps, kline, vcol, "bad tag '%s' (a-z, 0-9, '-', '_')", val);
             r->info.tag = apr_pstrdup(rs->pool, val);
         }
+        else if (!strcmp(key, "outcome")) {
+            /* Generic shapes that real sites may also hold count only when the file is not
+             * there: scanners get 404s, visitors of a real file do not. */
+            if (!strcmp(val, "miss"))
+                r->info.on_miss = 1;
+            else if (strcmp(val, "any"))
+                return perr(ps, kline, vcol, "bad outcome '%s' (any, miss)", val);
+        }
         else if (!strcmp(key, "msg")) {
             if (r->info.msg)
                 return perr(ps, kline, kcol, "duplicate key 'msg'");

@@ -18,6 +18,7 @@ typedef struct wsg_rule_info_t {
     const char *msg;
     const char *file;       /* where it was defined */
     unsigned    line;
+    int         on_miss;    /* outcome=miss: counts only if the response is 404/410 */
 } wsg_rule_info_t;
 
 /* What a request is matched on. Everything except method and the norm result may be NULL. */
@@ -32,10 +33,13 @@ typedef struct wsg_req_t {
 #define WSG_MATCH_MAX 8
 
 typedef struct wsg_match_t {
-    int      score;                       /* sum of matched rules' scores */
+    int      score;                       /* sum of matched rules' scores (outcome=any) */
+    int      miss_score;                  /* sum of matched outcome=miss rules' scores: they
+                                           * count only once the response is known to be 404 */
     int      n;                           /* rules matched (ids[] holds the first WSG_MATCH_MAX) */
     unsigned ids[WSG_MATCH_MAX];
-    const wsg_rule_info_t *first;         /* highest-scoring matched rule, or NULL */
+    const wsg_rule_info_t *first;         /* highest-scoring matched rule (outcome=any first),
+                                           * or NULL */
 } wsg_match_t;
 
 apr_status_t wsg_ruleset_create(apr_pool_t *p, wsg_ruleset_t **out);

@@ -658,10 +658,14 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
     }
     for (i = 0; i < ms.nm; i++) {
         const wsg_rule_info_t *ri = &rs->r[ms.m[i]]->info;
-        out->score += ri->score;
+        if (ri->on_miss)
+            out->miss_score += ri->score;
+        else
+            out->score += ri->score;
         if (i < WSG_MATCH_MAX)
             out->ids[i] = ri->id;
-        if (!out->first || ri->score > out->first->score)
+        if (!out->first || (out->first->on_miss && !ri->on_miss)
+            || (out->first->on_miss == ri->on_miss && ri->score > out->first->score))
             out->first = ri;
     }
     out->n = (int)ms.nm + ms.extra;

@@ -348,6 +348,32 @@ static void test_scores(void **state)
 }
 
 /* More matches than WSG_MATCH_MAX: all counted and scored, the first ones listed. */
+/* outcome=miss scores go apart, so the glue counts them only on a 404; an outcome=any rule is
+ * preferred as "first" (it is the one a 2xx alert names). */
+static void test_outcome_miss(void **state)
+{
+    const char *err = NULL;
+    wsg_ruleset_t *rs = load(*state,
+                             "id=1 score=9 outcome=miss tag=a msg=generic ext=php\n"
+                             "id=2 score=3 tag=b msg=family basename=wso.php\n",
+                             &err);
+    wsg_match_t m;
+    req_t r = {"GET", "/wso.php", NULL, NULL};
+    req_t g = {"GET", "/x.php", NULL, NULL};
+    assert_non_null(rs);
+    assert_int_equal(match(rs, &r, &m), 2);
+    assert_int_equal(m.score, 3);
+    assert_int_equal(m.miss_score, 9);
+    assert_int_equal(m.first->id, 2);
+    assert_int_equal(match(rs, &g, &m), 1);
+    assert_int_equal(m.score, 0);
+    assert_int_equal(m.miss_score, 9);
+    assert_int_equal(m.first->id, 1);
+    assert_true(m.first->on_miss);
+    assert_null(load(*state, "id=3 score=1 outcome=later tag=a msg=m ext=php\n", &err));
+    assert_string_equal(err, "t.rules:1:22: bad outcome 'later' (any, miss)");
+}
+
 static void test_many_matches(void **state)
 {
     char text[4096];
@@ -474,6 +500,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_fields_ops, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_negation, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_scores, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_outcome_miss, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_many_matches, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_regex_limits, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_threads, wsg_test_pool_setup, wsg_test_pool_teardown),
