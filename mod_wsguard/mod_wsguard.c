@@ -1,6 +1,6 @@
 /* mod_wsguard: the httpd glue. Directives and their merge, the lifecycle of the shared pieces
  * (rules per configuration generation, the LMDB store per child, the event log), and the request
- * hooks: refuse banned clients early (post_read_request), match and score a request
+ * hooks: refuse banned clients early (quick_handler), match and score a request
  * (header_parser), judge its outcome (log_transaction). Everything else lives in the wsg_* core. */
 
 #include "httpd.h"
@@ -802,8 +802,11 @@ static int refuse(request_rec *r, wsg_req_state_t *st, wsg_action_t act, apr_int
     return HTTP_FORBIDDEN;
 }
 
-/* post_read_request, after mod_remoteip: who is it, and are they banned? One read, no write. */
-static int wsg_post_read_request(request_rec *r)
+/* quick_handler, the first hook after post_read_request (where mod_remoteip sets the client
+ * address) and before any translation or mapping: who is it, and are they banned? Two reads (the
+ * address and its prefix), no write. Refusing here rather than in post_read_request keeps the
+ * connection alive, so a banned client's flood costs less than serving it 404s. */
+static int wsg_quick_handler(request_rec *r, int lookup_uri)
 {
     wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
     wsg_req_state_t *st;
@@ -813,7 +816,7 @@ static int wsg_post_read_request(request_rec *r)
     int engine = srv_engine(sc);
 
     /* State is set up even when the server's engine is Off: a <Location> may turn it On. */
-    if (!G || r->main || r->prev)
+    if (!G || lookup_uri || r->main || r->prev)
         return DECLINED;
     st = apr_pcalloc(r->pool, sizeof(*st));
     ap_set_module_config(r->request_config, &wsguard_module, st);
@@ -1021,12 +1024,10 @@ static int wsg_log_transaction(request_rec *r)
 
 static void wsg_register_hooks(apr_pool_t *p)
 {
-    static const char *const after_remoteip[] = { "mod_remoteip.c", NULL };
-
     ap_hook_pre_config(wsg_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(wsg_post_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_child_init(wsg_child_init, NULL, NULL, APR_HOOK_MIDDLE);
-    ap_hook_post_read_request(wsg_post_read_request, after_remoteip, NULL, APR_HOOK_FIRST);
+    ap_hook_quick_handler(wsg_quick_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_header_parser(wsg_header_parser, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_log_transaction(wsg_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
     wsg_status_register_hooks(p);
