@@ -343,6 +343,13 @@ def test_state_dir_unwritable_midrun_keeps_serving(httpd, mpm):
         assert got[:10] == [200] * 10, got
     finally:
         os.system("chattr -i %s/* >/dev/null 2>&1" % h.state_dir)
+    # Fixed (immutable bit gone; the module chowns what it needs at startup): a graceful heals.
+    os.chmod(h.state_dir, 0o700)
+    for f in glob.glob(os.path.join(h.state_dir, "*")):
+        os.chmod(f, 0o600)
+    h.graceful()
+    assert h.status("/index.html", src="127.9.0.2") == 403                   # the old ban is back
+    assert h.statuses(probes(3, "h"), src="127.9.0.50") == [404, 404, 403]
 
 
 def test_corrupt_environment_replaced_midrun(httpd, mpm):
