@@ -469,3 +469,18 @@ def test_event_log_lines_whole_under_concurrency(httpd, mpm):
     assert len(evs) == 16 * 15, len(evs)
     for s in srcs:
         assert sum(1 for e in evs if e.get("client") == s) == 15, s
+
+
+def test_ipv6_client(httpd, mpm):
+    """An IPv6 client (::1 is the only local v6 source): allowlisted by default, tracked and banned
+    as an IPv6 address once the allowlist is cleared; the IPv4 side is unaffected."""
+    h = httpd(mpm=mpm, rules=RULES, ipv6=True, wsguard="WSGuardThresholds off 3")
+    h.start()
+    assert h.statuses(probes(5), src="::1") == [404] * 5            # default allowlist has ::1
+    h.stop()
+    h.write_config(wsguard="WSGuardThresholds off 3\nWSGuardAllow none")
+    h.start()
+    assert h.statuses(probes(4, "six"), src="::1") == [404, 404, 403, 403]
+    assert h.status("/index.html", src="127.9.0.2") == 200
+    rc, out, err = h.ctl("list", "--banned")
+    assert rc == 0 and re.search(r"(?m)^::1\s", out), out + err

@@ -192,8 +192,9 @@ class WSGHttpd:
 
     def __init__(self, mpm="prefork", wsguard="", extra="", rules=TEST_RULES, files=None,
                  root=None, module=True, state_dir=None, event_log=True, loglevel="warn wsguard:info",
-                 name="wsg"):
+                 name="wsg", ipv6=False):
         assert mpm in MPM_CONF, mpm
+        self.ipv6 = ipv6                # also Listen [::1]:port (same port)
         self.mpm = mpm
         self.wsguard = wsguard          # WSGuard* directives (server config)
         self.extra = extra              # any other directives, appended last
@@ -273,7 +274,7 @@ LogLevel {loglevel}
 User www-data
 Group www-data
 Listen 127.0.0.1:{port}
-KeepAlive Off
+{listen6}KeepAlive Off
 Timeout 20
 TypesConfig /etc/mime.types
 DocumentRoot {root}/htdocs
@@ -291,7 +292,8 @@ CustomLog {root}/logs/access.log wsg
 {ws}
 {extra}
 """.format(root=self.root, loglevel=loglevel, mpm=MPM_CONF[self.mpm].format(mods=APACHE_MODULES),
-           mods=APACHE_MODULES, mod=mod, port=self.port, ws=ws, extra=extra)
+           mods=APACHE_MODULES, mod=mod, port=self.port,
+           listen6=("Listen [::1]:%d\n" % self.port) if self.ipv6 else "", ws=ws, extra=extra)
 
     def write_config(self, wsguard=None, extra=None):
         if wsguard is not None:
@@ -433,10 +435,12 @@ CustomLog {root}/logs/access.log wsg
 
     # -- requests -------------------------------------------------------------------------------
     def get(self, path, src="127.9.0.2", **kw):
+        if ":" in (src or "") and "host" not in kw:
+            kw["host"] = "::1"
         return request(self.port, path, src=src, **kw)
 
     def status(self, path, src="127.9.0.2", **kw):
-        return request(self.port, path, src=src, **kw).status
+        return self.get(path, src=src, **kw).status
 
     def statuses(self, paths, src="127.9.0.2", **kw):
         return [self.status(p, src=src, **kw) for p in paths]
