@@ -10,6 +10,8 @@ import re
 
 import pytest
 
+import wsg_httpd
+
 T = 5                               # ban threshold used below, rules score 1
 SCAN = "WSGuardThresholds off %d\nWSGuardAllow none" % T
 
@@ -202,3 +204,31 @@ def test_broken_rules_at_graceful_keep_old_rules(httpd, mpm):
     assert h.wait_error_line(r"rules not reloaded.*%s:2:" % re.escape(h.rules_path)), h.read_error_log()[-2000:]
     assert h.status("/index.html", src="127.9.0.2") == 200
     assert h.statuses(probes(T), src="127.9.0.2") == [404] * (T - 1) + [403]
+
+
+def test_parent_exits_cleanly_after_graceful(httpd, mpm):
+    """httpd unloads and reloads the module at every graceful restart and at exit: anything the
+    module leaves behind (a pool cleanup pointing into the unloaded .so) crashes the parent there.
+    Run in the foreground to see the parent's exit status."""
+    import os
+    import signal
+    import subprocess
+    import time
+    h = httpd(mpm=mpm, wsguard=SCAN)
+    p = subprocess.Popen([wsg_httpd.APACHE, "-d", h.root, "-f", h.conf_path, "-DFOREGROUND"],
+                         start_new_session=True)     # httpd signals its whole process group
+    try:
+        deadline = time.time() + 15
+        while time.time() < deadline and not h._port_answers():
+            time.sleep(0.1)
+        assert h.statuses(probes(T), src="127.9.0.2") == [404] * (T - 1) + [403]
+        for _ in range(2):
+            h.graceful(signal_only=True)
+            assert h.status("/index.html", src="127.9.0.2") == 403
+        p.send_signal(signal.SIGTERM)
+        rc = p.wait(timeout=20)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=10)
+    assert rc == 0, "httpd parent exited with %d (negative: killed by that signal)" % rc
