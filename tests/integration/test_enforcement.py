@@ -484,3 +484,28 @@ def test_ipv6_client(httpd, mpm):
     assert h.status("/index.html", src="127.9.0.2") == 200
     rc, out, err = h.ctl("list", "--banned")
     assert rc == 0 and re.search(r"(?m)^::1\s", out), out + err
+
+
+# --- status handler --------------------------------------------------------------------------------
+
+def test_status_handler(httpd, mpm):
+    """SetHandler wsguard-status behind an ordinary Require: the banned scanner and the 2xx-probe
+    alert show on the page and in ?json; other clients are refused by Require."""
+    import json
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds off 3",
+              files={"index.html": "hi\n", "probe/shell.php": "<?php ?>\n"},
+              extra="<Location /wsguard-status>\n  SetHandler wsguard-status\n  Require ip 127.0.0.1\n</Location>")
+    h.expect_log(r"possible web shell present", r"AH01630: client denied .*/wsguard-status")
+    h.start()
+    assert h.statuses(probes(3), src="127.9.0.2") == [404, 404, 403]
+    assert h.status("/probe/shell.php", src="127.9.0.3") == 200
+    r = h.get("/wsguard-status", src="127.0.0.1")
+    assert r.status == 200 and b"127.9.0.2" in r.body, (r, r.body[:500])
+    r = h.get("/wsguard-status?json", src="127.0.0.1")
+    assert r.status == 200, r
+    doc = json.loads(r.body)
+    top = {row["address"]: row for row in doc["top"]}
+    assert top["127.9.0.2"]["ban_until"], doc
+    assert top["127.9.0.3"]["shell_hit"] is True, doc
+    assert doc["shell_alerts"] >= 1 and doc["banned"] >= 1, doc
+    assert h.status("/wsguard-status", src="127.9.0.4") == 403
