@@ -192,7 +192,7 @@ class WSGHttpd:
 
     def __init__(self, mpm="prefork", wsguard="", extra="", rules=TEST_RULES, files=None,
                  root=None, module=True, state_dir=None, event_log=True, loglevel="warn wsguard:info",
-                 name="wsg", ipv6=False):
+                 name=None, ipv6=False):
         assert mpm in MPM_CONF, mpm
         self.ipv6 = ipv6                # also Listen [::1]:port (same port)
         self.mpm = mpm
@@ -202,7 +202,7 @@ class WSGHttpd:
         self.loglevel = loglevel
         if root is None:
             base = os.environ.get("WSG_TMP", "/tmp")
-            root = tempfile.mkdtemp(prefix="%s-%s-" % (name, mpm), dir=base)
+            root = tempfile.mkdtemp(prefix="%s-" % (name or "wsg-" + mpm), dir=base)
         self.root = root
         # httpd's children run as www-data and read the DocumentRoot: the tree must be world-readable.
         os.chmod(self.root, 0o755)
