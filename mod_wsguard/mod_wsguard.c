@@ -377,8 +377,9 @@ static const char *set_map_size(cmd_parms *cmd, void *dconf, const char *arg)
 
     if (err)
         return err;
-    if (wsg_parse_size(arg, &v) != APR_SUCCESS || v < 32768)
-        return apr_psprintf(cmd->pool, "%s: '%s' is not a size of at least 32K (e.g. 64M)",
+    /* Below 1M the store could not purge its way out of a full map (it maps at least that). */
+    if (wsg_parse_size(arg, &v) != APR_SUCCESS || v < 1024 * 1024)
+        return apr_psprintf(cmd->pool, "%s: '%s' is not a size of at least 1M (e.g. 64M)",
                             cmd->cmd->name, arg);
     sc->map_size = v;
     return NULL;

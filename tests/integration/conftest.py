@@ -11,6 +11,7 @@ Environment: WSG_BUILD (build dir, default <repo>/build), WSG_CORPUS, WSG_KEEP=1
 WSG_TMP (where temp dirs go, default /tmp).
 """
 import os
+import re
 import sys
 
 import pytest
@@ -62,7 +63,7 @@ def httpd(module_so, request):
     made = []
 
     def make(**kw):
-        kw.setdefault("name", request.node.name.replace("/", "_").replace("[", "-").strip("]")[:60])
+        kw.setdefault("name", re.sub(r"[^A-Za-z0-9_.-]", "_", request.node.name).replace("[", "-").strip("]")[:60])
         h = WSGHttpd(**kw)
         made.append(h)
         return h
