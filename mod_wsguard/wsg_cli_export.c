@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include "wsg_cli.h"
 #include "wsg_export.h"
+#include "wsg_event.h"
 
 /* An imported CIDR becomes at most this many records (a peer's aggregated /20 is 16 /24s). */
 #define WSG_IMPORT_MAX_KEYS 4096
@@ -279,7 +280,7 @@ static apr_time_t json_until(imp_t *im, json_t *o, const char **bad)
         v = json_object_get(o, names[i]);
         if (!v || json_is_null(v))
             continue;
-        if (!json_is_string(v) || wsg_export_iso8601_parse(json_string_value(v), &t) != APR_SUCCESS) {
+        if (!json_is_string(v) || wsg_event_time_parse(json_string_value(v), &t) != APR_SUCCESS) {
             *bad = names[i];
             return -1;
         }
@@ -535,7 +536,7 @@ static void imp_text(imp_t *im, char *text)
             }
             if (csv)
                 continue;
-            if (strchr(l, ',') && wsg_export_iso8601_parse(l, &(apr_time_t){0}) != APR_SUCCESS) {
+            if (strchr(l, ',') && wsg_event_time_parse(l, &(apr_time_t){0}) != APR_SUCCESS) {
                 wsg_addr_t probe;
                 char *first = apr_pstrndup(im->cli->pool, l, strcspn(l, ","));
                 if (wsg_addr_parse(first, &probe) != APR_SUCCESS) {
@@ -554,7 +555,7 @@ static void imp_text(imp_t *im, char *text)
                 continue;
             }
             if (col_until >= 0 && col_until < f->nelts && *APR_ARRAY_IDX(f, col_until, char *)
-                && wsg_export_iso8601_parse(APR_ARRAY_IDX(f, col_until, char *), &until)
+                && wsg_event_time_parse(APR_ARRAY_IDX(f, col_until, char *), &until)
                        != APR_SUCCESS) {
                 imp_invalid(im, n, "bad ban_until:", APR_ARRAY_IDX(f, col_until, char *));
                 continue;

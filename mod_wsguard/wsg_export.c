@@ -173,39 +173,6 @@ const char *wsg_export_iso8601(apr_time_t t, char *buf, apr_size_t len)
     return buf;
 }
 
-apr_status_t wsg_export_iso8601_parse(const char *text, apr_time_t *out)
-{
-    apr_time_exp_t x;
-    int Y, M, D, h, m, s, used = 0;
-    apr_time_t t;
-    const char *p;
-
-    if (!text || sscanf(text, "%4d-%2d-%2dT%2d:%2d:%2d%n", &Y, &M, &D, &h, &m, &s, &used) != 6
-        || used != 19)
-        return APR_EINVAL;
-    if (M < 1 || M > 12 || D < 1 || D > 31 || h > 23 || m > 59 || s > 60 || Y < 1970)
-        return APR_EINVAL;
-    p = text + used;
-    if (*p == '.') {
-        p++;
-        while (*p >= '0' && *p <= '9')
-            p++;
-    }
-    if (strcmp(p, "Z") && strcmp(p, "+00:00") && strcmp(p, "z"))
-        return APR_EINVAL;
-    memset(&x, 0, sizeof(x));
-    x.tm_year = Y - 1900;
-    x.tm_mon = M - 1;
-    x.tm_mday = D;
-    x.tm_hour = h;
-    x.tm_min = m;
-    x.tm_sec = s;
-    if (apr_time_exp_gmt_get(&t, &x) != APR_SUCCESS)
-        return APR_EINVAL;
-    *out = t;
-    return APR_SUCCESS;
-}
-
 apr_status_t wsg_export_format_parse(const char *name, wsg_export_format_t *fmt, int *family)
 {
     static const struct { const char *n; wsg_export_format_t f; int fam; } tab[] = {

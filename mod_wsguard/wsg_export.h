@@ -70,9 +70,7 @@ apr_status_t wsg_export_format_parse(const char *name, wsg_export_format_t *fmt,
 /* Formats t (apr_time_t) as "2026-01-02T03:04:05Z" (whole seconds, UTC) into buf (>= 21 bytes). */
 const char *wsg_export_iso8601(apr_time_t t, char *buf, apr_size_t len);
 
-/* Parses what wsg_export_iso8601 writes (also accepts fractional seconds and a "+00:00" zone).
- * APR_EINVAL when malformed. */
-apr_status_t wsg_export_iso8601_parse(const char *text, apr_time_t *out);
+/* (Parsing: wsg_event_time_parse reads this and the event log's forms alike.) */
 
 /* The store keys the module looks up for a CIDR: the address itself, its /24 | /64 prefix record,
  * or for another length every address (longer than /24 | /64) or every /24 | /64 prefix (shorter)
