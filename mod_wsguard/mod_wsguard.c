@@ -33,6 +33,8 @@
 #define WSG_STATE_DEFAULT "/var/lib/apache2/wsguard"
 #define WSG_NORM_BUF 8192
 #define WSG_PURGE_EVERY (60 * APR_USEC_PER_SEC)
+#define WSG_BODY_MAX 1024              /* body bytes kept for parameter-name rules */
+#define WSG_BODY_FILTER "WSGUARD_BODY"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Configuration */
@@ -72,6 +74,8 @@ typedef struct {
     unsigned     ids[WSG_MATCH_MAX];
     int          n_ids;
     const wsg_rule_info_t *first;
+    char        *body;                 /* first bytes of a urlencoded POST body (WSGUARD_BODY) */
+    apr_size_t   body_len;
     const char  *path;                 /* normalised */
     const char  *ext;
     unsigned     norm_flags;
@@ -883,6 +887,78 @@ static const char *action_name(wsg_action_t act, int detect)
     return act == WSG_ACT_BAN ? "ban" : act == WSG_ACT_RATELIMIT ? "ratelimit" : "pass";
 }
 
+/* Input filter: copies the first WSG_BODY_MAX bytes of a form POST as the body passes by (to the
+ * handler, or to httpd discarding it after a 404), for rules on body parameter names. */
+static apr_status_t wsg_body_filter(ap_filter_t *f, apr_bucket_brigade *bb, ap_input_mode_t mode,
+                                    apr_read_type_e block, apr_off_t readbytes)
+{
+    wsg_req_state_t *st = f->ctx;
+    apr_status_t rv = ap_get_brigade(f->next, bb, mode, block, readbytes);
+    apr_bucket *b;
+
+    if (rv != APR_SUCCESS || mode != AP_MODE_READBYTES)
+        return rv;
+    for (b = APR_BRIGADE_FIRST(bb); b != APR_BRIGADE_SENTINEL(bb); b = APR_BUCKET_NEXT(b)) {
+        const char *data;
+        apr_size_t len;
+
+        if (APR_BUCKET_IS_EOS(b) || st->body_len >= WSG_BODY_MAX) {
+            ap_remove_input_filter(f);
+            break;
+        }
+        if (APR_BUCKET_IS_METADATA(b) || apr_bucket_read(b, &data, &len, block) != APR_SUCCESS)
+            continue;
+        if (len > WSG_BODY_MAX - st->body_len)
+            len = WSG_BODY_MAX - st->body_len;
+        memcpy(st->body + st->body_len, data, len);
+        st->body_len += len;
+    }
+    return APR_SUCCESS;
+}
+
+/* A short form POST: worth keeping its parameter names (shell password guessing). */
+static void maybe_capture_body(request_rec *r, wsg_req_state_t *st)
+{
+    const char *ct = apr_table_get(r->headers_in, "Content-Type");
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+
+    if (r->method_number != M_POST || !cl || apr_atoi64(cl) <= 0 || apr_atoi64(cl) > 65536
+        || (ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33)))
+        return;
+    st->body = apr_palloc(r->pool, WSG_BODY_MAX);
+    ap_add_input_filter(WSG_BODY_FILTER, st, r, r->connection);
+}
+
+/* Matches again with the body seen. Returns the score the body adds at once; updates what the
+ * request matched (its miss score, ids, first rule) for the outcome judged next. */
+static double body_rescore(request_rec *r, wsg_req_state_t *st)
+{
+    char buf[WSG_NORM_BUF];
+    wsg_norm_t norm;
+    wsg_req_t req;
+    wsg_match_t m;
+    double added;
+
+    wsg_norm_target(r->unparsed_uri ? r->unparsed_uri : r->uri, buf, WSG_NORM_BUF, &norm);
+    memset(&req, 0, sizeof(req));
+    req.method = r->method;
+    req.norm = &norm;
+    req.ua = apr_table_get(r->headers_in, "User-Agent");
+    req.body = st->body;
+    req.body_len = st->body_len;
+    memset(&m, 0, sizeof(m));
+    if (!wsg_ruleset_match(rules_cur, &req, &m) || m.score + m.miss_score <= st->score + st->miss_score)
+        return 0;
+    added = m.score > st->score ? m.score - st->score : 0;
+    st->matched = 1;
+    st->score = m.score;
+    st->miss_score = m.miss_score;
+    st->n_ids = m.n < WSG_MATCH_MAX ? m.n : WSG_MATCH_MAX;
+    memcpy(st->ids, m.ids, sizeof(unsigned) * st->n_ids);
+    st->first = m.first;
+    return added;
+}
+
 /* header_parser: the directory is known; match, score, refuse. */
 static int wsg_header_parser(request_rec *r)
 {
@@ -903,6 +979,7 @@ static int wsg_header_parser(request_rec *r)
         return DECLINED;
 
     request_target(r, st, &norm, buf);
+    maybe_capture_body(r, st);
     memset(&req, 0, sizeof(req));
     req.method = r->method;
     req.norm = &norm;
@@ -987,38 +1064,38 @@ static int wsg_log_transaction(request_rec *r)
         last = last->next;
     status = last->status;
 
+    /* What the body adds is known only now that it went by. */
+    score = st->body_len && rules_cur ? body_rescore(r, st) : 0;
+
     if (st->score > 0 && status >= 200 && status < 300) {
         ap_log_rerror(APLOG_MARK, APLOG_ALERT, 0, r, APLOGNO(10454)
                       "possible web shell present: %s %s answered %d to a probe (rule %u: %s)",
                       r->method, st->path, status, st->first ? st->first->id : 0,
                       st->first && st->first->msg ? st->first->msg : "");
-        log_event(r, st, "alert", status, 0, 0, "alert", 0);
-        (void)record_score(r, st, 0, 0, WSG_RF_SHELL_HIT, &b);
+        log_event(r, st, "alert", status, (int)score, 0, "alert", 0);
+        (void)record_score(r, st, score, st->first ? st->first->id : 0, WSG_RF_SHELL_HIT, &b);
         return DECLINED;
     }
-    if (status != HTTP_NOT_FOUND && status != HTTP_GONE)
-        return DECLINED;
-    if (st->matched) {
-        /* Shapes that real sites also hold count now that the file is known to be missing. */
-        score = st->miss_score;
-    }
-    else {
-        if (G->miss_score <= 0)
-            return DECLINED;
-        if (!st->path) {
-            char buf[WSG_NORM_BUF];
-            wsg_norm_t norm;
-            request_target(r, st, &norm, buf);
+    if (status == HTTP_NOT_FOUND || status == HTTP_GONE) {
+        if (st->matched) {
+            /* Shapes that real sites also hold count now that the file is known to be missing. */
+            score += st->miss_score;
         }
-        if (!is_script_ext(st->ext))
-            return DECLINED;
-        /* A POST to a missing script is password guessing at a shell that is not there. */
-        score = G->miss_score * (r->method_number == M_POST ? 2 : 1);
+        else if (G->miss_score > 0) {
+            if (!st->path) {
+                char buf[WSG_NORM_BUF];
+                wsg_norm_t norm;
+                request_target(r, st, &norm, buf);
+            }
+            /* A POST to a missing script is password guessing at a shell that is not there. */
+            if (is_script_ext(st->ext))
+                score += G->miss_score * (r->method_number == M_POST ? 2 : 1);
+        }
     }
     if (score <= 0 || !record_score(r, st, score, st->first ? st->first->id : 0, 0, &b))
         return DECLINED;
-    log_event(r, st, b.action == WSG_ACT_BAN ? "ban" : "miss", status, (int)score,
-              b.client_score, action_name(b.action, engine == WSG_ENGINE_DETECT),
+    log_event(r, st, b.action == WSG_ACT_BAN ? "ban" : st->matched ? "probe" : "miss", status,
+              (int)score, b.client_score, action_name(b.action, engine == WSG_ENGINE_DETECT),
               b.action == WSG_ACT_BAN ? b.ban_until : 0);
     return DECLINED;
 }
@@ -1031,6 +1108,7 @@ static void wsg_register_hooks(apr_pool_t *p)
     ap_hook_quick_handler(wsg_quick_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
     ap_hook_header_parser(wsg_header_parser, NULL, NULL, APR_HOOK_FIRST);
     ap_hook_log_transaction(wsg_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_register_input_filter(WSG_BODY_FILTER, wsg_body_filter, NULL, AP_FTYPE_RESOURCE);
     wsg_status_register_hooks(p);
 }
 
