@@ -491,7 +491,7 @@ static apr_status_t wsg_rules_commit(apr_pool_t *pconf, server_rec *s, int rules
             && wsg_ruleset_load_path(rules_cand, WSG_RULES_DEFAULT, &err) != APR_SUCCESS)
             rules_cand_failed = 1, rules_cand_error = err;
         else if (wsg_ruleset_count(rules_cand) == 0)
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(10400)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(19400)
                          "no WSGuardRules configured and no rules in " WSG_RULES_DEFAULT
                          ": only unknown-script misses are scored");
     }
@@ -501,17 +501,17 @@ static apr_status_t wsg_rules_commit(apr_pool_t *pconf, server_rec *s, int rules
     if (!rules_cand_failed) {
         rules_cur = rules_cand;
         rules_keep(s, rules_cur);
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(10403)
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(19403)
                      "%u rules loaded", wsg_ruleset_count(rules_cur));
         return APR_SUCCESS;
     }
     rules_cur = wsg_is_restart() ? rules_kept(pconf, s) : NULL;
     if (!rules_cur) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, APLOGNO(10401)
+        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, APLOGNO(19401)
                      "rules: %s", rules_cand_error ? rules_cand_error : "unknown error");
         return APR_EGENERAL;
     }
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(10402)
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(19402)
                  "rules not reloaded, the %u rules in force stay: %s",
                  wsg_ruleset_count(rules_cur), rules_cand_error ? rules_cand_error : "unknown");
     return APR_SUCCESS;
@@ -524,7 +524,7 @@ static apr_status_t wsg_open_event_log(apr_pool_t *p, server_rec *s, const char 
     if (*spec == '|') {
         piped_log *pl = ap_open_piped_log(p, spec + 1);
         if (!pl) {
-            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(10500)
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(19500)
                          "cannot start event log pipe '%s'", spec + 1);
             return APR_EGENERAL;
         }
@@ -534,7 +534,7 @@ static apr_status_t wsg_open_event_log(apr_pool_t *p, server_rec *s, const char 
     rv = apr_file_open(&G->event_log, spec, APR_WRITE | APR_APPEND | APR_CREATE,
                        APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD, p);
     if (rv != APR_SUCCESS)
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(10501)
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(19501)
                      "cannot open event log %s", spec);
     return rv;
 }
@@ -579,16 +579,16 @@ static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     rv = wsg_store_prepare_ex(ptemp, G->state_dir, &G->store_opts, (long)ap_unixd_config.user_id,
                               (long)ap_unixd_config.group_id, &notice, &err);
     if (notice)
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(10408)
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(19408)
                      "state in %s was damaged and has been started afresh: %s", G->state_dir, notice);
     if (rv != APR_SUCCESS) {
         /* Fail open: the site serves, without per-client memory, and says so once. */
         G->store_broken = 1;
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(10405)
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(19405)
                      "state directory %s unusable, clients are not tracked until it is fixed: %s",
                      G->state_dir, err ? err : "unknown error");
     }
-    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(10406)
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(19406)
                  "state in %s; thresholds %.4g/%.4g; ban %" APR_TIME_T_FMT "s (max %"
                  APR_TIME_T_FMT "s)", G->state_dir, G->policy.ratelimit, G->policy.ban,
                  apr_time_sec(G->policy.ban_time), apr_time_sec(G->policy.ban_max));
@@ -608,7 +608,7 @@ static void wsg_child_init(apr_pool_t *pchild, server_rec *s)
     rv = wsg_store_open(pchild, G->state_dir, &G->store_opts, &store, &err);
     if (rv != APR_SUCCESS) {
         store = NULL;
-        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(10407)
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(19407)
                      "cannot open state in %s, this child serves without tracking: %s",
                      G->state_dir, err ? err : "unknown error");
     }
@@ -622,14 +622,14 @@ static void store_failed(request_rec *r, apr_status_t rv, const char *what)
 {
     if (rv == APR_ENOSPC) {
         if (apr_atomic_cas32(&warned_full, 1, 0) == 0)
-            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10450)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(19450)
                           "state in %s is full (WSGuardMapSize): serving without recording new "
                           "scores; expired records are being purged", G->state_dir);
         last_purge = 0;   /* purge at the next write */
         return;
     }
     if (apr_atomic_cas32(&warned_store, 1, 0) == 0)
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10451)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(19451)
                       "state %s failed (%s): serving without tracking (logged once per child)",
                       what, wsg_store_strerror(rv));
 }
@@ -649,7 +649,7 @@ static void maybe_purge(request_rec *r, apr_time_t now)
     last_purge = now;
     rv = wsg_store_purge(store, purge_expired, &now, 2000, &n);
     if (rv == APR_SUCCESS && n)
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, APLOGNO(10452) "purged %u expired records", n);
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, APLOGNO(19452) "purged %u expired records", n);
     else if (rv == APR_SUCCESS)
         apr_atomic_set32(&warned_full, 0);
 }
@@ -696,7 +696,7 @@ static void log_event(request_rec *r, wsg_req_state_t *st, const char *event, in
     /* One write per line: O_APPEND files and pipes (under PIPE_BUF) keep lines whole. */
     rv = apr_file_write_full(G->event_log, line, len, NULL);
     if (rv != APR_SUCCESS && apr_atomic_cas32(&warned_event, 1, 0) == 0)
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, APLOGNO(10502)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, APLOGNO(19502)
                       "cannot write the event log (logged once per child)");
 }
 
@@ -1016,7 +1016,7 @@ static int wsg_header_parser(request_rec *r)
     log_event(r, st, act == WSG_ACT_BAN ? "ban" : "probe", 0, (int)score, b.client_score,
               action_name(act, engine == WSG_ENGINE_DETECT), act == WSG_ACT_BAN ? b.ban_until : 0);
     if (act == WSG_ACT_BAN)
-        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, APLOGNO(10453)
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, APLOGNO(19453)
                       "%s %s: client banned until %s (score %.1f, rule %u)%s", r->method,
                       st->path, http_date(r->pool, b.ban_until), b.client_score,
                       m.first ? m.first->id : 0,
@@ -1068,7 +1068,7 @@ static int wsg_log_transaction(request_rec *r)
     score = st->body_len && rules_cur ? body_rescore(r, st) : 0;
 
     if (st->score > 0 && status >= 200 && status < 300) {
-        ap_log_rerror(APLOG_MARK, APLOG_ALERT, 0, r, APLOGNO(10454)
+        ap_log_rerror(APLOG_MARK, APLOG_ALERT, 0, r, APLOGNO(19454)
                       "possible web shell present: %s %s answered %d to a probe (rule %u: %s)",
                       r->method, st->path, status, st->first ? st->first->id : 0,
                       st->first && st->first->msg ? st->first->msg : "");

@@ -150,7 +150,7 @@ static int wsg_status_handler(request_rec *r)
     c.now = apr_time_now();
     rv = wsg_store_iterate(st, collect, &c);
     if (rv != APR_SUCCESS) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(10520)
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(19520)
                       "status: cannot read state: %s", wsg_store_strerror(rv));
         return HTTP_SERVICE_UNAVAILABLE;
     }

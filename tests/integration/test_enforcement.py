@@ -252,7 +252,7 @@ def test_bans_survive_graceful_and_restart(httpd, mpm):
 
 # --- failing open --------------------------------------------------------------------------------
 
-MAP_FULL = r"AH10450|is full"
+MAP_FULL = r"AH19450|is full"
 
 
 def test_full_map_keeps_serving_and_logs_once(httpd, mpm):
@@ -304,7 +304,7 @@ def test_state_dir_unusable_at_graceful_keeps_serving(httpd, mpm):
     a graceful restart must not take the site down; clients are served untracked, it says so once,
     and fixing the directory plus another graceful heals."""
     h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds off 3\nWSGuardAllow none")
-    h.expect_log(r"AH10405|AH10407|AH10451|state directory .* unusable|cannot open state")
+    h.expect_log(r"AH19405|AH19407|AH19451|state directory .* unusable|cannot open state")
     h.start()
     assert h.statuses(probes(3), src="127.9.0.2") == [404, 404, 403]
     moved = h.state_dir + ".moved"
@@ -314,7 +314,7 @@ def test_state_dir_unusable_at_graceful_keeps_serving(httpd, mpm):
     h.graceful()
     assert h.status("/index.html", src="127.9.0.3") == 200
     assert h.statuses(probes(5, "u"), src="127.9.0.4") == [404] * 5          # untracked, served
-    assert h.wait_error_line(r"AH10405|unusable|cannot open state"), h.read_error_log()[-2000:]
+    assert h.wait_error_line(r"AH19405|unusable|cannot open state"), h.read_error_log()[-2000:]
     os.unlink(h.state_dir)
     os.rename(moved, h.state_dir)
     h.graceful()
@@ -326,7 +326,7 @@ def test_state_dir_unwritable_midrun_keeps_serving(httpd, mpm):
     """Files of the environment made read-only and root-owned while running, then a graceful: the
     children (www-data) cannot write; requests are still served."""
     h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds off 3\nWSGuardAllow none")
-    h.expect_log(r"AH1040[57]|AH10451|unusable|cannot open state|failed")
+    h.expect_log(r"AH1940[57]|AH19451|unusable|cannot open state|failed")
     h.start()
     assert h.statuses(probes(3), src="127.9.0.2") == [404, 404, 403]
     for f in glob.glob(os.path.join(h.state_dir, "*")):
@@ -356,7 +356,7 @@ def test_corrupt_environment_replaced_midrun(httpd, mpm):
     """data.mdb replaced by garbage while running: the running children keep their mapping; the next
     graceful moves the corrupt file aside, starts fresh and keeps serving."""
     h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds off 3\nWSGuardAllow none")
-    h.expect_log(r"corrupt|AH10405|AH10407|AH10451")
+    h.expect_log(r"corrupt|AH19405|AH19407|AH19451")
     h.start()
     assert h.statuses(probes(3), src="127.9.0.2") == [404, 404, 403]
     data = os.path.join(h.state_dir, "data.mdb")
@@ -378,7 +378,7 @@ def test_corrupt_environment_replaced_midrun(httpd, mpm):
 
 def test_corrupt_environment_at_start(httpd, mpm):
     h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds off 3\nWSGuardAllow none")
-    h.expect_log(r"corrupt|AH10405")
+    h.expect_log(r"corrupt|AH19405")
     os.makedirs(h.state_dir)
     with open(os.path.join(h.state_dir, "data.mdb"), "wb") as f:
         f.write(b"\xde\xad\xbe\xef" * 4096)

@@ -219,7 +219,7 @@ def test_broken_rules_at_graceful_keep_old_rules(httpd, mpm):
         h.graceful()
     assert h.status("/index.html", src="127.9.0.2") == 200
     # A bare SIGUSR1 (no configtest): the module keeps the rules in force and says why.
-    h.expect_log(r"AH10402|rules not reloaded")
+    h.expect_log(r"AH19402|rules not reloaded")
     h.graceful(signal_only=True)
     assert h.wait_error_line(r"rules not reloaded.*%s:2:" % re.escape(h.rules_path)), h.read_error_log()[-2000:]
     assert h.status("/index.html", src="127.9.0.2") == 200
