@@ -173,6 +173,21 @@ static int env_create(MDB_env **env, const wsg_store_opts_t *opts)
     return rc;
 }
 
+/* Every opener maps at least the size the environment records (the server's WSGuardMapSize), and
+ * an opener without a size of its own (wsguardctl) exactly that: a writer with a bigger map could
+ * grow the data beyond the server's map, and every child would then fail with MDB_MAP_RESIZED
+ * until httpd restarted. Called right after mdb_env_open, before any transaction. */
+static int adopt_map_size(MDB_env *env, const wsg_store_opts_t *opts)
+{
+    MDB_envinfo info;
+    apr_size_t want = opts && opts->map_size ? map_size_of(opts) : 0;
+    int rc = mdb_env_set_mapsize(env, 0);
+
+    if (rc == 0 && (rc = mdb_env_info(env, &info)) == 0 && want > info.me_mapsize)
+        rc = mdb_env_set_mapsize(env, want);
+    return rc;
+}
+
 /* Opens the environment once and reads every record, which is what a damaged file fails on. */
 static int env_check(const char *dir, const wsg_store_opts_t *opts, const char **what)
 {
@@ -541,6 +556,9 @@ apr_status_t wsg_store_open(apr_pool_t *p, const char *dir, const wsg_store_opts
         goto fail;
     what = "mdb_env_open";
     if ((rc = mdb_env_open(st->env, dir, flags, FILE_MODE)) != 0)
+        goto fail;
+    what = "mdb_env_set_mapsize";
+    if ((rc = adopt_map_size(st->env, opts)) != 0)
         goto fail;
     mdb_reader_check(st->env, &dead);
     /* The dbi handle is valid for the life of the env once its opening txn commits. */

@@ -479,6 +479,42 @@ static void test_errors(void **state)
     assert_string_equal(wsg_store_strerror(APR_EINVAL), apr_strerror(APR_EINVAL, buf, sizeof(buf)));
 }
 
+/* wsguardctl opens without a size: it must map what the server's environment records, never more
+ * (its writes would otherwise outgrow the server's map: MDB_MAP_RESIZED in every child). */
+static apr_size_t mapped(fx_t *fx, apr_size_t size, int write)
+{
+    wsg_store_opts_t opts = { size, 0, 0 };
+    wsg_store_t *st = NULL;
+    wsg_store_stat_t s;
+    const char *err = NULL;
+    wsg_addr_t a;
+
+    assert_int_equal(wsg_store_open(fx->pool, fx->env, &opts, &st, &err), APR_SUCCESS);
+    assert_int_equal(wsg_store_stat(st, &s), APR_SUCCESS);
+    if (write) {
+        addr4(&a, 9, 9);
+        assert_int_equal(put_hits(st, &a, 1), APR_SUCCESS);
+    }
+    wsg_store_close(st);
+    return s.map_size;
+}
+
+static void test_map_size_adopted(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_opts_t two = { 2u << 20, 0, 0 };
+    wsg_store_t *st = open_store(fx, fx->env, &two);
+    wsg_addr_t a;
+
+    addr4(&a, 1, 1);
+    assert_int_equal(put_hits(st, &a, 1), APR_SUCCESS);
+    wsg_store_close(st);
+    assert_int_equal(mapped(fx, 0, 1), 2u << 20);          /* the CLI adopts the server's 2M */
+    assert_int_equal(mapped(fx, 8u << 20, 1), 8u << 20);   /* a bigger setting grows it */
+    assert_int_equal(mapped(fx, 0, 0), 8u << 20);
+    assert_int_equal(mapped(fx, 1u << 20, 0), 8u << 20);   /* a smaller one never shrinks it */
+}
+
 static void test_readonly(void **state)
 {
     fx_t *fx = *state;
@@ -782,6 +818,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_map_full, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_corrupt_recreated, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_errors, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_map_size_adopted, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_readonly, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_many_stores, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_chown, fx_setup, fx_teardown),
