@@ -25,6 +25,7 @@
 #include "wsg_policy.h"
 #include "wsg_event.h"
 #include "wsg_util.h"
+#include "wsg_track.h"
 #include "mod_wsguard.h"
 
 #ifndef WSG_RULES_DEFAULT
@@ -700,92 +701,16 @@ static void log_event(request_rec *r, wsg_req_state_t *st, const char *event, in
                       "cannot write the event log (logged once per child)");
 }
 
+/* The body of the write transaction: one scored request applied to address and prefix. */
 typedef struct {
-    const wsg_policy_t *pol;
-    double       score;
-    apr_time_t   now;
-    unsigned     rule;
-    apr_uint64_t path_hash;
-    apr_uint32_t set_flags;
-    wsg_action_t action;
-    double       client_score;
-    apr_time_t   ban_until;
-    wsg_rec_t    rec;            /* the address record as written */
-    const wsg_addr_t *addr;
+    wsg_track_t        t;
+    wsg_track_result_t res;
 } wsg_score_baton_t;
 
-static apr_uint64_t hash64(const char *s, apr_size_t n)
-{
-    apr_uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    while (n--)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-    return h;
-}
-
-static void bloom_add(apr_uint64_t *bloom, apr_uint32_t *count, apr_uint64_t h)
-{
-    apr_uint64_t bits = (1ULL << (h & 63)) | (1ULL << ((h >> 6) & 63));
-    if ((*bloom & bits) != bits) {
-        *bloom |= bits;
-        (*count)++;
-    }
-}
-
-static void push_rule(wsg_rec_t *rec, unsigned id)
-{
-    int i;
-    if (!id || rec->rules[0] == id)
-        return;
-    for (i = WSG_REC_RULES - 1; i > 0; i--)
-        rec->rules[i] = rec->rules[i - 1];
-    rec->rules[0] = id;
-}
-
-/* Write transaction body: score the address and its prefix together. */
 static int score_update(void *baton, wsg_rec_t *recs, const int *found, int n)
 {
     wsg_score_baton_t *b = baton;
-    wsg_rec_t *rec = &recs[0];
-    wsg_action_t act;
-    int mask = 1;
-
-    act = wsg_policy_add(b->pol, rec, b->score, b->now);
-    rec->version = WSG_REC_VERSION;
-    rec->flags |= b->set_flags;
-    push_rule(rec, b->rule);
-    if (b->path_hash)
-        bloom_add(&rec->probe_bloom, &rec->distinct, b->path_hash);
-    b->client_score = wsg_policy_score_now(b->pol, rec, b->now);
-    b->ban_until = rec->ban_until;
-    b->rec = *rec;
-
-    if (n > 1 && b->pol->prefix_ban > 0) {
-        wsg_rec_t *pre = &recs[1];
-        wsg_policy_t ppol = *b->pol;
-        wsg_action_t pact;
-
-        /* A prefix is banned on the sum of its members' scores, and only with two or more
-         * members, so one address never bans its neighbours. */
-        ppol.ratelimit = 0;
-        ppol.ban = b->pol->prefix_ban;
-        bloom_add(&pre->member_bloom, &pre->members, hash64((const char *)b->addr->bytes, 16));
-        if (pre->members >= 2 || pre->ban_until > b->now) {
-            pact = wsg_policy_add(&ppol, pre, b->score, b->now);
-        }
-        else {
-            ppol.ban = 1e12;
-            pact = wsg_policy_add(&ppol, pre, b->score, b->now);
-        }
-        pre->version = WSG_REC_VERSION;
-        push_rule(pre, b->rule);
-        if (pact == WSG_ACT_BAN && act != WSG_ACT_BAN) {
-            act = WSG_ACT_BAN;
-            b->ban_until = pre->ban_until;
-        }
-        mask |= 2;
-    }
-    b->action = act;
-    return mask;
+    return wsg_track_apply(&G->policy, &b->t, recs, n, &b->res);
 }
 
 static wsg_req_state_t *req_state(request_rec *r)
@@ -862,13 +787,12 @@ static int record_score(request_rec *r, wsg_req_state_t *st, double score, unsig
     apr_status_t rv;
 
     memset(b, 0, sizeof(*b));
-    b->pol = &G->policy;
-    b->score = score;
-    b->now = apr_time_now();
-    b->rule = rule;
-    b->set_flags = flags;
-    b->addr = &st->addr;
-    b->path_hash = st->path ? hash64(st->path, strlen(st->path)) : 0;
+    b->t.score = score;
+    b->t.now = apr_time_now();
+    b->t.rule = rule;
+    b->t.path = st->path;
+    b->t.set_flags = flags;
+    b->t.addr = &st->addr;
     keys[0] = st->addr;
     keys[1] = st->prefix;
     rv = wsg_store_update(store, keys, G->policy.prefix_ban > 0 ? 2 : 1, score_update, b);
@@ -876,7 +800,7 @@ static int record_score(request_rec *r, wsg_req_state_t *st, double score, unsig
         store_failed(r, rv, "update");
         return 0;
     }
-    maybe_purge(r, b->now);
+    maybe_purge(r, b->t.now);
     return 1;
 }
 
@@ -1012,35 +936,19 @@ static int wsg_header_parser(request_rec *r)
     }
     if (!record_score(r, st, score, m.first ? m.first->id : 0, 0, &b))
         return DECLINED;
-    act = b.action;
-    log_event(r, st, act == WSG_ACT_BAN ? "ban" : "probe", 0, (int)score, b.client_score,
-              action_name(act, engine == WSG_ENGINE_DETECT), act == WSG_ACT_BAN ? b.ban_until : 0);
+    act = b.res.action;
+    log_event(r, st, act == WSG_ACT_BAN ? "ban" : "probe", 0, (int)score, b.res.client_score,
+              action_name(act, engine == WSG_ENGINE_DETECT), act == WSG_ACT_BAN ? b.res.ban_until : 0);
     if (act == WSG_ACT_BAN)
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, APLOGNO(19453)
                       "%s %s: client banned until %s (score %.1f, rule %u)%s", r->method,
-                      st->path, http_date(r->pool, b.ban_until), b.client_score,
+                      st->path, http_date(r->pool, b.res.ban_until), b.res.client_score,
                       m.first ? m.first->id : 0,
                       engine == WSG_ENGINE_DETECT ? " [DetectionOnly: not refused]" : "");
     if (engine != WSG_ENGINE_ON || act == WSG_ACT_PASS)
         return DECLINED;
-    wsg_policy_check(&G->policy, &b.rec, b.now, &retry);
+    wsg_policy_check(&G->policy, &b.res.rec, b.t.now, &retry);
     return refuse(r, st, act, retry);
-}
-
-static int is_script_ext(const char *ext)
-{
-    static const char *const exts[] = {
-        "php", "php3", "php4", "php5", "php7", "phtml", "pht", "phar", "asp", "aspx", "ashx",
-        "asmx", "ascx", "asa", "cer", "cfm", "cfc", "jsp", "jspx", "jsw", "cgi", "pl", "py",
-        "sh", "alfa", NULL
-    };
-    int i;
-    if (!ext || !*ext)
-        return 0;
-    for (i = 0; exts[i]; i++)
-        if (!strcmp(ext, exts[i]))
-            return 1;
-    return 0;
 }
 
 /* log_transaction: the status is known. A probe answered 2xx means the shell may be there; a
@@ -1088,15 +996,15 @@ static int wsg_log_transaction(request_rec *r)
                 request_target(r, st, &norm, buf);
             }
             /* A POST to a missing script is password guessing at a shell that is not there. */
-            if (is_script_ext(st->ext))
+            if (wsg_track_is_script_ext(st->ext))
                 score += G->miss_score * (r->method_number == M_POST ? 2 : 1);
         }
     }
     if (score <= 0 || !record_score(r, st, score, st->first ? st->first->id : 0, 0, &b))
         return DECLINED;
-    log_event(r, st, b.action == WSG_ACT_BAN ? "ban" : st->matched ? "probe" : "miss", status,
-              (int)score, b.client_score, action_name(b.action, engine == WSG_ENGINE_DETECT),
-              b.action == WSG_ACT_BAN ? b.ban_until : 0);
+    log_event(r, st, b.res.action == WSG_ACT_BAN ? "ban" : st->matched ? "probe" : "miss", status,
+              (int)score, b.res.client_score, action_name(b.res.action, engine == WSG_ENGINE_DETECT),
+              b.res.action == WSG_ACT_BAN ? b.res.ban_until : 0);
     return DECLINED;
 }
 

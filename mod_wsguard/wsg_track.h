@@ -1,0 +1,42 @@
+/* wsg_track: what one scored request does to the records of its address and of its prefix
+ * (/24 or /64): the policy's score and ban, first/last seen, the recent rules, the approximate
+ * count of distinct probes and, for the prefix, of distinct member addresses. Pure functions on
+ * records, run inside the store's write transaction. Portable core: APR only. */
+#ifndef WSG_TRACK_H
+#define WSG_TRACK_H
+
+#include "wsg_store.h"
+#include "wsg_policy.h"
+
+/* One scored request. */
+typedef struct wsg_track_t {
+    double            score;       /* what the request adds (0: only flags, e.g. a shell alert) */
+    apr_time_t        now;
+    unsigned          rule;        /* the rule to remember (0: none) */
+    const char       *path;        /* normalised path, for the distinct-probe count (or NULL) */
+    apr_uint32_t      set_flags;   /* WSG_RF_* to set on the address record */
+    const wsg_addr_t *addr;        /* the client address */
+} wsg_track_t;
+
+typedef struct wsg_track_result_t {
+    wsg_action_t action;           /* for this request: the address's, or BAN if its prefix was */
+    double       client_score;     /* the address's decayed score after this request */
+    apr_time_t   ban_until;        /* of the ban that refuses it, when action is BAN */
+    wsg_rec_t    rec;              /* the address record as written */
+} wsg_track_result_t;
+
+/* Applies t to recs[0] (the address) and, when n == 2 and the policy bans prefixes, recs[1] (its
+ * prefix). A prefix is banned on the sum of its members' scores, and only once it has two or more
+ * members, so one address never bans its neighbours. Returns the mask of records to write
+ * (the wsg_store_update callback's contract). */
+int wsg_track_apply(const wsg_policy_t *pol, const wsg_track_t *t, wsg_rec_t *recs, int n,
+                    wsg_track_result_t *res);
+
+/* 64-bit FNV-1a (the bloom words' hash). */
+apr_uint64_t wsg_track_hash(const void *data, apr_size_t len);
+
+/* True for the extensions of server-side scripts that shells are written in (php, asp, aspx,
+ * jsp, cgi, pl, ...), lower-case as wsg_norm gives them. */
+int wsg_track_is_script_ext(const char *ext);
+
+#endif

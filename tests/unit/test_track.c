@@ -1,0 +1,140 @@
+/* Unit tests for wsg_track: one scored request applied to the address and prefix records. */
+#include <string.h>
+#include "wsg_test.h"
+#include "wsg_track.h"
+
+#define SEC APR_USEC_PER_SEC
+#define T0 ((apr_time_t)1800000000 * SEC)
+
+static wsg_policy_t policy(void)
+{
+    wsg_policy_t pol;
+    wsg_policy_defaults(&pol);
+    pol.ratelimit = 0;
+    pol.ban = 10;
+    pol.halflife = 0;           /* no decay: exact sums */
+    pol.prefix_ban = 30;
+    return pol;
+}
+
+static wsg_track_t probe(const wsg_addr_t *a, double score, unsigned rule, const char *path,
+                         apr_time_t now)
+{
+    wsg_track_t t;
+    memset(&t, 0, sizeof(t));
+    t.score = score;
+    t.rule = rule;
+    t.path = path;
+    t.now = now;
+    t.addr = a;
+    return t;
+}
+
+static void test_address_record(void **state)
+{
+    wsg_policy_t pol = policy();
+    wsg_addr_t a;
+    wsg_rec_t recs[2];
+    wsg_track_result_t res;
+    wsg_track_t t;
+    (void)state;
+
+    memset(recs, 0, sizeof(recs));
+    assert_int_equal(wsg_addr_parse("192.0.2.7", &a), APR_SUCCESS);
+    t = probe(&a, 4, 101, "/a.php", T0);
+    assert_int_equal(wsg_track_apply(&pol, &t, recs, 1, &res), 1);
+    assert_int_equal(res.action, WSG_ACT_PASS);
+    t = probe(&a, 4, 102, "/b.php", T0 + SEC);
+    wsg_track_apply(&pol, &t, recs, 1, &res);
+    t = probe(&a, 2, 102, "/b.php", T0 + 2 * SEC);   /* same path again: not a new probe */
+    t.set_flags = WSG_RF_SHELL_HIT;
+    assert_int_equal(wsg_track_apply(&pol, &t, recs, 1, &res), 1);
+    assert_int_equal(res.action, WSG_ACT_BAN);        /* 4 + 4 + 2 reaches 10 */
+    assert_true(res.ban_until > T0);
+    assert_true(res.client_score > 9.99);
+    assert_int_equal(recs[0].hits, 3);
+    assert_int_equal(recs[0].distinct, 2);
+    assert_int_equal(recs[0].rules[0], 102);           /* newest first, no repeats in a row */
+    assert_int_equal(recs[0].rules[1], 101);
+    assert_int_equal(recs[0].rules[2], 0);
+    assert_true(recs[0].flags & WSG_RF_SHELL_HIT);
+    assert_int_equal(recs[0].first_seen, T0);
+    assert_int_equal(recs[0].last_seen, T0 + 2 * SEC);
+    assert_memory_equal(&res.rec, &recs[0], sizeof(wsg_rec_t));
+}
+
+/* One address, however busy, never bans its /24; two addresses together do. */
+static void test_prefix_needs_two_members(void **state)
+{
+    wsg_policy_t pol = policy();
+    wsg_addr_t a, b;
+    wsg_rec_t ra[2], rb[2];
+    wsg_track_result_t res;
+    wsg_track_t t;
+    int i;
+    (void)state;
+
+    memset(ra, 0, sizeof(ra));
+    assert_int_equal(wsg_addr_parse("198.51.100.1", &a), APR_SUCCESS);
+    assert_int_equal(wsg_addr_parse("198.51.100.2", &b), APR_SUCCESS);
+    for (i = 0; i < 8; i++) {
+        t = probe(&a, 5, 1, NULL, T0 + i * SEC);
+        assert_int_equal(wsg_track_apply(&pol, &t, ra, 2, &res), 3);
+    }
+    assert_int_equal(ra[1].members, 1);
+    assert_true(ra[1].score >= 40);
+    assert_int_equal(ra[1].ban_until, 0);
+    /* The second member's first request: the prefix reaches 30 with two members. */
+    memset(rb, 0, sizeof(rb));
+    rb[1] = ra[1];
+    t = probe(&b, 1, 1, NULL, T0 + 10 * SEC);
+    assert_int_equal(wsg_track_apply(&pol, &t, rb, 2, &res), 3);
+    assert_int_equal(rb[1].members, 2);
+    assert_true(rb[1].ban_until > T0);
+    assert_int_equal(res.action, WSG_ACT_BAN);        /* refused by its prefix's ban */
+    assert_int_equal(res.ban_until, rb[1].ban_until);
+    assert_int_equal(rb[0].ban_until, 0);              /* the address itself is not banned */
+}
+
+static void test_prefix_off(void **state)
+{
+    wsg_policy_t pol = policy();
+    wsg_addr_t a;
+    wsg_rec_t recs[2];
+    wsg_track_result_t res;
+    wsg_track_t t;
+    (void)state;
+
+    pol.prefix_ban = 0;
+    memset(recs, 0, sizeof(recs));
+    assert_int_equal(wsg_addr_parse("2001:db8::1", &a), APR_SUCCESS);
+    t = probe(&a, 50, 1, NULL, T0);
+    assert_int_equal(wsg_track_apply(&pol, &t, recs, 2, &res), 1);
+    assert_int_equal(recs[1].hits, 0);
+    assert_int_equal(res.action, WSG_ACT_BAN);
+}
+
+static void test_script_ext(void **state)
+{
+    static const char *yes[] = { "php", "php5", "phtml", "asp", "aspx", "jsp", "cgi", "pl", "alfa" };
+    static const char *no[] = { "", "html", "css", "js", "png", "PHP", "phpx", "txt" };
+    size_t i;
+    (void)state;
+
+    for (i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+        assert_true(wsg_track_is_script_ext(yes[i]));
+    for (i = 0; i < sizeof(no) / sizeof(no[0]); i++)
+        assert_false(wsg_track_is_script_ext(no[i]));
+    assert_false(wsg_track_is_script_ext(NULL));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_address_record),
+        cmocka_unit_test(test_prefix_needs_two_members),
+        cmocka_unit_test(test_prefix_off),
+        cmocka_unit_test(test_script_ext),
+    };
+    return WSG_RUN_GROUP(tests);
+}
