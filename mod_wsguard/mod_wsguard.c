@@ -1,7 +1,8 @@
-/* mod_wsguard: the httpd glue. Directives and their merge, the lifecycle of the shared pieces
- * (rules per configuration generation, the LMDB store per child, the event log), and the request
- * hooks: refuse banned clients early (quick_handler), match and score a request
- * (header_parser), judge its outcome (log_transaction). Everything else lives in the wsg_* core. */
+/* mod_wsguard: the httpd glue's lifecycle and request hooks. post_config prepares the LMDB state
+ * and opens the event log, child_init opens the state per child; on each request: refuse banned
+ * clients early (quick_handler), match and score (header_parser), judge the outcome
+ * (log_transaction). Directives live in mod_wsguard_config.c, the rules' lifecycle in
+ * mod_wsguard_rules.c, the status page in mod_wsguard_status.c; everything else in the wsg_* core. */
 
 #include "httpd.h"
 #include "http_config.h"
@@ -28,39 +29,11 @@
 #include "wsg_track.h"
 #include "mod_wsguard.h"
 
-#ifndef WSG_RULES_DEFAULT
-#define WSG_RULES_DEFAULT "/usr/share/mod_wsguard/rules"
-#endif
 #define WSG_STATE_DEFAULT "/var/lib/apache2/wsguard"
 #define WSG_NORM_BUF 8192
 #define WSG_PURGE_EVERY (60 * APR_USEC_PER_SEC)
 #define WSG_BODY_MAX 1024              /* body bytes kept for parameter-name rules */
 #define WSG_BODY_FILTER "WSGUARD_BODY"
-
-/* ------------------------------------------------------------------------------------------ */
-/* Configuration */
-
-#define WSG_UNSET (-1)
-
-typedef enum { WSG_ENGINE_OFF = 0, WSG_ENGINE_ON = 1, WSG_ENGINE_DETECT = 2 } wsg_engine_e;
-
-typedef struct {
-    int engine;                        /* wsg_engine_e or WSG_UNSET */
-} wsg_dir_conf_t;
-
-typedef struct {
-    int          engine;               /* server/vhost level: used before the directory is known */
-    wsg_allow_t *allow;                /* NULL: unset */
-    /* global (main server only) */
-    const char  *state_dir;
-    double       ratelimit, ban;       /* < 0: unset */
-    apr_interval_time_t ban_time, ban_max, halflife;  /* < 0: unset */
-    double       prefix_ban;           /* < 0: unset */
-    double       miss_score;           /* < 0: unset */
-    apr_size_t   map_size;             /* 0: unset */
-    const char  *event_log;
-    int          rules_set;
-} wsg_srv_conf_t;
 
 /* What a request carries between hooks. */
 typedef struct {
@@ -95,427 +68,20 @@ typedef struct {
 static wsg_globals_t *G;                   /* this generation's globals */
 static wsg_store_t  *store;                /* this child's store handle (child_init) */
 
-/* Rules of this configuration generation. candidate is what this generation's WSGuardRules load
- * into; current is what requests use. A graceful restart with a broken rule file keeps the rules in
- * force: their texts are kept in the process pool (which outlives generations and, unlike this
- * DSO's statics, is not reset when httpd reloads the module), and compiled again. */
-static wsg_ruleset_t *rules_cur, *rules_cand;
-static int            rules_cand_failed;
-static const char    *rules_cand_error;
-#define WSG_KEPT_KEY "wsguard-rules-kept"
-
 /* Log-once latches for fail-open conditions (per child). */
 static volatile apr_uint32_t warned_full, warned_store, warned_event;
 static apr_time_t last_purge;
-
-static int wsg_is_restart(void)
-{
-    return ap_state_query(AP_SQ_CONFIG_GEN) > 0;
-}
-
-static void *create_dir_conf(apr_pool_t *p, char *dir)
-{
-    wsg_dir_conf_t *dc = apr_pcalloc(p, sizeof(*dc));
-    dc->engine = WSG_UNSET;
-    return dc;
-}
-
-static void *merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
-{
-    wsg_dir_conf_t *base = basev, *add = addv, *dc = apr_pcalloc(p, sizeof(*dc));
-    dc->engine = add->engine != WSG_UNSET ? add->engine : base->engine;
-    return dc;
-}
-
-static void *create_srv_conf(apr_pool_t *p, server_rec *s)
-{
-    wsg_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
-    sc->engine = WSG_UNSET;
-    sc->ratelimit = sc->ban = -1;
-    sc->ban_time = sc->ban_max = sc->halflife = -1;
-    sc->prefix_ban = sc->miss_score = -1;
-    return sc;
-}
-
-static void *merge_srv_conf(apr_pool_t *p, void *basev, void *addv)
-{
-    wsg_srv_conf_t *base = basev, *add = addv, *sc = apr_pcalloc(p, sizeof(*sc));
-
-    /* Only engine and allowlist are per virtual host; the rest is global (GLOBAL_ONLY). */
-    *sc = *base;
-    sc->engine = add->engine != WSG_UNSET ? add->engine : base->engine;
-    sc->allow = add->allow ? add->allow : base->allow;
-    return sc;
-}
-
-static int srv_engine(const wsg_srv_conf_t *sc)
-{
-    return sc->engine == WSG_UNSET ? WSG_ENGINE_ON : sc->engine;
-}
-
-static int dir_engine(const wsg_dir_conf_t *dc, const wsg_srv_conf_t *sc)
-{
-    return dc && dc->engine != WSG_UNSET ? dc->engine : srv_engine(sc);
-}
-
-static wsg_allow_t *default_allow;
-
-static const wsg_allow_t *srv_allow(const wsg_srv_conf_t *sc)
-{
-    return sc->allow ? sc->allow : default_allow;
-}
-
-/* ---- directive handlers ---- */
-
-static const char *set_engine(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    int v;
-
-    if (!strcasecmp(arg, "on"))
-        v = WSG_ENGINE_ON;
-    else if (!strcasecmp(arg, "off"))
-        v = WSG_ENGINE_OFF;
-    else if (!strcasecmp(arg, "detectiononly"))
-        v = WSG_ENGINE_DETECT;
-    else
-        return apr_psprintf(cmd->pool, "%s: '%s' is not one of On, Off, DetectionOnly",
-                            cmd->cmd->name, arg);
-    if (cmd->path)
-        ((wsg_dir_conf_t *)dconf)->engine = v;
-    else {
-        wsg_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config, &wsguard_module);
-        sc->engine = v;
-    }
-    return NULL;
-}
-
-static wsg_srv_conf_t *global_conf(cmd_parms *cmd, const char **err)
-{
-    *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    return ap_get_module_config(cmd->server->module_config, &wsguard_module);
-}
-
-static const char *set_rules(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    const char *err;
-    wsg_srv_conf_t *sc = global_conf(cmd, &err);
-    const char *path = ap_server_root_relative(cmd->temp_pool, arg);
-
-    if (err)
-        return err;
-    if (!path)
-        return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
-    sc->rules_set = 1;
-    if (rules_cand_failed)
-        return NULL;
-    if (wsg_ruleset_load_path(rules_cand, path, &err) != APR_SUCCESS) {
-        if (!wsg_is_restart())
-            return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
-        /* A restart: keep serving with the rules in force; post_config says why. */
-        rules_cand_failed = 1;
-        rules_cand_error = apr_pstrdup(cmd->pool, err);
-    }
-    return NULL;
-}
-
-static const char *set_state_dir(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    const char *err;
-    wsg_srv_conf_t *sc = global_conf(cmd, &err);
-    apr_finfo_t fi;
-    const char *dir, *parent;
-
-    if (err)
-        return err;
-    dir = ap_server_root_relative(cmd->pool, arg);
-    if (!dir)
-        return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
-    /* The directory itself is created at startup; its parent must exist now. */
-    parent = ap_make_dirstr_parent(cmd->temp_pool, dir);
-    if (apr_stat(&fi, parent, APR_FINFO_TYPE, cmd->temp_pool) != APR_SUCCESS
-        || fi.filetype != APR_DIR)
-        return apr_psprintf(cmd->pool, "%s: parent directory %s of '%s' does not exist",
-                            cmd->cmd->name, parent, dir);
-    sc->state_dir = dir;
-    return NULL;
-}
-
-static const char *set_thresholds(cmd_parms *cmd, void *dconf, const char *rl, const char *ban)
-{
-    const char *err;
-    wsg_srv_conf_t *sc = global_conf(cmd, &err);
-    double r = 0, b;
-
-    if (err)
-        return err;
-    if (strcasecmp(rl, "off") && (wsg_parse_score(rl, &r) != APR_SUCCESS))
-        return apr_psprintf(cmd->pool, "%s: rate-limit threshold '%s' is not a number or 'off'",
-                            cmd->cmd->name, rl);
-    if (wsg_parse_score(ban, &b) != APR_SUCCESS || b <= 0)
-        return apr_psprintf(cmd->pool, "%s: ban threshold '%s' is not a positive number",
-                            cmd->cmd->name, ban);
-    if (r > 0 && r >= b)
-        return apr_psprintf(cmd->pool, "%s: the rate-limit threshold (%s) must be below the ban "
-                            "threshold (%s), or 'off'", cmd->cmd->name, rl, ban);
-    sc->ratelimit = r;
-    sc->ban = b;
-    return NULL;
-}
-
-static const char *parse_dur(cmd_parms *cmd, const char *what, const char *arg,
-                             apr_interval_time_t *out)
-{
-    if (wsg_parse_duration(arg, out) != APR_SUCCESS)
-        return apr_psprintf(cmd->pool, "%s: %s '%s' is not a duration (e.g. 90s, 15m, 1h, 7d)",
-                            cmd->cmd->name, what, arg);
-    return NULL;
-}
-
-static const char *set_ban_time(cmd_parms *cmd, void *dconf, const char *t, const char *max)
-{
-    const char *err;
-    wsg_srv_conf_t *sc = global_conf(cmd, &err);
-    apr_interval_time_t bt, bm = -1;
-
-    if (err)
-        return err;
-    if ((err = parse_dur(cmd, "ban time", t, &bt)))
-        return err;
-    if (bt < APR_USEC_PER_SEC)
-        return apr_psprintf(cmd->pool, "%s: ban time '%s' is below one second", cmd->cmd->name, t);
-    if (max) {
-        if (strncasecmp(max, "max=", 4))
-            return apr_psprintf(cmd->pool, "%s: second argument '%s' must be max=DURATION",
-                                cmd->cmd->name, max);
-        if ((err = parse_dur(cmd, "maximum ban time", max + 4, &bm)))
-            return err;
-        if (bm < bt)
-            return apr_psprintf(cmd->pool, "%s: maximum '%s' is shorter than the ban time '%s'",
-                                cmd->cmd->name, max + 4, t);
-    }
-    sc->ban_time = bt;
-    sc->ban_max = bm;
-    return NULL;
-}
-
-static const char *set_halflife(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    const char *err;
-    wsg_srv_conf_t *sc = global_conf(cmd, &err);
-    apr_interval_time_t v = 0;
-
-    if (err)
-        return err;
-    if (strcasecmp(arg, "off") && (err = parse_dur(cmd, "half-life", arg, &v)))
-        return err;
-    if (strcasecmp(arg, "off") && v < APR_USEC_PER_SEC)
-        return apr_psprintf(cmd->pool, "%s: half-life '%s' is below one second (use 'off' for "
-                            "no decay)", cmd->cmd->name, arg);
-    sc->halflife = v;
-    return NULL;
-}
-
-static const char *set_allow(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    wsg_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config, &wsguard_module);
-    const char *err;
-
-    if (!strcasecmp(arg, "none")) {
-        sc->allow = wsg_allow_make(cmd->pool);
-        return NULL;
-    }
-    if (!sc->allow)
-        sc->allow = wsg_allow_make(cmd->pool);
-    if (wsg_allow_add(sc->allow, cmd->pool, arg, &err) != APR_SUCCESS)
-        return apr_psprintf(cmd->pool, "%s: '%s' is not an address or CIDR: %s", cmd->cmd->name,
-                            arg, err ? err : "invalid");
-    return NULL;
-}
-
-static const char *set_event_log(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    const char *err;
-    wsg_srv_conf_t *sc = global_conf(cmd, &err);
-
-    if (err)
-        return err;
-    if (*arg != '|' && !ap_server_root_relative(cmd->pool, arg))
-        return apr_psprintf(cmd->pool, "%s: invalid path '%s'", cmd->cmd->name, arg);
-    sc->event_log = *arg == '|' ? arg : ap_server_root_relative(cmd->pool, arg);
-    return NULL;
-}
-
-static const char *set_prefix_ban(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    const char *err;
-    wsg_srv_conf_t *sc = global_conf(cmd, &err);
-    double v = 0;
-
-    if (err)
-        return err;
-    if (strcasecmp(arg, "off") && (wsg_parse_score(arg, &v) != APR_SUCCESS || v <= 0))
-        return apr_psprintf(cmd->pool, "%s: '%s' is not a positive score or 'off'",
-                            cmd->cmd->name, arg);
-    sc->prefix_ban = v;
-    return NULL;
-}
-
-static const char *set_miss_score(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    const char *err;
-    wsg_srv_conf_t *sc = global_conf(cmd, &err);
-    double v;
-
-    if (err)
-        return err;
-    if (wsg_parse_score(arg, &v) != APR_SUCCESS)
-        return apr_psprintf(cmd->pool, "%s: '%s' is not a score (0 disables)", cmd->cmd->name, arg);
-    sc->miss_score = v;
-    return NULL;
-}
-
-static const char *set_map_size(cmd_parms *cmd, void *dconf, const char *arg)
-{
-    const char *err;
-    wsg_srv_conf_t *sc = global_conf(cmd, &err);
-    apr_size_t v;
-
-    if (err)
-        return err;
-    /* Below 1M the store could not purge its way out of a full map (it maps at least that). */
-    if (wsg_parse_size(arg, &v) != APR_SUCCESS || v < 1024 * 1024)
-        return apr_psprintf(cmd->pool, "%s: '%s' is not a size of at least 1M (e.g. 64M)",
-                            cmd->cmd->name, arg);
-    sc->map_size = v;
-    return NULL;
-}
-
-static const command_rec wsguard_cmds[] = {
-    AP_INIT_TAKE1("WSGuardEngine", set_engine, NULL, RSRC_CONF | ACCESS_CONF,
-                  "On | Off | DetectionOnly: inspect and refuse, do nothing, or inspect and log only"),
-    AP_INIT_ITERATE("WSGuardRules", set_rules, NULL, RSRC_CONF,
-                    "rule files: a file, a directory (its *.rules) or a glob; repeatable"),
-    AP_INIT_TAKE1("WSGuardStateDir", set_state_dir, NULL, RSRC_CONF,
-                  "directory of the LMDB environment holding per-address state"),
-    AP_INIT_TAKE2("WSGuardThresholds", set_thresholds, NULL, RSRC_CONF,
-                  "RATELIMIT BAN: scores at which 429s start (or 'off') and at which a client is banned"),
-    AP_INIT_TAKE12("WSGuardBanTime", set_ban_time, NULL, RSRC_CONF,
-                   "DURATION [max=DURATION]: first ban length; repeat bans double up to max"),
-    AP_INIT_TAKE1("WSGuardScoreHalfLife", set_halflife, NULL, RSRC_CONF,
-                  "DURATION | off: half-life of client scores"),
-    AP_INIT_ITERATE("WSGuardAllow", set_allow, NULL, RSRC_CONF,
-                    "addresses/CIDRs never scored or refused; 'none' clears the list"),
-    AP_INIT_TAKE1("WSGuardEventLog", set_event_log, NULL, RSRC_CONF,
-                  "file or \"|piped logger\" receiving one JSON line per event"),
-    AP_INIT_TAKE1("WSGuardPrefixBan", set_prefix_ban, NULL, RSRC_CONF,
-                  "SCORE | off: score of a /24 or /64 at which the whole prefix is banned"),
-    AP_INIT_TAKE1("WSGuardMissScore", set_miss_score, NULL, RSRC_CONF,
-                  "score of a 404 on a script path that matched no rule (0 disables)"),
-    AP_INIT_TAKE1("WSGuardMapSize", set_map_size, NULL, RSRC_CONF,
-                  "maximum size of the LMDB state (e.g. 64M)"),
-    { NULL }
-};
 
 /* ------------------------------------------------------------------------------------------ */
 /* Lifecycle */
 
 static int wsg_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
-    const char *err;
-
-    rules_cur = rules_cand = NULL;
-    rules_cand_failed = 0;
-    rules_cand_error = NULL;
-    if (wsg_ruleset_create(pconf, &rules_cand) != APR_SUCCESS)
+    if (wsg_glue_rules_reset(pconf) != APR_SUCCESS)
         return DONE;
-    default_allow = wsg_allow_make(pconf);
-    wsg_allow_add(default_allow, pconf, "127.0.0.1", &err);
-    wsg_allow_add(default_allow, pconf, "::1", &err);
+    wsg_glue_conf_reset(pconf);
     G = NULL;
     return OK;
-}
-
-/* Copies the texts of a good ruleset into the process pool, for the next generation. */
-static void rules_keep(server_rec *s, const wsg_ruleset_t *rs)
-{
-    apr_pool_t *old = NULL, *kp;
-    const apr_array_header_t *src = wsg_ruleset_sources(rs);
-    apr_array_header_t *copy;
-    int i;
-
-    apr_pool_userdata_get((void **)&old, WSG_KEPT_KEY, s->process->pool);
-    apr_pool_create(&kp, s->process->pool);
-    copy = apr_array_make(kp, src->nelts, sizeof(wsg_rule_source_t));
-    for (i = 0; i < src->nelts; i++) {
-        const wsg_rule_source_t *from = &APR_ARRAY_IDX(src, i, wsg_rule_source_t);
-        wsg_rule_source_t *to = apr_array_push(copy);
-        to->name = apr_pstrdup(kp, from->name);
-        to->text = apr_pstrmemdup(kp, from->text, from->len);
-        to->len = from->len;
-    }
-    apr_pool_userdata_setn(kp, WSG_KEPT_KEY, NULL, s->process->pool);
-    apr_pool_userdata_setn(copy, "wsguard-rules-kept-list", NULL, kp);
-    if (old)
-        apr_pool_destroy(old);
-}
-
-/* The rules of the previous generation, compiled again in pconf, or NULL. */
-static wsg_ruleset_t *rules_kept(apr_pool_t *pconf, server_rec *s)
-{
-    apr_pool_t *kp = NULL;
-    apr_array_header_t *list = NULL;
-    wsg_ruleset_t *rs;
-    const char *err;
-    int i;
-
-    apr_pool_userdata_get((void **)&kp, WSG_KEPT_KEY, s->process->pool);
-    if (kp)
-        apr_pool_userdata_get((void **)&list, "wsguard-rules-kept-list", kp);
-    if (!list || wsg_ruleset_create(pconf, &rs) != APR_SUCCESS)
-        return NULL;
-    for (i = 0; i < list->nelts; i++) {
-        const wsg_rule_source_t *src = &APR_ARRAY_IDX(list, i, wsg_rule_source_t);
-        if (wsg_ruleset_load_string(rs, src->name, src->text, src->len, &err) != APR_SUCCESS)
-            return NULL;
-    }
-    return wsg_ruleset_compile(rs, &err) == APR_SUCCESS ? rs : NULL;
-}
-
-/* Makes the candidate ruleset current or, when it failed at a restart, the previous one. */
-static apr_status_t wsg_rules_commit(apr_pool_t *pconf, server_rec *s, int rules_set)
-{
-    const char *err = NULL;
-    apr_finfo_t fi;
-
-    if (!rules_cand_failed && !rules_set) {
-        if (apr_stat(&fi, WSG_RULES_DEFAULT, APR_FINFO_TYPE, pconf) == APR_SUCCESS
-            && wsg_ruleset_load_path(rules_cand, WSG_RULES_DEFAULT, &err) != APR_SUCCESS)
-            rules_cand_failed = 1, rules_cand_error = err;
-        else if (wsg_ruleset_count(rules_cand) == 0)
-            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(19400)
-                         "no WSGuardRules configured and no rules in " WSG_RULES_DEFAULT
-                         ": only unknown-script misses are scored");
-    }
-    if (!rules_cand_failed && wsg_ruleset_compile(rules_cand, &err) != APR_SUCCESS)
-        rules_cand_failed = 1, rules_cand_error = err;
-
-    if (!rules_cand_failed) {
-        rules_cur = rules_cand;
-        rules_keep(s, rules_cur);
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(19403)
-                     "%u rules loaded", wsg_ruleset_count(rules_cur));
-        return APR_SUCCESS;
-    }
-    rules_cur = wsg_is_restart() ? rules_kept(pconf, s) : NULL;
-    if (!rules_cur) {
-        ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, APLOGNO(19401)
-                     "rules: %s", rules_cand_error ? rules_cand_error : "unknown error");
-        return APR_EGENERAL;
-    }
-    ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(19402)
-                 "rules not reloaded, the %u rules in force stay: %s",
-                 wsg_ruleset_count(rules_cur), rules_cand_error ? rules_cand_error : "unknown");
-    return APR_SUCCESS;
 }
 
 static apr_status_t wsg_open_event_log(apr_pool_t *p, server_rec *s, const char *spec)
@@ -546,7 +112,7 @@ static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     const char *err = NULL, *notice = NULL;
     apr_status_t rv;
 
-    if (wsg_rules_commit(pconf, s, sc->rules_set) != APR_SUCCESS)
+    if (wsg_glue_rules_commit(pconf, s, sc->rules_set) != APR_SUCCESS)
         return HTTP_INTERNAL_SERVER_ERROR;
 
     G = apr_pcalloc(pconf, sizeof(*G));
@@ -743,14 +309,14 @@ static int wsg_quick_handler(request_rec *r, int lookup_uri)
     apr_time_t now;
     apr_interval_time_t retry = 0;
     wsg_action_t act;
-    int engine = srv_engine(sc);
+    int engine = wsg_glue_srv_engine(sc);
 
     /* State is set up even when the server's engine is Off: a <Location> may turn it On. */
     if (!G || lookup_uri || r->main || r->prev)
         return DECLINED;
     st = apr_pcalloc(r->pool, sizeof(*st));
     ap_set_module_config(r->request_config, &wsguard_module, st);
-    if (!store || (r->useragent_addr && wsg_allow_test(srv_allow(sc), r->useragent_addr))) {
+    if (!store || (r->useragent_addr && wsg_allow_test(wsg_glue_allow(sc), r->useragent_addr))) {
         st->skip = 1;
         return DECLINED;
     }
@@ -871,7 +437,7 @@ static double body_rescore(request_rec *r, wsg_req_state_t *st)
     req.body = st->body;
     req.body_len = st->body_len;
     memset(&m, 0, sizeof(m));
-    if (!wsg_ruleset_match(rules_cur, &req, &m) || m.score + m.miss_score <= st->score + st->miss_score)
+    if (!wsg_ruleset_match(wsg_glue_rules(), &req, &m) || m.score + m.miss_score <= st->score + st->miss_score)
         return 0;
     added = m.score > st->score ? m.score - st->score : 0;
     st->matched = 1;
@@ -889,7 +455,7 @@ static int wsg_header_parser(request_rec *r)
     wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
     wsg_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &wsguard_module);
     wsg_req_state_t *st = req_state(r);
-    int engine = dir_engine(dc, sc);
+    int engine = wsg_glue_dir_engine(dc, sc);
     char buf[WSG_NORM_BUF];
     wsg_norm_t norm;
     wsg_req_t req;
@@ -899,7 +465,7 @@ static int wsg_header_parser(request_rec *r)
     apr_interval_time_t retry = 0;
     wsg_action_t act;
 
-    if (!st || st->skip || st->refused || engine == WSG_ENGINE_OFF || !rules_cur)
+    if (!st || st->skip || st->refused || engine == WSG_ENGINE_OFF || !wsg_glue_rules())
         return DECLINED;
 
     request_target(r, st, &norm, buf);
@@ -909,7 +475,7 @@ static int wsg_header_parser(request_rec *r)
     req.norm = &norm;
     req.ua = apr_table_get(r->headers_in, "User-Agent");
     memset(&m, 0, sizeof(m));
-    wsg_ruleset_match(rules_cur, &req, &m);
+    wsg_ruleset_match(wsg_glue_rules(), &req, &m);
     score = m.score;
     /* Evasion tricks on a request that already looks like a probe make it more certain. */
     if (m.n > 0 && (norm.flags & WSG_NF_EVASION)) {
@@ -965,7 +531,7 @@ static int wsg_log_transaction(request_rec *r)
 
     if (!st || st->skip || st->refused || !G)
         return DECLINED;
-    engine = dir_engine(dc, sc);
+    engine = wsg_glue_dir_engine(dc, sc);
     if (engine == WSG_ENGINE_OFF)
         return DECLINED;
     while (last->next)
@@ -973,7 +539,7 @@ static int wsg_log_transaction(request_rec *r)
     status = last->status;
 
     /* What the body adds is known only now that it went by. */
-    score = st->body_len && rules_cur ? body_rescore(r, st) : 0;
+    score = st->body_len && wsg_glue_rules() ? body_rescore(r, st) : 0;
 
     if (st->score > 0 && status >= 200 && status < 300) {
         ap_log_rerror(APLOG_MARK, APLOG_ALERT, 0, r, APLOGNO(19454)
@@ -1022,11 +588,11 @@ static void wsg_register_hooks(apr_pool_t *p)
 
 AP_DECLARE_MODULE(wsguard) = {
     STANDARD20_MODULE_STUFF,
-    create_dir_conf,
-    merge_dir_conf,
-    create_srv_conf,
-    merge_srv_conf,
-    wsguard_cmds,
+    wsg_glue_create_dir_conf,
+    wsg_glue_merge_dir_conf,
+    wsg_glue_create_srv_conf,
+    wsg_glue_merge_srv_conf,
+    wsg_glue_cmds,
     wsg_register_hooks,
     AP_MODULE_FLAG_NONE
 };
@@ -1039,9 +605,4 @@ wsg_store_t *wsg_glue_store(void)
 const wsg_policy_t *wsg_glue_policy(void)
 {
     return G ? &G->policy : NULL;
-}
-
-const wsg_ruleset_t *wsg_glue_rules(void)
-{
-    return rules_cur;
 }
