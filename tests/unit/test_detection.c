@@ -124,6 +124,16 @@ static const shipped_case_t shipped_cases[] = {
     {"GET", "/WSO.php", NULL, 5, 1000},
     {"GET", "/wp-content/uploads/2024/05/kk.php", NULL, 5, 1000},
     {"GET", "/%2e%2e/sh%65ll.php", NULL, 5, 1000},
+    /* Files of other real applications (Debian packages): CGI programs under a cgi-bin
+     * sub-directory, PHP-generated assets, versioned upgrade scripts, framework classes. */
+    {"GET", "/cgi-bin/nagios4/status.cgi", NULL, 0, 0},
+    {"GET", "/zm/skins/classic/views/js/montage.js.php", NULL, 0, 0},
+    {"GET", "/cacti/install/upgrades/1_2_3.php", NULL, 0, 0},
+    {"GET", "/zm/api/app/vendor/composer/installers/src/Composer/Installers/WHMCSInstaller.php", NULL, 0, 0},
+    {"GET", "/zm/api/lib/Cake/Console/Command/CompletionShell.php", NULL, 0, 0},
+    /* Shapes rather than names: family prefixes, unknown files in fixed WordPress directories. */
+    {"GET", "/wso1337.php", NULL, 5, 1000},
+    {"GET", "/wp-includes/pomo/zmFM.php", NULL, 3, 1000},
 };
 
 static void test_shipped_cases(void **state)
