@@ -41,7 +41,8 @@ typedef struct {
     int          have_addr, have_prefix;
     wsg_addr_t   addr, prefix;
     wsg_rec_t    rec, prec;
-    int          matched;              /* rules matched in header_parser */
+    int          inspected;            /* normalised and matched (header_parser, or later) */
+    int          matched;              /* rules matched */
     int          refused;              /* refused by us */
     int          score;                /* scored at once (outcome=any rules) */
     int          miss_score;           /* scored if the answer is 404/410 (outcome=miss rules) */
@@ -419,34 +420,64 @@ static void maybe_capture_body(request_rec *r, wsg_req_state_t *st)
     ap_add_input_filter(WSG_BODY_FILTER, st, r, r->connection);
 }
 
-/* Matches again with the body seen. Returns the score the body adds at once; updates what the
- * request matched (its miss score, ids, first rule) for the outcome judged next. */
-static double body_rescore(request_rec *r, wsg_req_state_t *st)
+/* Normalises the request and matches it, with the body bytes seen so far, into m. Evasion tricks
+ * on a request that already looks like a probe make it more certain (+1). */
+static void inspect(request_rec *r, wsg_req_state_t *st, wsg_match_t *m)
 {
     char buf[WSG_NORM_BUF];
     wsg_norm_t norm;
     wsg_req_t req;
-    wsg_match_t m;
-    double added;
 
-    wsg_norm_target(r->unparsed_uri ? r->unparsed_uri : r->uri, buf, WSG_NORM_BUF, &norm);
+    request_target(r, st, &norm, buf);
+    st->inspected = 1;
+    memset(m, 0, sizeof(*m));
     memset(&req, 0, sizeof(req));
     req.method = r->method;
     req.norm = &norm;
     req.ua = apr_table_get(r->headers_in, "User-Agent");
     req.body = st->body;
     req.body_len = st->body_len;
-    memset(&m, 0, sizeof(m));
-    if (!wsg_ruleset_match(wsg_glue_rules(), &req, &m) || m.score + m.miss_score <= st->score + st->miss_score)
+    if (!wsg_glue_rules() || !wsg_ruleset_match(wsg_glue_rules(), &req, m))
+        return;
+    if (norm.flags & WSG_NF_EVASION) {
+        if (m->score > 0)
+            m->score += 1;
+        else
+            m->miss_score += 1;
+    }
+}
+
+/* Takes m as what the request matched. */
+static void adopt_match(wsg_req_state_t *st, const wsg_match_t *m)
+{
+    st->matched = m->n > 0;
+    st->score = m->score;
+    st->miss_score = m->miss_score;
+    st->n_ids = m->n < WSG_MATCH_MAX ? m->n : WSG_MATCH_MAX;
+    memcpy(st->ids, m->ids, sizeof(unsigned) * st->n_ids);
+    st->first = m->first;
+}
+
+/* The logging phase's look at the request: what it scores now that was not scored before. A
+ * request httpd answered before header_parser ran (an encoded slash or NUL is a 404 at once) is
+ * matched here for the first time; a form POST is matched again with its body. */
+static double late_score(request_rec *r, wsg_req_state_t *st)
+{
+    wsg_match_t m;
+    int before = st->score;
+
+    if (!st->inspected) {
+        inspect(r, st, &m);
+        adopt_match(st, &m);
+        return st->score;
+    }
+    if (!st->body_len)
         return 0;
-    added = m.score > st->score ? m.score - st->score : 0;
-    st->matched = 1;
-    st->score = m.score;
-    st->miss_score = m.miss_score;
-    st->n_ids = m.n < WSG_MATCH_MAX ? m.n : WSG_MATCH_MAX;
-    memcpy(st->ids, m.ids, sizeof(unsigned) * st->n_ids);
-    st->first = m.first;
-    return added;
+    inspect(r, st, &m);
+    if (m.score + m.miss_score <= st->score + st->miss_score)
+        return 0;
+    adopt_match(st, &m);
+    return st->score > before ? st->score - before : 0;
 }
 
 /* header_parser: the directory is known; match, score, refuse. */
@@ -456,9 +487,6 @@ static int wsg_header_parser(request_rec *r)
     wsg_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &wsguard_module);
     wsg_req_state_t *st = req_state(r);
     int engine = wsg_glue_dir_engine(dc, sc);
-    char buf[WSG_NORM_BUF];
-    wsg_norm_t norm;
-    wsg_req_t req;
     wsg_match_t m;
     wsg_score_baton_t b;
     double score;
@@ -468,31 +496,10 @@ static int wsg_header_parser(request_rec *r)
     if (!st || st->skip || st->refused || engine == WSG_ENGINE_OFF || !wsg_glue_rules())
         return DECLINED;
 
-    request_target(r, st, &norm, buf);
+    inspect(r, st, &m);
+    adopt_match(st, &m);
     maybe_capture_body(r, st);
-    memset(&req, 0, sizeof(req));
-    req.method = r->method;
-    req.norm = &norm;
-    req.ua = apr_table_get(r->headers_in, "User-Agent");
-    memset(&m, 0, sizeof(m));
-    wsg_ruleset_match(wsg_glue_rules(), &req, &m);
-    score = m.score;
-    /* Evasion tricks on a request that already looks like a probe make it more certain. */
-    if (m.n > 0 && (norm.flags & WSG_NF_EVASION)) {
-        if (m.score > 0)
-            score += 1;
-        else
-            m.miss_score += 1;
-    }
-
-    if (m.n > 0) {
-        st->matched = 1;
-        st->score = (int)score;
-        st->miss_score = m.miss_score;
-        st->n_ids = m.n < WSG_MATCH_MAX ? m.n : WSG_MATCH_MAX;
-        memcpy(st->ids, m.ids, sizeof(unsigned) * st->n_ids);
-        st->first = m.first;
-    }
+    score = st->score;
     if (score <= 0) {
         /* Clean request: no write. A client in the rate-limit tier is still refused. */
         if (engine == WSG_ENGINE_ON && st->have_addr
@@ -538,8 +545,7 @@ static int wsg_log_transaction(request_rec *r)
         last = last->next;
     status = last->status;
 
-    /* What the body adds is known only now that it went by. */
-    score = st->body_len && wsg_glue_rules() ? body_rescore(r, st) : 0;
+    score = late_score(r, st);
 
     if (st->score > 0 && status >= 200 && status < 300) {
         ap_log_rerror(APLOG_MARK, APLOG_ALERT, 0, r, APLOGNO(19454)
