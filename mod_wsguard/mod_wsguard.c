@@ -31,7 +31,7 @@
 
 #define WSG_STATE_DEFAULT "/var/lib/apache2/wsguard"
 #define WSG_NORM_BUF 8192
-#define WSG_PURGE_EVERY (60 * APR_USEC_PER_SEC)
+#define WSG_PURGE_EVERY (60 * APR_USEC_PER_SEC)   /* at most; or every half-life if shorter */
 #define WSG_BODY_MAX 1024              /* body bytes kept for parameter-name rules */
 #define WSG_BODY_FILTER "WSGUARD_BODY"
 
@@ -209,10 +209,14 @@ static int purge_expired(void *baton, const wsg_rec_t *rec)
 
 static void maybe_purge(request_rec *r, apr_time_t now)
 {
+    apr_interval_time_t every = WSG_PURGE_EVERY;
     unsigned n = 0;
     apr_status_t rv;
 
-    if (now - last_purge < WSG_PURGE_EVERY)
+    /* Records expire a few half-lives after their last probe: no point purging more often. */
+    if (G->policy.halflife > 0 && G->policy.halflife < every)
+        every = G->policy.halflife;
+    if (now - last_purge < every)
         return;
     last_purge = now;
     rv = wsg_store_purge(store, purge_expired, &now, 2000, &n);
