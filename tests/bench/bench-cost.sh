@@ -1,0 +1,85 @@
+#!/bin/bash
+# Benchmark: CPU instructions per request, plain httpd against httpd with mod_wsguard (shipped
+# rules), counted by callgrind (repeatable on a busy 2-core machine, where wrk's requests/s move by
+# +-10% from run to run). Each server runs single-process (-X) under valgrind and serves the same
+# N requests; the figure is the inclusive cost of ap_run_process_connection per connection (one
+# request per connection, KeepAlive Off), i.e. everything httpd does for a request.
+# Usage: tests/bench/bench-cost.sh [N]      (needs valgrind; build first)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+top=$(pwd)
+n=${1:-300}
+build=${WSG_BUILD:-$top/build}
+command -v valgrind >/dev/null || { echo "bench: valgrind is missing" >&2; exit 1; }
+[ -f "$build/mod_wsguard.so" ] || { echo "bench: build first (make)" >&2; exit 1; }
+
+work=$(mktemp -d /tmp/wsguard-cost.XXXXXX)
+trap 'pkill -f "valgrind.*$work" 2>/dev/null || true; sleep 1; rm -rf "$work"' EXIT
+mkdir -p "$work/htdocs" "$work/run" "$work/logs"
+head -c 4096 /dev/zero | tr '\0' 'x' > "$work/htdocs/index.html"
+chown -R www-data:www-data "$work"
+
+conf() {  # NAME PORT EXTRA
+    cat > "$work/$1.conf" <<CONF
+ServerRoot "$work"
+ServerName cost.localhost
+Listen 127.0.0.1:$2
+PidFile $work/run/$1.pid
+DefaultRuntimeDir $work/run
+ErrorLog $work/logs/$1-error.log
+LogLevel warn
+User www-data
+Group www-data
+LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+TypesConfig /etc/mime.types
+KeepAlive Off
+DocumentRoot $work/htdocs
+$3
+CONF
+}
+
+# SCENARIO-NAME CONF PORT PATH -> instructions per request
+measure() {
+    local out="$work/$1.cg"
+    # httpd -X drops to www-data before callgrind writes its file at exit: let www-data own it.
+    install -o www-data -m 0644 /dev/null "$out"
+    valgrind --tool=callgrind --vgdb=no --callgrind-out-file="$out" --toggle-collect=ap_run_process_connection \
+        /usr/sbin/apache2 -X -f "$work/$2.conf" >/dev/null 2>&1 &
+    local vg=$!
+    for _ in $(seq 300); do
+        curl -s -o /dev/null "http://127.0.0.1:$3/" && break
+        sleep 0.1
+    done
+    # Warm-up request included in the count below; then N measured ones.
+    for _ in $(seq "$n"); do curl -s -o /dev/null --max-time 10 "http://127.0.0.1:$3$4"; done
+    pkill -TERM -f "callgrind-out-file=$out" 2>/dev/null || true
+    wait "$vg" 2>/dev/null || true
+    # Events line of the dump: total instructions collected inside ap_run_process_connection.
+    local total
+    total=$(awk '/^summary:/ {print $2}' "$out")
+    awk -v t="$total" -v n="$((n + 1))" 'BEGIN { printf "%d\n", t / n }'
+}
+
+conf plain 18191 ""
+conf guard 18192 "LoadModule wsguard_module $build/mod_wsguard.so
+WSGuardRules $top/rules
+WSGuardStateDir $work/state
+WSGuardAllow none"
+
+ps=$(measure plain_static plain 18191 /index.html)
+gs=$(measure guard_static guard 18192 /index.html)
+p4=$(measure plain_404 plain 18191 /no/such/page.html)
+g4=$(measure guard_404 guard 18192 /no/such/page.html)
+"$build/wsguardctl" -d "$work/state" ban 127.0.0.1 --for 1h >/dev/null
+gb=$(measure guard_banned guard 18192 /index.html)
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
+printf '\n%-34s %16s %8s\n' "scenario ($n requests)" "instructions/req" ratio
+printf '%-34s %16s %8s\n' "plain httpd, static 4 KB" "$ps" 1.000
+printf '%-34s %16s %8s\n' "mod_wsguard, static 4 KB" "$gs" "$(ratio "$gs" "$ps")"
+printf '%-34s %16s %8s\n' "plain httpd, 404" "$p4" 1.000
+printf '%-34s %16s %8s\n' "mod_wsguard, 404" "$g4" "$(ratio "$g4" "$p4")"
+printf '%-34s %16s %8s\n' "mod_wsguard, banned client (403)" "$gb" "$(ratio "$gb" "$p4")"
+echo "(inclusive cost of ap_run_process_connection per request, from callgrind; ratios against plain httpd)"
