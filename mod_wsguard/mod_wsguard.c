@@ -311,6 +311,9 @@ static int wsg_quick_handler(request_rec *r, int lookup_uri)
 {
     wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
     wsg_req_state_t *st;
+    wsg_addr_t keys[2];
+    wsg_rec_t recs[2];
+    int found[2];
     apr_time_t now;
     apr_interval_time_t retry = 0;
     wsg_action_t act;
@@ -325,14 +328,22 @@ static int wsg_quick_handler(request_rec *r, int lookup_uri)
         st->skip = 1;
         return DECLINED;
     }
-    if (wsg_addr_parse(r->useragent_ip, &st->addr) != APR_SUCCESS) {
+    /* The key straight from the socket address (which mod_remoteip replaces, as the text). */
+    if ((r->useragent_addr ? wsg_addr_from_sockaddr(r->useragent_addr, &st->addr)
+                           : wsg_addr_parse(r->useragent_ip, &st->addr)) != APR_SUCCESS) {
         st->skip = 1;
         return DECLINED;
     }
     wsg_addr_prefix(&st->addr, &st->prefix);
     now = apr_time_now();
-    st->have_addr = wsg_store_get(store, &st->addr, &st->rec) == APR_SUCCESS;
-    st->have_prefix = wsg_store_get(store, &st->prefix, &st->prec) == APR_SUCCESS;
+    keys[0] = st->addr;
+    keys[1] = st->prefix;
+    if (wsg_store_get_many(store, keys, 2, recs, found) == APR_SUCCESS) {
+        st->have_addr = found[0];
+        st->have_prefix = found[1];
+        st->rec = recs[0];
+        st->prec = recs[1];
+    }
     if (engine != WSG_ENGINE_ON)
         return DECLINED;
     act = st->have_addr ? wsg_policy_check(&G->policy, &st->rec, now, &retry) : WSG_ACT_PASS;
@@ -414,10 +425,13 @@ static apr_status_t wsg_body_filter(ap_filter_t *f, apr_bucket_brigade *bb, ap_i
 /* A short form POST: worth keeping its parameter names (shell password guessing). */
 static void maybe_capture_body(request_rec *r, wsg_req_state_t *st)
 {
-    const char *ct = apr_table_get(r->headers_in, "Content-Type");
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    const char *ct, *cl;
 
-    if (r->method_number != M_POST || !cl || apr_atoi64(cl) <= 0 || apr_atoi64(cl) > 65536
+    if (r->method_number != M_POST)
+        return;
+    ct = apr_table_get(r->headers_in, "Content-Type");
+    cl = apr_table_get(r->headers_in, "Content-Length");
+    if (!cl || apr_atoi64(cl) <= 0 || apr_atoi64(cl) > 65536
         || (ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33)))
         return;
     st->body = apr_palloc(r->pool, WSG_BODY_MAX);

@@ -101,6 +101,36 @@ invalid:
     return APR_EINVAL;
 }
 
+apr_status_t wsg_addr_from_sockaddr(const apr_sockaddr_t *sa, wsg_addr_t *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!sa)
+        return APR_EINVAL;
+    if (sa->family == AF_INET) {
+        out->family = 4;
+        out->bits = 32;
+        memcpy(out->bytes, &sa->sa.sin.sin_addr, 4);
+        return APR_SUCCESS;
+    }
+#if APR_HAVE_IPV6
+    if (sa->family == AF_INET6) {
+        const unsigned char *b6 = (const unsigned char *)&sa->sa.sin6.sin6_addr;
+        /* An IPv4 client on a dual-stack socket: one client, one key (as wsg_addr_parse). */
+        if (memcmp(b6, v4mapped_prefix, sizeof(v4mapped_prefix)) == 0) {
+            out->family = 4;
+            out->bits = 32;
+            memcpy(out->bytes, b6 + 12, 4);
+            return APR_SUCCESS;
+        }
+        out->family = 6;
+        out->bits = 128;
+        memcpy(out->bytes, b6, 16);
+        return APR_SUCCESS;
+    }
+#endif
+    return APR_EINVAL;
+}
+
 void wsg_addr_prefix(const wsg_addr_t *addr, wsg_addr_t *out)
 {
     unsigned want;

@@ -23,6 +23,10 @@ typedef struct wsg_addr_t {
  * Returns APR_SUCCESS or APR_EINVAL. */
 apr_status_t wsg_addr_parse(const char *text, wsg_addr_t *out);
 
+/* The same from a socket address (the glue's r->useragent_addr), without going through text.
+ * APR_EINVAL for a family other than IPv4/IPv6. */
+apr_status_t wsg_addr_from_sockaddr(const apr_sockaddr_t *sa, wsg_addr_t *out);
+
 /* The prefix that holds addr: /24 for IPv4, /64 for IPv6 (host bits zeroed). */
 void wsg_addr_prefix(const wsg_addr_t *addr, wsg_addr_t *out);
 

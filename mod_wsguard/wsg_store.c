@@ -608,13 +608,13 @@ fail:
 
 /* ---- operations ---- */
 
-apr_status_t wsg_store_get(wsg_store_t *st, const wsg_addr_t *key, wsg_rec_t *out)
+apr_status_t wsg_store_get_many(wsg_store_t *st, const wsg_addr_t *keys, int n, wsg_rec_t *out,
+                                int *found)
 {
     tls_slot_t *sl;
     MDB_val k, v;
-    int rc, tries;
+    int rc = 0, tries, i;
 
-    key_val(&k, key);
     for (tries = 0; tries < 2; tries++) {
         if ((rc = slot_get(st, &sl)) != 0)
             return fail(st, "starting a read transaction", rc);
@@ -633,16 +633,32 @@ apr_status_t wsg_store_get(wsg_store_t *st, const wsg_addr_t *key, wsg_rec_t *ou
         if (tries == 1)
             return fail(st, "mdb_txn_renew", rc);
     }
-    rc = mdb_get(sl->txn, st->dbi, &k, &v);
-    if (rc == 0 && !rec_from_val(&v, out))
-        rc = MDB_NOTFOUND;
+    for (i = 0; i < n; i++) {
+        key_val(&k, &keys[i]);
+        rc = mdb_get(sl->txn, st->dbi, &k, &v);
+        if (rc == 0 && !rec_from_val(&v, &out[i]))
+            rc = MDB_NOTFOUND;
+        found[i] = rc == 0;
+        if (rc == MDB_NOTFOUND) {
+            memset(&out[i], 0, sizeof(out[i]));
+            rc = 0;
+        }
+        else if (rc)
+            break;
+    }
     /* Reset right after copying out: an idle reader must not pin old pages against writers. */
     mdb_txn_reset(sl->txn);
-    if (rc == MDB_NOTFOUND) {
-        memset(out, 0, sizeof(*out));
-        return APR_NOTFOUND;
-    }
     return rc ? fail(st, "mdb_get", rc) : APR_SUCCESS;
+}
+
+apr_status_t wsg_store_get(wsg_store_t *st, const wsg_addr_t *key, wsg_rec_t *out)
+{
+    int found = 0;
+    apr_status_t rv = wsg_store_get_many(st, key, 1, out, &found);
+
+    if (rv == APR_SUCCESS && !found)
+        return APR_NOTFOUND;
+    return rv;
 }
 
 apr_status_t wsg_store_update(wsg_store_t *st, const wsg_addr_t *keys, int n,

@@ -67,6 +67,11 @@ void wsg_store_close(wsg_store_t *st);
  * APR_SUCCESS, APR_NOTFOUND, or an error. */
 apr_status_t wsg_store_get(wsg_store_t *st, const wsg_addr_t *key, wsg_rec_t *out);
 
+/* The same for n keys in one read transaction (an address and its prefix on every request):
+ * found[i] says whether out[i] was there (out[i] zeroed if not). APR_SUCCESS or an error. */
+apr_status_t wsg_store_get_many(wsg_store_t *st, const wsg_addr_t *keys, int n, wsg_rec_t *out,
+                                int *found);
+
 /* Read-modify-write of up to 4 records in one write transaction (serialised across processes).
  * fn gets the current records (zeroed, with found[i] = 0, where missing) and returns a bitmask of
  * the records to write back (bit i for keys[i]), or -1 to abort. A full map (MDB_MAP_FULL) returns

@@ -232,6 +232,26 @@ static void test_allow_errors(void **state)
     assert_int_equal(al->nets->nelts, 0);
 }
 
+/* From a socket address the key is the same as from its text: the glue uses the former, the CLI
+ * and the allowlist the latter, and both must name one client alike. */
+static void test_from_sockaddr(void **state)
+{
+    static const char *ips[] = { "192.0.2.7", "2001:db8::1", "::ffff:198.51.100.9", "::1" };
+    apr_pool_t *p = *state;
+    size_t i;
+
+    for (i = 0; i < sizeof(ips) / sizeof(ips[0]); i++) {
+        apr_sockaddr_t *sa;
+        wsg_addr_t a, b;
+        assert_int_equal(apr_sockaddr_info_get(&sa, ips[i], strchr(ips[i], ':') ? APR_INET6 : APR_INET,
+                                               80, 0, p), APR_SUCCESS);
+        assert_int_equal(wsg_addr_from_sockaddr(sa, &a), APR_SUCCESS);
+        assert_int_equal(wsg_addr_parse(ips[i], &b), APR_SUCCESS);
+        assert_memory_equal(&a, &b, sizeof(a));
+    }
+    assert_int_equal(wsg_addr_from_sockaddr(NULL, &(wsg_addr_t){0}), APR_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +264,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_allow_sockaddr_forms, wsg_test_pool_setup,
                                         wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_allow_errors, wsg_test_pool_setup,
+                                        wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_from_sockaddr, wsg_test_pool_setup,
                                         wsg_test_pool_teardown),
     };
     return WSG_RUN_GROUP(tests);

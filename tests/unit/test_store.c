@@ -479,6 +479,27 @@ static void test_errors(void **state)
     assert_string_equal(wsg_store_strerror(APR_EINVAL), apr_strerror(APR_EINVAL, buf, sizeof(buf)));
 }
 
+/* The request path reads an address and its prefix in one transaction. */
+static void test_get_many(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *st = open_store(fx, fx->env, NULL);
+    wsg_addr_t keys[2];
+    wsg_rec_t recs[2];
+    int found[2] = { -1, -1 };
+
+    addr4(&keys[0], 7, 7);
+    wsg_addr_prefix(&keys[0], &keys[1]);
+    assert_int_equal(put_hits(st, &keys[0], 3), APR_SUCCESS);
+    memset(recs, 0xff, sizeof(recs));
+    assert_int_equal(wsg_store_get_many(st, keys, 2, recs, found), APR_SUCCESS);
+    assert_int_equal(found[0], 1);
+    assert_int_equal(recs[0].hits, 3);
+    assert_int_equal(found[1], 0);
+    assert_int_equal(recs[1].hits, 0);
+    assert_int_equal(recs[1].ban_until, 0);
+}
+
 /* wsguardctl opens without a size: it must map what the server's environment records, never more
  * (its writes would otherwise outgrow the server's map: MDB_MAP_RESIZED in every child). */
 static apr_size_t mapped(fx_t *fx, apr_size_t size, int write)
@@ -819,6 +840,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_corrupt_recreated, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_errors, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_map_size_adopted, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_get_many, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_readonly, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_many_stores, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_chown, fx_setup, fx_teardown),
