@@ -75,10 +75,13 @@ for k in 1 2 3; do
     echo
 done
 echo
-echo "== A visitor asks for ordinary pages and the status page (allowed from 127.0.0.1)"
+echo "== A visitor asks for ordinary pages (one of them a missing /wp-login.php: a miss scores 1)"
 printf '%-11s' 127.2.0.2
 for p in / /index.html /favicon.ico /about/ /wp-login.php; do printf ' %s' "$(req 127.2.0.2 GET "$p")"; done
 echo
+echo
+echo "== The status page, as JSON (SetHandler wsguard-status, Require ip 127.0.0.1)"
+curl -s "http://127.0.0.1:$port/wsguard-status?json" | head -n 24
 echo
 echo "== wsguardctl list (the LMDB state shared by every worker)"
 "$ctl" -d "$work/state" list
