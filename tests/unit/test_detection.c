@@ -110,30 +110,35 @@ static void test_corpus_rates(void **state)
 typedef struct {
     const char *method, *target, *body;
     int         min_score, max_score;
+    const char *ua;
 } shipped_case_t;
 
 static const shipped_case_t shipped_cases[] = {
-    {"POST", "/wp-login.php", "log=admin&pwd=secret&wp-submit=Log+In&testcookie=1", 0, 0},
-    {"POST", "/wp-admin/profile.php", "pass1=x&pass2=x&_wpnonce=1", 0, 0},
-    {"POST", "/phpmyadmin/index.php?route=/", "pma_username=root&pma_password=x&token=1", 0, 0},
-    {"GET", "/wp-includes/Text/Diff/Engine/shell.php", NULL, 0, 0},
-    {"GET", "/wp-admin/async-upload.php", NULL, 0, 0},
-    {"GET", "/3/library/cmd.html", NULL, 0, 0},
-    {"GET", "/wp-admin/css/colors/blue/colors.min.css", NULL, 0, 0},
-    {"POST", "/wp-content/plugins/akismet/about.php", "pass=123456&watching=submit", 5, 1000},
-    {"GET", "/WSO.php", NULL, 5, 1000},
-    {"GET", "/wp-content/uploads/2024/05/kk.php", NULL, 5, 1000},
-    {"GET", "/%2e%2e/sh%65ll.php", NULL, 5, 1000},
+    {"POST", "/wp-login.php", "log=admin&pwd=secret&wp-submit=Log+In&testcookie=1", 0, 0, NULL},
+    {"POST", "/wp-admin/profile.php", "pass1=x&pass2=x&_wpnonce=1", 0, 0, NULL},
+    {"POST", "/phpmyadmin/index.php?route=/", "pma_username=root&pma_password=x&token=1", 0, 0, NULL},
+    {"GET", "/wp-includes/Text/Diff/Engine/shell.php", NULL, 0, 0, NULL},
+    {"GET", "/wp-admin/async-upload.php", NULL, 0, 0, NULL},
+    {"GET", "/3/library/cmd.html", NULL, 0, 0, NULL},
+    {"GET", "/wp-admin/css/colors/blue/colors.min.css", NULL, 0, 0, NULL},
+    {"POST", "/wp-content/plugins/akismet/about.php", "pass=123456&watching=submit", 5, 1000, NULL},
+    {"GET", "/WSO.php", NULL, 5, 1000, NULL},
+    {"GET", "/wp-content/uploads/2024/05/kk.php", NULL, 5, 1000, NULL},
+    {"GET", "/%2e%2e/sh%65ll.php", NULL, 5, 1000, NULL},
     /* Files of other real applications (Debian packages): CGI programs under a cgi-bin
      * sub-directory, PHP-generated assets, versioned upgrade scripts, framework classes. */
-    {"GET", "/cgi-bin/nagios4/status.cgi", NULL, 0, 0},
-    {"GET", "/zm/skins/classic/views/js/montage.js.php", NULL, 0, 0},
-    {"GET", "/cacti/install/upgrades/1_2_3.php", NULL, 0, 0},
-    {"GET", "/zm/api/app/vendor/composer/installers/src/Composer/Installers/WHMCSInstaller.php", NULL, 0, 0},
-    {"GET", "/zm/api/lib/Cake/Console/Command/CompletionShell.php", NULL, 0, 0},
+    {"GET", "/cgi-bin/nagios4/status.cgi", NULL, 0, 0, NULL},
+    {"GET", "/zm/skins/classic/views/js/montage.js.php", NULL, 0, 0, NULL},
+    {"GET", "/cacti/install/upgrades/1_2_3.php", NULL, 0, 0, NULL},
+    {"GET", "/zm/api/app/vendor/composer/installers/src/Composer/Installers/WHMCSInstaller.php", NULL, 0, 0, NULL},
+    {"GET", "/zm/api/lib/Cake/Console/Command/CompletionShell.php", NULL, 0, 0, NULL},
     /* Shapes rather than names: family prefixes, unknown files in fixed WordPress directories. */
-    {"GET", "/wso1337.php", NULL, 5, 1000},
-    {"GET", "/wp-includes/pomo/zmFM.php", NULL, 3, 1000},
+    {"GET", "/wso1337.php", NULL, 5, 1000, NULL},
+    {"GET", "/wp-includes/pomo/zmFM.php", NULL, 3, 1000, NULL},
+    /* Who is asking: a library's User-Agent adds to a missing script, a browser's does not. */
+    {"GET", "/zzqq.php", NULL, 3, 3, "python-requests/2.31.0"},
+    {"GET", "/zzqq.php", NULL, 2, 2, "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"},
+    {"GET", "/index.html", NULL, 0, 0, "python-requests/2.31.0"},
 };
 
 static void test_shipped_cases(void **state)
@@ -157,6 +162,7 @@ static void test_shipped_cases(void **state)
         req.norm = &norm;
         req.body = c->body;
         req.body_len = c->body ? strlen(c->body) : 0;
+        req.ua = c->ua;
         wsg_ruleset_match(rs, &req, &m);
         /* What the request scores when answered 404, as a scanner's probe is (outcome=miss rules
          * count then too). */
