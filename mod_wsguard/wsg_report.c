@@ -23,6 +23,19 @@
 #define REDACTED_HOST "redacted.invalid"
 #define REDACTED_IP "REDACTED-IP"
 
+/* Campaigns: the same probe list arriving from many prefixes. Two clients in different /24 (IPv4)
+ * or /64 (IPv6) prefixes are linked when each probed at least CAMP_MIN_PATHS distinct normalised
+ * paths and the Jaccard similarity of their path sets is at least CAMP_MIN_JACCARD; a campaign is
+ * a connected group of linked clients (so it always spans two prefixes or more). Five paths keep a
+ * couple of common probes (/wp-login.php, /.env) from joining unrelated scanners; one half is a
+ * shared wordlist even when each side adds its own noise. Pairs are only compared through a
+ * path -> clients index, and CAMP_WORK_MAX bounds the steps a hostile log can make us take; past
+ * it the grouping is reported as incomplete. */
+#define CAMP_MIN_PATHS 5
+#define CAMP_MIN_JACCARD 0.5
+#define CAMP_WORK_MAX 200000000ull
+#define CAMP_SAMPLE 10
+
 /* ATT&CK techniques every report refers to. */
 static const struct {
     const char *id, *name, *phase, *url, *misp;
@@ -50,6 +63,8 @@ typedef struct {
     unsigned    overflow;   /* values not kept because the set was full */
 } strset_t;
 
+typedef struct campaign_t campaign_t;
+
 typedef struct {
     const char *addr;        /* canonical text (wsg_addr_format) */
     wsg_addr_t  a;
@@ -58,7 +73,24 @@ typedef struct {
     double      max_score;
     int         shell_hit;   /* a probe got a 2xx: the shell may be there */
     strset_t    paths, uris, tags, uas, statuses, rules, shell_paths, vhosts, events;
+    campaign_t *camp;        /* set per rendering by campaigns_find; NULL: in none */
 } client_t;
+
+/* One campaign of a rendering: members in report order, paths shared by two members or more. */
+struct campaign_t {
+    const char *id;          /* "c1", "c2", ... by size within the report */
+    const char *stix_id;
+    client_t  **members;
+    unsigned    n, prefixes, nshared;
+    apr_time_t  first, last;
+    const char **shared;     /* up to CAMP_SAMPLE, most members first (raw, not anonymised) */
+};
+
+typedef struct {
+    campaign_t *v;
+    unsigned    n;
+    int         complete;    /* 0: CAMP_WORK_MAX was reached, some pairs were not compared */
+} campaigns_t;
 
 struct wsg_report_t {
     apr_pool_t       *p;
@@ -658,6 +690,201 @@ static json_t *set_json(wsg_report_t *r, apr_pool_t *p, const strset_t *s, int i
     return a;
 }
 
+/* -- campaigns ----------------------------------------------------------------------------- */
+
+static unsigned uf_find(unsigned *up, unsigned i)
+{
+    while (up[i] != i) {
+        up[i] = up[up[i]];
+        i = up[i];
+    }
+    return i;
+}
+
+static int camp_cmp(const void *a, const void *b)
+{
+    const campaign_t *x = a, *y = b;
+    if (x->n != y->n)
+        return x->n > y->n ? -1 : 1;
+    if (x->first != y->first)
+        return x->first < y->first ? -1 : 1;
+    return strcmp(x->members[0]->addr, y->members[0]->addr);
+}
+
+/* Groups the n clients to report (in report order) into campaigns and points each member's camp
+ * at its campaign. Deterministic for a given log: ids follow size, then first seen. */
+static campaigns_t campaigns_find(wsg_report_t *r, apr_pool_t *p, client_t **c, unsigned n)
+{
+    campaigns_t out = { NULL, 0, 1 };
+    apr_hash_index_t *hi;
+    apr_hash_t *index = apr_hash_make(p);   /* path -> apr_array of unsigned (eligible index) */
+    unsigned *elig = apr_palloc(p, sizeof(*elig) * (n + 1)), ne = 0;
+    unsigned *up, *inter, *touched, *size;
+    const char **pfx;
+    unsigned long long work = 0;
+    campaign_t *v;
+
+    for (hi = apr_hash_first(p, r->clients); hi; hi = apr_hash_next(hi)) {
+        void *x;
+        apr_hash_this(hi, NULL, NULL, &x);
+        ((client_t *)x)->camp = NULL;
+    }
+    for (unsigned i = 0; i < n; i++)
+        if (set_count(&c[i]->paths) >= CAMP_MIN_PATHS)
+            elig[ne++] = i;
+    if (ne < 2)
+        return out;
+
+    up = apr_palloc(p, sizeof(*up) * ne);
+    inter = apr_pcalloc(p, sizeof(*inter) * ne);
+    touched = apr_palloc(p, sizeof(*touched) * ne);
+    size = apr_pcalloc(p, sizeof(*size) * ne);
+    pfx = apr_palloc(p, sizeof(*pfx) * ne);
+    for (unsigned k = 0; k < ne; k++) {
+        client_t *cl = c[elig[k]];
+        wsg_addr_t pre;
+        char buf[WSG_ADDR_STRLEN];
+        up[k] = k;
+        wsg_addr_prefix(&cl->a, &pre);
+        pfx[k] = apr_pstrdup(p, wsg_addr_format(&pre, buf, sizeof(buf)));
+        for (hi = apr_hash_first(p, cl->paths.h); hi; hi = apr_hash_next(hi)) {
+            const void *key;
+            apr_array_header_t *post;
+            apr_hash_this(hi, &key, NULL, NULL);
+            post = apr_hash_get(index, key, APR_HASH_KEY_STRING);
+            if (!post) {
+                post = apr_array_make(p, 4, sizeof(unsigned));
+                apr_hash_set(index, key, APR_HASH_KEY_STRING, post);
+            }
+            APR_ARRAY_PUSH(post, unsigned) = k;
+        }
+    }
+
+    /* Intersections of k with every later client sharing a path, then the Jaccard test. */
+    for (unsigned k = 0; k < ne && out.complete; k++) {
+        client_t *cl = c[elig[k]];
+        unsigned nt = 0, nk = set_count(&cl->paths);
+        for (hi = apr_hash_first(p, cl->paths.h); hi; hi = apr_hash_next(hi)) {
+            const void *key;
+            apr_array_header_t *post;
+            apr_hash_this(hi, &key, NULL, NULL);
+            post = apr_hash_get(index, key, APR_HASH_KEY_STRING);
+            /* Postings are in increasing order: walk back to k. */
+            work++;
+            for (int q = post->nelts - 1; q >= 0; q--) {
+                unsigned j = APR_ARRAY_IDX(post, q, unsigned);
+                if (j <= k)
+                    break;
+                work++;
+                if (!inter[j]++)
+                    touched[nt++] = j;
+            }
+        }
+        for (unsigned t = 0; t < nt; t++) {
+            unsigned j = touched[t], nj = set_count(&c[elig[j]]->paths);
+            double jac = (double)inter[j] / (double)(nk + nj - inter[j]);
+            if (jac >= CAMP_MIN_JACCARD && strcmp(pfx[k], pfx[j])) {
+                unsigned a = uf_find(up, k), b = uf_find(up, j);
+                if (a != b)
+                    up[a > b ? a : b] = a < b ? a : b;
+            }
+            inter[j] = 0;
+        }
+        if (work > CAMP_WORK_MAX)
+            out.complete = 0;
+    }
+
+    /* Components of two members or more, from two prefixes or more. */
+    for (unsigned k = 0; k < ne; k++)
+        size[uf_find(up, k)]++;
+    v = apr_pcalloc(p, sizeof(*v) * ne);
+    {
+        unsigned *slot = apr_palloc(p, sizeof(*slot) * ne);
+        for (unsigned k = 0; k < ne; k++) {
+            unsigned root = uf_find(up, k);
+            campaign_t *cp;
+            client_t *cl = c[elig[k]];
+            if (size[root] < 2)
+                continue;
+            if (root == k) {
+                slot[root] = out.n++;
+                v[slot[root]].members = apr_palloc(p, sizeof(client_t *) * size[root]);
+            }
+            cp = &v[slot[root]];   /* the root is the component's lowest index: seen first */
+            if (!cp->n || cl->first < cp->first)
+                cp->first = cl->first;
+            if (!cp->n || cl->last > cp->last)
+                cp->last = cl->last;
+            cp->members[cp->n++] = cl;
+        }
+    }
+    for (unsigned i = 0; i < out.n; i++) {
+        campaign_t *cp = &v[i];
+        apr_hash_t *pf = apr_hash_make(p);
+        strset_t all = { NULL, 0 };
+        unsigned ns;
+        entry_t *e;
+        for (unsigned m = 0; m < cp->n; m++) {
+            wsg_addr_t pre;
+            char buf[WSG_ADDR_STRLEN];
+            wsg_addr_prefix(&cp->members[m]->a, &pre);
+            wsg_addr_format(&pre, buf, sizeof(buf));
+            apr_hash_set(pf, apr_pstrdup(p, buf), APR_HASH_KEY_STRING, "");
+            for (hi = apr_hash_first(p, cp->members[m]->paths.h); hi; hi = apr_hash_next(hi)) {
+                const void *key;
+                apr_hash_this(hi, &key, NULL, NULL);
+                set_add(p, &all, key);
+            }
+        }
+        cp->prefixes = apr_hash_count(pf);
+        e = set_sorted(p, &all, &ns);
+        cp->shared = apr_palloc(p, sizeof(*cp->shared) * CAMP_SAMPLE);
+        for (unsigned k = 0; k < ns && e[k].n >= 2; k++) {
+            if (cp->nshared < CAMP_SAMPLE)
+                cp->shared[cp->nshared] = e[k].v;
+            cp->nshared++;
+        }
+    }
+    /* Drop what is not a campaign (cannot happen: links join different prefixes), then name. */
+    {
+        unsigned w = 0;
+        for (unsigned i = 0; i < out.n; i++)
+            if (v[i].prefixes >= 2)
+                v[w++] = v[i];
+        out.n = w;
+    }
+    qsort(v, out.n, sizeof(*v), camp_cmp);
+    for (unsigned i = 0; i < out.n; i++) {
+        v[i].id = apr_psprintf(p, "c%u", i + 1);
+        for (unsigned m = 0; m < v[i].n; m++)
+            v[i].members[m]->camp = &v[i];
+    }
+    out.v = v;
+    return out;
+}
+
+/* The shared-path sample as JSON, anonymised like request targets. */
+static json_t *camp_sample(wsg_report_t *r, apr_pool_t *p, const campaign_t *cp, unsigned max)
+{
+    json_t *a = json_array();
+    apr_hash_t *seen = apr_hash_make(p);
+    for (unsigned i = 0; i < cp->nshared && i < CAMP_SAMPLE && json_array_size(a) < max; i++) {
+        const char *v = outs(r, p, cp->shared[i], 1);
+        if (apr_hash_get(seen, v, APR_HASH_KEY_STRING))
+            continue;
+        apr_hash_set(seen, v, APR_HASH_KEY_STRING, "");
+        json_array_append_new(a, json_string(v));
+    }
+    return a;
+}
+
+static const char *camp_summary(apr_pool_t *p, const campaign_t *cp)
+{
+    return apr_psprintf(p, "%u addresses in %u different /24 or /64 prefixes probing the same "
+                        "paths (%u probed by two or more of them)", cp->n, cp->prefixes,
+                        cp->nshared);
+}
+
 static json_t *counts_json(apr_pool_t *p, const strset_t *s)
 {
     unsigned n;
@@ -694,6 +921,7 @@ static json_t *client_json(wsg_report_t *r, apr_pool_t *p, const client_t *c)
     json_object_set_new(o, "uris", set_json(r, p, &c->uris, 1, SET_MAX));
     json_object_set_new(o, "max_score", json_real(c->max_score));
     json_object_set_new(o, "ban_until", jtime(p, c->ban_until));
+    json_object_set_new(o, "campaign", c->camp ? json_string(c->camp->id) : json_null());
     if (!r->o.anonymise)
         json_object_set_new(o, "vhosts", set_json(r, p, &c->vhosts, 0, SET_MAX));
     return o;
@@ -712,7 +940,8 @@ static char *render_json(wsg_report_t *r, apr_pool_t *p)
 {
     unsigned n;
     client_t **c = clients_sorted(r, p, &n);
-    json_t *o = json_object(), *arr = json_array();
+    campaigns_t cs = campaigns_find(r, p, c, n);
+    json_t *o = json_object(), *arr = json_array(), *camps = json_array(), *rule = json_object();
 
     json_object_set_new(o, "generated", jtime(p, r->o.now));
     json_object_set_new(o, "since", jtime(p, r->o.since));
@@ -723,6 +952,28 @@ static char *render_json(wsg_report_t *r, apr_pool_t *p)
     for (unsigned i = 0; i < n; i++)
         json_array_append_new(arr, client_json(r, p, c[i]));
     json_object_set_new(o, "clients", arr);
+    for (unsigned i = 0; i < cs.n; i++) {
+        const campaign_t *cp = &cs.v[i];
+        json_t *co = json_object(), *mem = json_array();
+        for (unsigned m = 0; m < cp->n; m++)
+            json_array_append_new(mem, json_string(cp->members[m]->addr));
+        json_object_set_new(co, "id", json_string(cp->id));
+        json_object_set_new(co, "clients", mem);
+        json_object_set_new(co, "client_count", json_integer(cp->n));
+        json_object_set_new(co, "prefixes", json_integer(cp->prefixes));
+        json_object_set_new(co, "shared_path_count", json_integer(cp->nshared));
+        json_object_set_new(co, "shared_paths", camp_sample(r, p, cp, CAMP_SAMPLE));
+        json_object_set_new(co, "first_seen", jtime(p, cp->first));
+        json_object_set_new(co, "last_seen", jtime(p, cp->last));
+        json_array_append_new(camps, co);
+    }
+    json_object_set_new(o, "campaigns", camps);
+    json_object_set_new(rule, "min_paths", json_integer(CAMP_MIN_PATHS));
+    json_object_set_new(rule, "min_jaccard", json_real(CAMP_MIN_JACCARD));
+    json_object_set_new(rule, "prefix_ipv4", json_integer(24));
+    json_object_set_new(rule, "prefix_ipv6", json_integer(64));
+    json_object_set_new(rule, "complete", json_boolean(cs.complete));
+    json_object_set_new(o, "campaign_grouping", rule);
     return dump(p, o);
 }
 
@@ -787,11 +1038,12 @@ static char *render_csv(wsg_report_t *r, apr_pool_t *p)
     static const char *cols[] = { "address", "family", "first_seen", "last_seen", "count",
                                   "distinct_paths", "possible_shell", "shell_paths", "statuses",
                                   "tags", "rules", "user_agents", "paths", "uris",
-                                  "max_score", "ban_until" };
+                                  "max_score", "ban_until", "campaign" };
     sbuf_t b = { p, NULL, 0, 0 };
     unsigned n;
     client_t **c = clients_sorted(r, p, &n);
 
+    campaigns_find(r, p, c, n);
     for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++)
         csv_field(&b, cols[i], i == 0);
     sb_str(&b, "\r\n");
@@ -818,6 +1070,7 @@ static char *render_csv(wsg_report_t *r, apr_pool_t *p)
         csv_field(&b, join(p, set_json(r, p, &x->uris, 1, 20), " | ", 20), 0);
         csv_field(&b, apr_psprintf(p, "%.2f", x->max_score), 0);
         csv_field(&b, x->ban_until ? tstr(p, x->ban_until) : "", 0);
+        csv_field(&b, x->camp ? x->camp->id : "", 0);
         sb_str(&b, "\r\n");
     }
     return b.b;
@@ -857,6 +1110,7 @@ static char *render_stix(wsg_report_t *r, apr_pool_t *p)
     size_t ti = tlp_index(r->o.tlp);
     unsigned n;
     client_t **c = clients_sorted(r, p, &n);
+    campaigns_t cs = campaigns_find(r, p, c, n);
 
     x.created = tstr(p, r->o.now);
     x.marking = tlps[ti].id;
@@ -902,6 +1156,28 @@ static char *render_stix(wsg_report_t *r, apr_pool_t *p)
         a = json_array();
         json_array_append_new(a, kc);
         json_object_set_new(o, "kill_chain_phases", a);
+        json_array_append_new(objs, o);
+    }
+
+    /* One campaign per group of clients probing the same paths from different prefixes; it
+     * uses wordlist scanning, and its members' indicators indicate it. */
+    for (unsigned i = 0; i < cs.n; i++) {
+        campaign_t *cp = &cs.v[i];
+        const char *sample = join(p, camp_sample(r, p, cp, 5), ", ", 5);
+        o = stix_obj(p, &x, "campaign");
+        cp->stix_id = apr_pstrdup(p, oid(o));
+        json_object_set_new(o, "name", json_string(apr_psprintf(p,
+            "Web-shell scanning campaign %s", cp->id)));
+        json_object_set_new(o, "description", json_string(apr_psprintf(p, "%s%s%s",
+            camp_summary(p, cp), *sample ? ", e.g. " : "", sample)));
+        json_object_set_new(o, "first_seen", jtime(p, cp->first));
+        json_object_set_new(o, "last_seen", jtime(p, cp->last));
+        json_object_set_new(o, "objective", json_string("find web shells left on servers"));
+        json_array_append_new(objs, o);
+        o = stix_obj(p, &x, "relationship");
+        json_object_set_new(o, "relationship_type", json_string("uses"));
+        json_object_set_new(o, "source_ref", json_string(cp->stix_id));
+        json_object_set_new(o, "target_ref", json_string(ap_ids[0]));
         json_array_append_new(objs, o);
     }
 
@@ -953,6 +1229,13 @@ static char *render_stix(wsg_report_t *r, apr_pool_t *p)
             json_object_set_new(o, "relationship_type", json_string("indicates"));
             json_object_set_new(o, "source_ref", json_string(ind_id));
             json_object_set_new(o, "target_ref", json_string(ap_ids[k]));
+            json_array_append_new(objs, o);
+        }
+        if (cl->camp) {
+            o = stix_obj(p, &x, "relationship");
+            json_object_set_new(o, "relationship_type", json_string("indicates"));
+            json_object_set_new(o, "source_ref", json_string(ind_id));
+            json_object_set_new(o, "target_ref", json_string(cl->camp->stix_id));
             json_array_append_new(objs, o);
         }
     }
@@ -1031,6 +1314,7 @@ static char *render_misp(wsg_report_t *r, apr_pool_t *p)
     size_t ti = tlp_index(r->o.tlp);
     unsigned n;
     client_t **c = clients_sorted(r, p, &n);
+    campaigns_t cs = campaigns_find(r, p, c, n);
     apr_hash_t *urls = apr_hash_make(p), *uas = apr_hash_make(p);
     int any_shell = 0;
     char date[WSG_EVENT_TIMESTR];
@@ -1046,6 +1330,16 @@ static char *render_misp(wsg_report_t *r, apr_pool_t *p)
             set_count(&cl->paths) + cl->paths.overflow,
             set_count(&cl->paths) + cl->paths.overflow == 1 ? "" : "s", *t ? ", tags: " : "", t,
             cl->shell_hit ? "; a probe got 2xx: possible web shell present" : ""));
+        if (cl->camp) {
+            /* Campaign ids are per report: the tag groups the members inside this event. */
+            json_t *ctag = json_array();
+            const char *cm = json_string_value(json_object_get(a, "comment"));
+            json_object_set_new(a, "comment", json_string(apr_psprintf(p,
+                "%s; campaign %s: %s", cm, cl->camp->id, camp_summary(p, cl->camp))));
+            json_array_append_new(ctag, misp_tag(apr_psprintf(p, "wsguard:campaign=\"%s\"",
+                                                               cl->camp->id)));
+            json_object_set_new(a, "Tag", ctag);
+        }
         json_object_set_new(a, "first_seen", jtime(p, cl->first));
         json_object_set_new(a, "last_seen", jtime(p, cl->last));
         json_array_append_new(attrs, a);
@@ -1064,7 +1358,8 @@ static char *render_misp(wsg_report_t *r, apr_pool_t *p)
         json_array_append_new(tags, misp_tag("wsguard:possible-web-shell-present"));
 
     json_object_set_new(ev, "info", json_string(apr_psprintf(p,
-        "Web-shell scanning seen by %s (%u addresses)", r->o.org, n)));
+        "Web-shell scanning seen by %s (%u addresses%s)", r->o.org, n,
+        cs.n ? apr_psprintf(p, ", %u campaign%s", cs.n, cs.n == 1 ? "" : "s") : "")));
     json_object_set_new(ev, "date", json_string(date));
     json_object_set_new(ev, "threat_level_id", json_string(any_shell ? "1" : "3"));
     json_object_set_new(ev, "analysis", json_string("2"));

@@ -1,6 +1,7 @@
 /* wsg_report: reads event-log lines (wsg_event JSON), aggregates them per client address and renders
  * sharing reports: CSV, JSON, a STIX 2.1 bundle or a MISP event, optionally anonymised (the
- * reporter's own host names, private addresses and query values removed).
+ * reporter's own host names, private addresses and query values removed). Clients of different
+ * /24 or /64 prefixes probing much the same paths are grouped into campaigns in every format.
  * Portable core: APR + jansson. */
 #ifndef WSG_REPORT_H
 #define WSG_REPORT_H

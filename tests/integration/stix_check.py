@@ -42,7 +42,8 @@ SCO_TYPES = {
 }
 META_TYPES = {"marking-definition", "language-content", "extension-definition"}
 
-# Required properties beyond the common ones, per type (STIX 2.1 section 4-5).
+# Required properties beyond the common ones (type, spec_version, id, created, modified: checked
+# for every SDO/SRO above), per type (STIX 2.1 section 4-5).
 REQUIRED = {
     "attack-pattern": ["name"],
     "campaign": ["name"],
@@ -59,6 +60,17 @@ REQUIRED = {
     "note": ["content", "object_refs"],
     "relationship": ["relationship_type", "source_ref", "target_ref"],
     "sighting": ["sighting_of_ref"],
+}
+
+# Relationships the STIX 2.1 summary tables define, for those we write: relationship_type ->
+# (source types, target types). Others (and custom ones) are not checked.
+RELATIONSHIPS = {
+    "indicates": ({"indicator"}, {"attack-pattern", "campaign", "infrastructure", "intrusion-set",
+                                  "malware", "threat-actor", "tool"}),
+    "uses": ({"campaign", "intrusion-set", "threat-actor", "malware", "attack-pattern",
+              "infrastructure"},
+             {"attack-pattern", "infrastructure", "malware", "tool"}),
+    "attributed-to": ({"campaign", "intrusion-set"}, {"intrusion-set", "threat-actor"}),
 }
 
 TIMESTAMP_KEYS = {
@@ -202,8 +214,21 @@ def check_stix(bundle):
         if t == "relationship" and not re.match(r"^[a-z0-9-]+$",
                                                 str(o.get("relationship_type", ""))):
             errs.append(f"{where}: bad relationship_type")
+        if t == "campaign":
+            fs, ls = parse_ts(o.get("first_seen")), parse_ts(o.get("last_seen"))
+            if fs and ls and ls < fs:
+                errs.append(f"{where}: last_seen before first_seen")
 
     # References: well formed, resolvable, and of the right kind where the spec says which.
+    for i, o in enumerate(objs):
+        if not isinstance(o, dict) or o.get("type") != "relationship":
+            continue
+        rule = RELATIONSHIPS.get(o.get("relationship_type"))
+        src, dst = by_id.get(o.get("source_ref")), by_id.get(o.get("target_ref"))
+        if rule and src and dst and (src.get("type") not in rule[0] or
+                                     dst.get("type") not in rule[1]):
+            errs.append(f"objects[{i}] (relationship {o.get('id')}): {src.get('type')} "
+                        f"{o['relationship_type']} {dst.get('type')} is not a STIX 2.1 relationship")
     expect = {
         "created_by_ref": {"identity"},
         "object_marking_refs": {"marking-definition"},

@@ -199,3 +199,57 @@ def test_many_clients_and_stdin(tmp_path):
     b = json.loads(r.stdout)
     assert stix_check.check_stix(b) == []
     assert sum(1 for o in b["objects"] if o["type"] == "indicator") == 3000
+
+
+def test_campaigns(tmp_path):
+    """Three scanners in three /24s probing one wordlist (plus noise of their own) are one
+    campaign in every format; an unrelated scanner and two addresses of one /24 are in none."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    wordlist = [f"/wl/shell{i}.php" for i in range(10)]
+    members = ["45.33.12.7", "81.2.3.4", "185.220.101.3"]
+    lines, t = [], now - datetime.timedelta(hours=3)
+    for k, c in enumerate(members):
+        for path in wordlist + [f"/noise{k}.php"]:
+            t += datetime.timedelta(seconds=7)
+            lines.append(event(t, c, path + "?pass=hunter2"))
+    for i in range(8):
+        lines.append(event(t, "91.200.1.1", f"/other{i}.aspx"))
+    for c in ("77.1.1.5", "77.1.1.6"):
+        for i in range(6):
+            lines.append(event(t, c, f"/same{i}.jsp"))
+    log = tmp_path / "camp.log"
+    log.write_text("\n".join(json.dumps(e) for e in lines) + "\n")
+
+    out = run(log, "--format", "csv").stdout
+    rows = list(csv.reader(io.StringIO(out, newline="")))
+    assert rows[0][-1] == "campaign" and rows[0][:2] == ["address", "family"]
+    camp = {r[0]: r[-1] for r in rows[1:]}
+    assert {a for a, v in camp.items() if v == "c1"} == set(members)
+    assert all(camp[a] == "" for a in ("91.200.1.1", "77.1.1.5", "77.1.1.6"))
+
+    rep = json.loads(run(log, "--format", "json").stdout)
+    assert len(rep["campaigns"]) == 1
+    c1 = rep["campaigns"][0]
+    assert c1["id"] == "c1" and set(c1["clients"]) == set(members) and c1["prefixes"] == 3
+    assert set(c1["shared_paths"]) == set(wordlist)
+    assert {x["address"]: x["campaign"] for x in rep["clients"]}["91.200.1.1"] is None
+
+    b = json.loads(run(log, "--format", "stix").stdout)
+    assert stix_check.check_stix(b) == []
+    camps = [o for o in b["objects"] if o["type"] == "campaign"]
+    assert len(camps) == 1 and camps[0]["name"].endswith("c1")
+    ind = {o["id"]: o for o in b["objects"] if o["type"] == "indicator"}
+    src = [ind[o["source_ref"]]["pattern"] for o in b["objects"]
+           if o["type"] == "relationship" and o["target_ref"] == camps[0]["id"]]
+    assert sorted(src) == sorted(f"[ipv4-addr:value = '{m}']" for m in members)
+
+    ev = json.loads(run(log, "--format", "misp").stdout)
+    assert stix_check.check_misp(ev) == []
+    tagged = {a["value"] for a in ev["Event"]["Attribute"]
+              if a["type"] == "ip-src" and {"name": 'wsguard:campaign="c1"'} in a.get("Tag", [])}
+    assert tagged == set(members)
+
+    for fmt in ("csv", "json", "stix", "misp"):
+        anon = run(log, "--format", fmt, "--anonymise").stdout
+        assert "acme-corp" not in anon and "hunter2" not in anon
+        assert "c1" in anon

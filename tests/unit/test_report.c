@@ -471,6 +471,210 @@ static void test_roundtrip_from_writer(void **state)
     json_decref(j);
 }
 
+/* Campaigns: a generated log where three clients in three /24s probe the same ten paths (each
+ * with noise of its own), a fourth probes unrelated paths, a fifth shares only four paths (below
+ * the minimum), and two clients of one /24 probe the same list (one prefix: no campaign). */
+#define CAMP_A "45.33.12.7"
+#define CAMP_B "81.2.3.4"
+#define CAMP_C "185.220.101.3"
+#define CAMP_OTHER "91.200.1.1"
+#define CAMP_FEW "93.184.0.9"
+#define CAMP_SAME1 "77.1.1.5"
+#define CAMP_SAME2 "77.1.1.6"
+
+static void camp_line(FILE *f, int *t, const char *client, const char *path)
+{
+    (*t)++;
+    fprintf(f, "{\"time\":\"2026-11-25T%02d:%02d:%02d.000Z\",\"event\":\"probe\",\"client\":\"%s\","
+            "\"vhost\":\"www.acme-corp.example\",\"method\":\"GET\",\"uri\":\"%s?pass=hunter2\","
+            "\"path\":\"%s\",\"status\":404,\"ua\":\"x\",\"rules\":[1],\"tag\":\"php-shell\","
+            "\"score\":1,\"client_score\":1.0,\"action\":\"pass\",\"ban_until\":null,\"flags\":[]}\n",
+            10 + *t / 3600, *t / 60 % 60, *t % 60, client, path, path);
+}
+
+static wsg_report_t *load_campaign_log(apr_pool_t *p, wsg_report_opts_t *o, int with_private)
+{
+    static const char *const members[] = { CAMP_A, CAMP_B, CAMP_C, "10.0.0.9" };
+    char *path = apr_pstrdup(p, "/tmp/wsg_test_campaign_XXXXXX");
+    int fd = mkstemp(path), t = 0;
+    FILE *f;
+    const char *err = NULL;
+    wsg_report_t *r;
+
+    assert_true(fd >= 0);
+    apr_pool_cleanup_register(p, path, unlink_cleanup, apr_pool_cleanup_null);
+    f = fdopen(fd, "w");
+    for (int m = 0; m < (with_private ? 4 : 3); m++) {
+        for (int i = 0; i < 10; i++)
+            camp_line(f, &t, members[m], apr_psprintf(p, "/wordlist/s%d.php", i));
+        for (int i = 0; i < 2; i++)   /* noise of its own */
+            camp_line(f, &t, members[m], apr_psprintf(p, "/noise-%d-%d.php", m, i));
+    }
+    for (int i = 0; i < 8; i++)
+        camp_line(f, &t, CAMP_OTHER, apr_psprintf(p, "/other/%d.aspx", i));
+    for (int i = 0; i < 4; i++)
+        camp_line(f, &t, CAMP_FEW, apr_psprintf(p, "/wordlist/s%d.php", i));
+    for (int i = 0; i < 6; i++) {
+        camp_line(f, &t, CAMP_SAME1, apr_psprintf(p, "/same/%d.jsp", i));
+        camp_line(f, &t, CAMP_SAME2, apr_psprintf(p, "/same/%d.jsp", i));
+    }
+    fclose(f);
+    r = wsg_report_make(p, o);
+    assert_int_equal(wsg_report_read_file(r, path, &err), APR_SUCCESS);
+    return r;
+}
+
+/* The last CSV field of addr's row ("" when empty). */
+static const char *csv_last(apr_pool_t *p, const char *csv, const char *addr)
+{
+    const char *row = strstr(csv, apr_pstrcat(p, "\r\n", addr, ",", NULL)), *end, *q;
+    assert_non_null(row);
+    end = strstr(row + 2, "\r\n");
+    assert_non_null(end);
+    for (q = end; q > row && q[-1] != ','; q--)
+        ;
+    return apr_pstrmemdup(p, q, (apr_size_t)(end - q));
+}
+
+static void test_campaigns(void **state)
+{
+    apr_pool_t *p = *state;
+    wsg_report_opts_t o = { 0 };
+    wsg_report_t *r;
+    const char *csv, *members[] = { CAMP_C, CAMP_A, CAMP_B };  /* report order */
+    const char *outsiders[] = { CAMP_OTHER, CAMP_FEW, CAMP_SAME1, CAMP_SAME2 };
+    json_t *j, *camps, *c, *objs, *x;
+    const char *camp_id = NULL, *ident = NULL, *ap_wordlist = NULL, *text;
+    apr_hash_t *ind_of = apr_hash_make(p);   /* indicator id -> address */
+    int indicates = 0, uses = 0;
+    size_t i;
+
+    o.now = apr_time_from_sec(1795000000);
+    r = load_campaign_log(p, &o, 0);
+
+    /* CSV: "campaign" is the last column, so the older columns keep their positions. */
+    csv = wsg_report_render(r, WSG_REPORT_CSV, p);
+    assert_non_null(strstr(csv, ",max_score,ban_until,campaign\r\n"));
+    assert_memory_equal(csv, "address,family,first_seen,last_seen,count,", 42);
+    for (i = 0; i < 3; i++)
+        assert_string_equal(csv_last(p, csv, members[i]), "c1");
+    for (i = 0; i < 4; i++)
+        assert_string_equal(csv_last(p, csv, outsiders[i]), "");
+
+    /* JSON: one campaign of three clients from three prefixes sharing the ten paths. */
+    j = load_json(wsg_report_render(r, WSG_REPORT_JSON, p));
+    camps = json_object_get(j, "campaigns");
+    assert_int_equal(json_array_size(camps), 1);
+    c = json_array_get(camps, 0);
+    assert_string_equal(js(c, "id"), "c1");
+    assert_int_equal(json_array_size(json_object_get(c, "clients")), 3);
+    assert_int_equal(json_integer_value(json_object_get(c, "client_count")), 3);
+    assert_int_equal(json_integer_value(json_object_get(c, "prefixes")), 3);
+    assert_int_equal(json_integer_value(json_object_get(c, "shared_path_count")), 10);
+    assert_int_equal(json_array_size(json_object_get(c, "shared_paths")), 10);
+    assert_string_equal(js(c, "first_seen"), "2026-11-25T10:00:01.000Z");
+    assert_string_equal(js(c, "last_seen"), "2026-11-25T10:00:36.000Z");
+    for (i = 0; i < 3; i++) {
+        assert_string_equal(js(client_by_addr(j, members[i]), "campaign"), "c1");
+        assert_string_equal(json_string_value(json_array_get(json_object_get(c, "clients"), i)),
+                            members[i]);
+    }
+    for (i = 0; i < 4; i++)
+        assert_true(json_is_null(json_object_get(client_by_addr(j, outsiders[i]), "campaign")));
+    assert_true(json_is_true(json_object_get(json_object_get(j, "campaign_grouping"),
+                                             "complete")));
+    json_decref(j);
+
+    /* STIX: a campaign SDO; each member's indicator indicates it, nobody else's does. */
+    j = load_json(wsg_report_render(r, WSG_REPORT_STIX, p));
+    objs = json_object_get(j, "objects");
+    json_array_foreach(objs, i, x) {
+        const char *t = js(x, "type");
+        if (!strcmp(t, "identity"))
+            ident = js(x, "id");
+        else if (!strcmp(t, "indicator"))
+            apr_hash_set(ind_of, js(x, "id"), APR_HASH_KEY_STRING, js(x, "pattern"));
+        else if (!strcmp(t, "attack-pattern") && strstr(js(x, "name"), "Wordlist"))
+            ap_wordlist = js(x, "id");
+        else if (!strcmp(t, "campaign")) {
+            assert_null(camp_id);
+            camp_id = js(x, "id");
+            assert_true(is_stix_id(camp_id, "campaign"));
+            assert_string_equal(js(x, "spec_version"), "2.1");
+            assert_non_null(js(x, "created"));
+            assert_non_null(js(x, "modified"));
+            assert_string_equal(js(x, "name"), "Web-shell scanning campaign c1");
+            assert_non_null(strstr(js(x, "description"), "3 addresses in 3 different"));
+            assert_string_equal(js(x, "first_seen"), "2026-11-25T10:00:01.000Z");
+            assert_string_equal(js(x, "last_seen"), "2026-11-25T10:00:36.000Z");
+            assert_non_null(js(x, "created_by_ref"));
+            assert_int_equal(json_array_size(json_object_get(x, "object_marking_refs")), 1);
+        }
+    }
+    assert_non_null(camp_id);
+    assert_non_null(ident);
+    json_array_foreach(objs, i, x) {
+        const char *t = js(x, "type");
+        if (!strcmp(t, "campaign"))
+            assert_string_equal(js(x, "created_by_ref"), ident);
+        if (strcmp(t, "relationship"))
+            continue;
+        if (!strcmp(js(x, "source_ref"), camp_id)) {
+            assert_string_equal(js(x, "relationship_type"), "uses");
+            assert_string_equal(js(x, "target_ref"), ap_wordlist);
+            uses++;
+        }
+        else if (!strcmp(js(x, "target_ref"), camp_id)) {
+            assert_string_equal(js(x, "relationship_type"), "indicates");
+            text = apr_hash_get(ind_of, js(x, "source_ref"), APR_HASH_KEY_STRING);
+            assert_non_null(text);
+            assert_true(strstr(text, CAMP_A) || strstr(text, CAMP_B) || strstr(text, CAMP_C));
+            indicates++;
+        }
+    }
+    assert_int_equal(indicates, 3);
+    assert_int_equal(uses, 1);
+    json_decref(j);
+
+    /* MISP: member ip-src attributes name the campaign (tag and comment), others do not. */
+    j = load_json(wsg_report_render(r, WSG_REPORT_MISP, p));
+    json_array_foreach(json_object_get(json_object_get(j, "Event"), "Attribute"), i, x) {
+        int member;
+        if (strcmp(js(x, "type"), "ip-src"))
+            continue;
+        member = !strcmp(js(x, "value"), CAMP_A) || !strcmp(js(x, "value"), CAMP_B)
+                 || !strcmp(js(x, "value"), CAMP_C);
+        assert_int_equal(strstr(js(x, "comment"), "campaign c1") != NULL, member);
+        if (member)
+            assert_string_equal(js(json_array_get(json_object_get(x, "Tag"), 0), "name"),
+                                "wsguard:campaign=\"c1\"");
+        else
+            assert_null(json_object_get(x, "Tag"));
+    }
+    json_decref(j);
+
+    /* A private member is a member in a plain report and gone when anonymising; the campaign
+     * text names no host, private address or query value. */
+    r = load_campaign_log(p, &o, 1);
+    j = load_json(wsg_report_render(r, WSG_REPORT_JSON, p));
+    c = json_array_get(json_object_get(j, "campaigns"), 0);
+    assert_int_equal(json_integer_value(json_object_get(c, "client_count")), 4);
+    json_decref(j);
+    o.anonymise = 1;
+    r = load_campaign_log(p, &o, 1);
+    for (int f = WSG_REPORT_CSV; f <= WSG_REPORT_MISP; f++) {
+        text = wsg_report_render(r, (wsg_report_format_t)f, p);
+        assert_null(strstr(text, "10.0.0.9"));
+        assert_null(strstr(text, "acme-corp"));
+        assert_null(strstr(text, "hunter2"));
+        assert_non_null(strstr(text, CAMP_A));
+    }
+    j = load_json(wsg_report_render(r, WSG_REPORT_JSON, p));
+    c = json_array_get(json_object_get(j, "campaigns"), 0);
+    assert_int_equal(json_integer_value(json_object_get(c, "client_count")), 3);
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -483,6 +687,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_misp, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_options, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip_from_writer, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_campaigns, wsg_test_pool_setup, wsg_test_pool_teardown),
     };
     return WSG_RUN_GROUP(tests);
 }
