@@ -11,6 +11,7 @@
  * created once. A request that matches nothing allocates nothing. */
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <apr_strings.h>
 #include "wsg_rules_int.h"
 
@@ -19,7 +20,21 @@
 #define WSG_MAX_ANCHOR_LEN 1024
 #define WSG_LOCAL_MATCHES  64
 
+/* Match data per thread, made on first use; a thread-specific key frees it when the thread ends
+ * (event-MPM workers come and go). */
 static __thread pcre2_match_data *tl_md;
+static pthread_once_t md_once = PTHREAD_ONCE_INIT;
+static pthread_key_t  md_key;
+
+static void md_free(void *md)
+{
+    pcre2_match_data_free(md);
+}
+
+static void md_key_init(void)
+{
+    (void)pthread_key_create(&md_key, md_free);
+}
 
 /* ---- request subjects ---------------------------------------------------------------------- */
 
@@ -117,6 +132,8 @@ static int re_test(const wsg_ruleset_t *rs, const wsg_cond_t *c, const char *s, 
         tl_md = pcre2_match_data_create(1, NULL);
         if (!tl_md)
             return 0;
+        pthread_once(&md_once, md_key_init);
+        pthread_setspecific(md_key, tl_md);
     }
     if (c->jit)
         rc = pcre2_jit_match(c->re, (PCRE2_SPTR)s, len, 0, 0, tl_md, rs->mctx);
