@@ -8,7 +8,8 @@
 After each test every server is stopped and its error log checked: a line at error level or above,
 or a wsguard warning, that the test did not declare with h.expect_log(regex) fails the test.
 Environment: WSG_BUILD (build dir, default <repo>/build), WSG_CORPUS, WSG_KEEP=1 (keep temp dirs),
-WSG_TMP (where temp dirs go, default /tmp).
+WSG_TMP (where temp dirs go, default /tmp), WSG_SANITIZER_LOGS (make integration-asan: a report
+there fails the test).
 """
 import os
 import re
@@ -79,6 +80,15 @@ def httpd(module_so, request):
         bad = h.unexpected_log_lines()
         if bad:
             problems.append("unexpected error-log lines in %s:\n%s" % (h.error_log, "\n".join(bad[:30])))
+    # Under `make integration-asan` the sanitizers write their reports into a directory: any
+    # report after this test is a memory or UB error in the module (or wsguardctl).
+    logs = os.environ.get("WSG_SANITIZER_LOGS")
+    if logs and os.path.isdir(logs):
+        for name in sorted(os.listdir(logs)):
+            path = os.path.join(logs, name)
+            with open(path, errors="replace") as f:
+                problems.append("sanitizer report %s:\n%s" % (name, f.read()[:4000]))
+            os.unlink(path)
     call = getattr(request.node, "rep_call", None)
     failed = bool(call and call.failed)
     if problems and failed:
