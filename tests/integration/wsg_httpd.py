@@ -163,6 +163,10 @@ MaxConnectionsPerChild 0
 
 # Error-log severities a test fails on unless it declared the line expected.
 BAD_LEVELS = ("emerg", "alert", "crit", "error")
+# httpd's own, not the module's: during a graceful restart the event MPM may log that it could not
+# add a connection closing at that moment to its pollset (AH03092, EBADF). Seen once in many runs,
+# more often when the module is slowed by the sanitizers; not a failure of anything under test.
+HTTPD_BENIGN = [re.compile(r"\[mpm_event:error\].*AH03092: process_lingering_close: apr_pollset_add failure")]
 LOG_LINE = re.compile(r"^\[[^\]]*\] \[(?:(?P<mod>[\w.-]*):)?(?P<level>\w+)\] ")
 
 DEFAULT_FILES = {
@@ -477,7 +481,7 @@ CustomLog {root}/logs/access.log wsg
                 continue
             level, mod = m.group("level"), m.group("mod") or ""
             if level in BAD_LEVELS or (level.startswith("warn") and "wsguard" in (mod + ln).lower()):
-                if not any(rx.search(ln) for rx in self.expected):
+                if not any(rx.search(ln) for rx in self.expected + HTTPD_BENIGN):
                     bad.append(ln if len(ln) <= 600 else ln[:600] + "...")
         return bad
 
