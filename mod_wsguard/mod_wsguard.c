@@ -580,11 +580,6 @@ static int wsg_log_transaction(request_rec *r)
             score += st->miss_score;
         }
         else if (G->miss_score > 0) {
-            if (!st->path) {
-                char buf[WSG_NORM_BUF];
-                wsg_norm_t norm;
-                request_target(r, st, &norm, buf);
-            }
             /* A POST to a missing script is password guessing at a shell that is not there. */
             if (wsg_track_is_script_ext(st->ext))
                 score += G->miss_score * (r->method_number == M_POST ? 2 : 1);
