@@ -11,34 +11,12 @@ top=$(pwd)
 n=${1:-300}
 build=${WSG_BUILD:-$top/build}
 command -v valgrind >/dev/null || { echo "bench: valgrind is missing" >&2; exit 1; }
-[ -f "$build/mod_wsguard.so" ] || { echo "bench: build first (make)" >&2; exit 1; }
-
-work=$(mktemp -d /tmp/wsguard-cost.XXXXXX)
+work_prefix=wsguard-cost
+. "$top/tests/bench/bench-lib.sh"
 trap 'pkill -f "valgrind.*$work" 2>/dev/null || true; sleep 1; rm -rf "$work"' EXIT
-mkdir -p "$work/htdocs" "$work/run" "$work/logs"
-head -c 4096 /dev/zero | tr '\0' 'x' > "$work/htdocs/index.html"
-chown -R www-data:www-data "$work"
 
-conf() {  # NAME PORT EXTRA
-    cat > "$work/$1.conf" <<CONF
-ServerRoot "$work"
-ServerName cost.localhost
-Listen 127.0.0.1:$2
-PidFile $work/run/$1.pid
-DefaultRuntimeDir $work/run
-ErrorLog $work/logs/$1-error.log
-LogLevel warn
-User www-data
-Group www-data
-LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-TypesConfig /etc/mime.types
-KeepAlive Off
-DocumentRoot $work/htdocs
-$3
-CONF
-}
+PREFORK="LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+KeepAlive Off"
 
 # SCENARIO-NAME CONF PORT PATH -> instructions per request
 measure() {
@@ -62,11 +40,9 @@ measure() {
     awk -v t="$total" -v n="$((n + 1))" 'BEGIN { printf "%d\n", t / n }'
 }
 
-conf plain 18191 ""
-conf guard 18192 "LoadModule wsguard_module $build/mod_wsguard.so
-WSGuardRules $top/rules
-WSGuardStateDir $work/state
-WSGuardAllow none"
+bench_conf plain 18191 "$PREFORK"
+bench_conf guard 18192 "$PREFORK
+$(guard_directives state)"
 
 ps=$(measure plain_static plain 18191 /index.html)
 gs=$(measure guard_static guard 18192 /index.html)
@@ -75,7 +51,6 @@ g4=$(measure guard_404 guard 18192 /no/such/page.html)
 "$build/wsguardctl" -d "$work/state" ban 127.0.0.1 --for 1h >/dev/null
 gb=$(measure guard_banned guard 18192 /index.html)
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 printf '\n%-34s %16s %8s\n' "scenario ($n requests)" "instructions/req" ratio
 printf '%-34s %16s %8s\n' "plain httpd, static 4 KB" "$ps" 1.000
 printf '%-34s %16s %8s\n' "mod_wsguard, static 4 KB" "$gs" "$(ratio "$gs" "$ps")"

@@ -10,52 +10,28 @@ secs=${1:-8}
 rounds=${2:-2}
 build=${WSG_BUILD:-$top/build}
 command -v wrk >/dev/null || { echo "bench: wrk is missing (apt-get install wrk)" >&2; exit 1; }
-[ -f "$build/mod_wsguard.so" ] || { echo "bench: build first (make)" >&2; exit 1; }
-
-work=$(mktemp -d /tmp/wsguard-bench.XXXXXX)
+work_prefix=wsguard-bench
+. "$top/tests/bench/bench-lib.sh"
 trap 'for c in plain guard guard2; do /usr/sbin/apache2 -f "$work/$c.conf" -k stop 2>/dev/null || true; done; sleep 1; rm -rf "$work"' EXIT
-mkdir -p "$work/htdocs" "$work/run" "$work/logs"
-head -c 4096 /dev/zero | tr '\0' 'x' > "$work/htdocs/index.html"
-chown -R www-data:www-data "$work"
 
-conf() {  # NAME PORT EXTRA
-    cat > "$work/$1.conf" <<CONF
-ServerRoot "$work"
-ServerName bench.localhost
-Listen 127.0.0.1:$2
-PidFile $work/run/$1.pid
-DefaultRuntimeDir $work/run
-ErrorLog $work/logs/$1-error.log
-LogLevel warn
-User www-data
-Group www-data
-LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
-LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
-LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
-TypesConfig /etc/mime.types
+EVENT="LoadModule mpm_event_module /usr/lib/apache2/modules/mod_mpm_event.so
 StartServers 2
 ServerLimit 2
 ThreadsPerChild 32
 MaxRequestWorkers 64
 KeepAlive On
-MaxKeepAliveRequests 0
-DocumentRoot $work/htdocs
-$3
-CONF
+MaxKeepAliveRequests 0"
+start() {  # NAME PORT EXTRA
+    bench_conf "$1" "$2" "$EVENT
+$3"
     /usr/sbin/apache2 -f "$work/$1.conf" -k start
 }
 
-conf plain 18181 ""
-conf guard 18182 "LoadModule wsguard_module $build/mod_wsguard.so
-WSGuardRules $top/rules
-WSGuardStateDir $work/state
-WSGuardAllow none"
+start plain 18181 ""
+start guard 18182 "$(guard_directives state)"
 # The banned flood and clean guarded traffic both come from 127.0.0.1 (wrk cannot pick a source
 # address), so clean traffic is measured on a second guarded server with its own state.
-conf guard2 18183 "LoadModule wsguard_module $build/mod_wsguard.so
-WSGuardRules $top/rules
-WSGuardStateDir $work/state2
-WSGuardAllow none"
+start guard2 18183 "$(guard_directives state2)"
 sleep 1
 
 # wrk -> "RPS P99_MS"
@@ -90,7 +66,6 @@ for k in "${!ALL_RPS[@]}"; do
     P99[$k]=$(echo "${ALL_P99[$k]}" | median)
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.3f", a / b; else print "n/a" }'; }
 printf '\n%-34s %12s %10s %8s\n' scenario "requests/s" "p99 ms" ratio
 printf '%-34s %12s %10s %8s\n' "plain httpd, static 4 KB" "${RPS[plain_static]}" "${P99[plain_static]}" 1.000
 printf '%-34s %12s %10s %8s\n' "mod_wsguard, static 4 KB" "${RPS[guard_static]}" "${P99[guard_static]}" "$(ratio "${RPS[guard_static]}" "${RPS[plain_static]}")"
