@@ -47,7 +47,7 @@ static void export_help(FILE *f)
 {
     fprintf(f,
         "usage: wsguardctl export --format FORMAT [--aggregate] [--family 4|6] [--name NAME]\n"
-        "                         [-o FILE] [--halflife DUR]\n\n"
+        "                         [--hook input|forward] [--set-only] [-o FILE] [--halflife DUR]\n\n"
         "Prints every ban in force (addresses and /24 | /64 prefixes) for a firewall, with the\n"
         "remaining ban time (rounded up to whole seconds) where the firewall has timeouts.\n"
         "Addresses inside a banned prefix are left out while the prefix covers them.\n\n"
@@ -70,6 +70,10 @@ static void export_help(FILE *f)
         "                  earliest member\n"
         "  --family 4|6    only that family\n"
         "  --name NAME     table / set / chain name\n"
+        "  --hook H        nft: hook the chain on input (default) or forward (a router or a host\n"
+        "                  of containers in front of the web servers)\n"
+        "  --set-only      nft: only refill sets blocked4 / blocked6 of table NAME (created if\n"
+        "                  missing); its chains and your rules that use the sets stay as they are\n"
         "  -o FILE         write FILE atomically (temporary file, then rename) instead of stdout\n"
         "  --halflife DUR  half-life for the score shown in json (default: the module's)\n");
 }
@@ -123,6 +127,16 @@ int wsg_cli_export(wsg_cli_t *cli, int argc, const char *const *argv)
             }
             opts.name = n;
         }
+        else if (!strcmp(a, "--hook") && i + 1 < argc) {
+            a = argv[++i];
+            if (strcmp(a, "input") && strcmp(a, "forward")) {
+                fprintf(cli->err, "wsguardctl export: --hook takes input or forward, not '%s'\n", a);
+                return 2;
+            }
+            opts.hook = a;
+        }
+        else if (!strcmp(a, "--set-only"))
+            opts.set_only = 1;
         else if (!strcmp(a, "-o") && i + 1 < argc)
             out_path = argv[++i];
         else if (!strcmp(a, "--halflife") && i + 1 < argc) {

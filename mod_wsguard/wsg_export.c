@@ -252,30 +252,47 @@ static void nft_elements(FILE *f, const char *table, const char *set, const apr_
 static void write_nft(FILE *f, const wsg_export_t *ex, const wsg_export_opts_t *o, apr_time_t now)
 {
     const char *t = o->name ? o->name : "wsguard";
+    const char *hook = o->hook ? o->hook : "input";
     fprintf(f, "#!/usr/sbin/nft -f\n");
     header(f, ex, o, "nft", now);
-    fprintf(f,
-            "# 'nft -f FILE' replaces table inet %s in one transaction: applying it again is\n"
-            "# idempotent and leaves no stale element; the kernel drops each element when its\n"
-            "# timeout (the remaining ban, capped at a year) ends.\n"
-            "add table inet %s\n"
-            "delete table inet %s\n"
-            "table inet %s {\n"
-            "\tset blocked4 {\n"
-            "\t\ttype ipv4_addr\n"
-            "\t\tflags interval, timeout\n"
-            "\t}\n"
-            "\tset blocked6 {\n"
-            "\t\ttype ipv6_addr\n"
-            "\t\tflags interval, timeout\n"
-            "\t}\n"
-            "\tchain input {\n"
-            "\t\ttype filter hook input priority -10; policy accept;\n"
-            "\t\tip saddr @blocked4 drop\n"
-            "\t\tip6 saddr @blocked6 drop\n"
-            "\t}\n"
-            "}\n",
-            t, t, t, t);
+    if (o->set_only) {
+        /* 'add' of an existing table or set is a no-op: the admin's chains in table t, and the
+         * rules there that reference the sets, are never touched; flush + refill is one
+         * transaction, so a rule never sees a half-filled set. */
+        fprintf(f,
+                "# 'nft -f FILE' refills sets blocked4 and blocked6 of table inet %s in one\n"
+                "# transaction and touches nothing else: reference them from your own rules,\n"
+                "# e.g. 'ip saddr @blocked4 drop' in a chain of table inet %s.\n"
+                "add table inet %s\n"
+                "add set inet %s blocked4 { type ipv4_addr; flags interval, timeout; }\n"
+                "add set inet %s blocked6 { type ipv6_addr; flags interval, timeout; }\n"
+                "flush set inet %s blocked4\n"
+                "flush set inet %s blocked6\n",
+                t, t, t, t, t, t, t);
+    }
+    else
+        fprintf(f,
+                "# 'nft -f FILE' replaces table inet %s in one transaction: applying it again is\n"
+                "# idempotent and leaves no stale element; the kernel drops each element when its\n"
+                "# timeout (the remaining ban, capped at a year) ends.\n"
+                "add table inet %s\n"
+                "delete table inet %s\n"
+                "table inet %s {\n"
+                "\tset blocked4 {\n"
+                "\t\ttype ipv4_addr\n"
+                "\t\tflags interval, timeout\n"
+                "\t}\n"
+                "\tset blocked6 {\n"
+                "\t\ttype ipv6_addr\n"
+                "\t\tflags interval, timeout\n"
+                "\t}\n"
+                "\tchain %s {\n"
+                "\t\ttype filter hook %s priority -10; policy accept;\n"
+                "\t\tip saddr @blocked4 drop\n"
+                "\t\tip6 saddr @blocked6 drop\n"
+                "\t}\n"
+                "}\n",
+                t, t, t, t, hook, hook);
     if (want(o, 4))
         nft_elements(f, t, "blocked4", ex->v4, now);
     if (want(o, 6))

@@ -41,6 +41,11 @@ typedef struct wsg_export_opts_t {
                                * NULL: "wsguard" ("WSGUARD" for iptables) */
     int         family;       /* 0: both; 4 or 6: only that family. iptables: 0 means 4 */
     const char *generator;    /* text for the header comment, e.g. "wsguardctl export"; NULL: none */
+    const char *hook;         /* nft: the chain's hook, "input" (NULL) or "forward" (a router or
+                               * a host of containers in front of the web servers) */
+    int         set_only;     /* nft: manage only the sets of table NAME (created if missing,
+                               * flushed and refilled), never its chains: for admins who keep
+                               * their own rules referencing @blocked4 / @blocked6 */
 } wsg_export_opts_t;
 
 wsg_export_t *wsg_export_make(apr_pool_t *p);

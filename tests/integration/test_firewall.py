@@ -20,6 +20,7 @@ import random
 import re
 import shutil
 import subprocess
+import time
 import uuid
 
 import pytest
@@ -368,6 +369,125 @@ def test_fwsync_lock(wsguardctl, netns, tmp_path):
         assert run(["nft", "list", "tables"], ns=netns).stdout.strip() == ""
     fwsync(st, netns, "nft", lock=lock)
     assert set(nft_elements(netns, "blocked4")) == {"45.5.5.5"}
+
+
+# ---- wsguard-fwsync --follow: a ban reaches the firewall as it happens ---------------------------
+
+FOLLOW_RULES = ('id=9001 score=1 tag=php-shell msg="test probe" path.prefix=/probe/\n'
+                'id=9002 score=1 tag=php-shell msg="watched probe" path.prefix=/watch/\n')
+
+
+class Follower:
+    """wsguard-fwsync --follow EVENTLOG running inside the test's namespace."""
+
+    def __init__(self, st, ns, backend, event_log, tmp_path, *extra):
+        self.p = subprocess.Popen(
+            ["ip", "netns", "exec", ns, FWSYNC, "--backend", backend, "--state-dir", st.dir,
+             "--wsguardctl", st.ctl_path, "--lock", str(tmp_path / "follow.lock"),
+             "--follow", event_log] + list(extra),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def stop(self):
+        self.p.terminate()
+        try:
+            out, _ = self.p.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            out, _ = self.p.communicate()
+        return out
+
+
+def wait_for(pred, timeout):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if pred():
+            return time.time() - t0
+        time.sleep(0.02)
+    return None
+
+
+def members(ns, backend, fam=4, table="wsguard"):
+    if backend == "nft":
+        try:
+            return set(nft_elements(ns, "blocked%d" % fam, table=table))
+        except AssertionError:
+            return set()                      # table not there yet
+    p = run(["ipset", "save", "wsguard%d" % fam], ns=ns, check=False)
+    return set(re.findall(r"^add \S+ (\S+)", p.stdout, re.M))
+
+
+@pytest.mark.parametrize("backend", ["nft", "ipset"])
+def test_fwsync_follow_ban_in_set_within_a_second(httpd, wsguardctl, netns, tmp_path, backend):
+    """A real httpd bans scanners; the follower (in the namespace) puts each one into the set
+    within a second of the 403, without waiting for a timer; a DetectionOnly ban never gets
+    there; bans older than the follower come in with its first sync."""
+    h = httpd(rules=FOLLOW_RULES, wsguard="WSGuardThresholds off 2\nWSGuardAllow none\n"
+              "<Location /watch>\nWSGuardEngine DetectionOnly\n</Location>")
+    h.start()
+    assert h.statuses(["/probe/a.php", "/probe/b.php"], src="127.41.0.2") == [404, 403]
+    st = Store(wsguardctl, h.state_dir)
+    f = Follower(st, netns, backend, h.event_log, tmp_path, "--resync", "3600")
+    try:
+        assert wait_for(lambda: "127.41.0.2" in members(netns, backend), 10) is not None
+        delays = []
+        for i in range(5):
+            src = "127.42.%d.2" % i
+            h.status("/probe/a.php", src=src)
+            assert h.status("/probe/b.php", src=src) == 403
+            d = wait_for(lambda: src in members(netns, backend), 3)
+            assert d is not None, "%s never reached the %s set" % (src, backend)
+            delays.append(d)
+        # DetectionOnly: the module records the would-be ban ("action":"detect"), never refuses,
+        # and the follower leaves it out of the firewall.
+        assert h.statuses(["/watch/a.php", "/watch/b.php"], src="127.43.0.2") == [404, 404]
+        assert h.wait_events(lambda e: e.get("client") == "127.43.0.2" and e.get("event") == "ban"
+                             and e.get("action") == "detect")
+        time.sleep(1)
+        assert "127.43.0.2" not in members(netns, backend)
+    finally:
+        out = f.stop()
+    print("\n[fwsync --follow %s] ban -> set delays (s): %s" % (backend, " ".join("%.3f" % d for d in delays)))
+    assert max(delays) < 1.0, (delays, out)
+    assert "added 127.42.4.2" in out, out
+
+
+def test_fwsync_set_only_keeps_hand_written_rules(wsguardctl, netns, tmp_path):
+    """--set-only refills the sets of a table the admin owns and never touches its chains."""
+    st = Store(wsguardctl, tmp_path / "state")
+    st.ctl("ban", "45.7.7.7", "--for", "1h")
+    own = tmp_path / "own.nft"
+    own.write_text("table inet filter {\n"
+                   "  set blocked4 { type ipv4_addr; flags interval, timeout; }\n"
+                   "  set blocked6 { type ipv6_addr; flags interval, timeout; }\n"
+                   "  chain input {\n"
+                   "    type filter hook input priority 0; policy accept;\n"
+                   "    tcp dport 22 accept comment \"admin ssh\"\n"
+                   "    ip saddr @blocked4 counter drop comment \"admin drop\"\n"
+                   "  }\n"
+                   "}\n")
+    run(["nft", "-f", str(own)], ns=netns)
+    before = run(["nft", "list", "chain", "inet", "filter", "input"], ns=netns).stdout
+    for _ in range(2):
+        fwsync(st, netns, "nft", "--set-only", "--name", "filter")
+    assert set(nft_elements(netns, "blocked4", table="filter")) == {"45.7.7.7"}
+    assert run(["nft", "list", "chain", "inet", "filter", "input"], ns=netns).stdout == before
+    assert "admin ssh" in before and "admin drop" in before
+    tables = run(["nft", "list", "tables"], ns=netns).stdout.split("\n")
+    assert [t for t in tables if t.strip()] == ["table inet filter"], tables
+    # without --set-only the table would be replaced: the hand-written chain would be gone
+    st.ctl("unban", "45.7.7.7")
+    fwsync(st, netns, "nft", "--set-only", "--name", "filter")
+    assert nft_elements(netns, "blocked4", table="filter") == {}
+    assert run(["nft", "list", "chain", "inet", "filter", "input"], ns=netns).stdout == before
+
+
+def test_fwsync_forward_hook(wsguardctl, netns, tmp_path):
+    st = Store(wsguardctl, tmp_path / "state")
+    st.ctl("ban", "45.8.8.8", "--for", "1h")
+    fwsync(st, netns, "nft", "--hook", "forward")
+    chain = run(["nft", "list", "chain", "inet", "wsguard", "forward"], ns=netns).stdout
+    assert "hook forward" in chain and "@blocked4 drop" in chain
+    assert run(["nft", "list", "chain", "inet", "wsguard", "input"], ns=netns, check=False).returncode != 0
 
 
 def test_fwsync_usage(tmp_path):

@@ -128,6 +128,42 @@ static void test_golden_nft(void **state)
         "}\n", *state);
 }
 
+/* --set-only touches the sets alone (the admin's chains stay); --hook forward names the chain. */
+static void test_nft_set_only_and_forward_hook(void **state)
+{
+    apr_time_t now = t_now();
+    wsg_export_t *ex = fixture(*state, now);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    wsg_export_opts_t o;
+
+    memset(&o, 0, sizeof(o));
+    o.name = "filter";
+    o.set_only = 1;
+    assert_int_equal(wsg_export_write(ex, WSG_EXPORT_NFT, &o, now, f), APR_SUCCESS);
+    fclose(f);
+    assert_non_null(strstr(buf, "add table inet filter\n"
+                                "add set inet filter blocked4 { type ipv4_addr; flags interval, timeout; }\n"
+                                "add set inet filter blocked6 { type ipv6_addr; flags interval, timeout; }\n"
+                                "flush set inet filter blocked4\n"
+                                "flush set inet filter blocked6\n"
+                                "add element inet filter blocked4 {\n"));
+    assert_null(strstr(buf, "delete table"));
+    assert_null(strstr(buf, "hook"));
+    free(buf);
+
+    buf = NULL;
+    f = open_memstream(&buf, &len);
+    memset(&o, 0, sizeof(o));
+    o.hook = "forward";
+    assert_int_equal(wsg_export_write(ex, WSG_EXPORT_NFT, &o, now, f), APR_SUCCESS);
+    fclose(f);
+    assert_non_null(strstr(buf, "\tchain forward {\n\t\ttype filter hook forward priority -10;"));
+    assert_null(strstr(buf, "hook input"));
+    free(buf);
+}
+
 static void test_golden_ipset(void **state)
 {
     check_golden(WSG_EXPORT_IPSET, 0,
@@ -500,6 +536,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_golden_nft, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_nft_set_only_and_forward_hook, wsg_test_pool_setup,
+                                        wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_golden_ipset, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_golden_iptables, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_golden_pf, wsg_test_pool_setup, wsg_test_pool_teardown),
