@@ -129,6 +129,8 @@ static const nonphp_case_t cases[] = {
     /* Exchange / IIS */
     {"GET", "/aspnet_client/discover.aspx", 4, 1000, 4, 1000},
     {"GET", "/aspnet_client/system_web/4_0_30319/WebUIValidation.js", 0, 0, 0, 0},
+    {"GET", "/aspnet_client/system_web/4_0_30319/x.aspx", 4, 1000, 4, 1000},
+    {"GET", "/aspnet_client/FreeTextBox/ftb.imagegallery.aspx", 0, 0, 3, 1000},
     {"GET", "/owa/auth/errorEE.aspx", 0, 0, 4, 1000},
     {"GET", "/owa/auth/logon.aspx?replaceCurrent=1&url=https%3a%2f%2fmail.example.org%2fowa%2f", 0, 0, 0, 0},
     {"GET", "/owa/auth/15.2.1118/themes/resources/favicon.ico", 0, 0, 0, 0},
