@@ -1,6 +1,6 @@
 /* Detection-rate test: replays the development corpus (shared/corpus) through the normaliser and
  * the shipped rules, one request at a time, signatures only, and asserts the targets:
- * >= 95% of probes-dev.txt matched, <= 0.2% of legit-dev.txt, <= 1% of legit-dev-files.txt.
+ * >= 97% of probes-dev.txt matched, <= 0.1% of legit-dev.txt and of legit-dev-files.txt.
  * The corpus is found through $WSG_CORPUS, else ../../../shared/corpus (the shared/ directory
  * beside the repository). Without it the test is skipped, unless CI=true: then it fails. */
 #include <stdio.h>
@@ -92,17 +92,17 @@ static void test_corpus_rates(void **state)
     assert_int_equal(replay(rs, "legit-dev-files.txt", &files, 1, 0), 0);
 
     printf("  rules: %u\n", wsg_ruleset_count(rs));
-    printf("  probes-dev.txt:      %lu/%lu matched = %.2f%% (target >= 95%%)\n", probes.matched,
+    printf("  probes-dev.txt:      %lu/%lu matched = %.2f%% (target >= 97%%)\n", probes.matched,
            probes.lines, pct(&probes));
-    printf("  legit-dev.txt:       %lu/%lu matched = %.2f%% (target <= 0.2%%)\n", legit.matched,
+    printf("  legit-dev.txt:       %lu/%lu matched = %.2f%% (target <= 0.1%%)\n", legit.matched,
            legit.lines, pct(&legit));
-    printf("  legit-dev-files.txt: %lu/%lu matched = %.2f%% (target <= 1%%)\n", files.matched,
+    printf("  legit-dev-files.txt: %lu/%lu matched = %.2f%% (target <= 0.1%%)\n", files.matched,
            files.lines, pct(&files));
 
     assert_true(probes.lines > 0 && legit.lines > 0 && files.lines > 0);
-    assert_true(probes.matched * 100 >= probes.lines * 95);
-    assert_true(legit.matched * 1000 <= legit.lines * 2);
-    assert_true(files.matched * 100 <= files.lines);
+    assert_true(probes.matched * 100 >= probes.lines * 97);
+    assert_true(legit.matched * 1000 <= legit.lines);
+    assert_true(files.matched * 1000 <= files.lines);
 }
 
 /* Hand-picked requests with bodies and user agents, which the corpus (METHOD PATH only) lacks:
