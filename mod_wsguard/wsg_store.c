@@ -1,7 +1,39 @@
 /* wsg_store: the LMDB environment holding one wsg_rec_t per address or prefix. Owns preparing the
- * environment (create, check, move a corrupt file aside, chown), the per-process handle, the
- * per-thread reused read transactions, and the mapping of LMDB errors to apr_status_t.
- * Portable core: APR + LMDB (plus pthread keys for thread-exit cleanup; Linux is the target). */
+ * environment (create, check, move a corrupt file aside), the security checks of the state
+ * directory, the per-process handle, the per-thread reused read transactions, and the mapping of
+ * LMDB errors to apr_status_t.
+ * Portable core: APR + LMDB (plus pthread keys for thread-exit cleanup; Linux is the target).
+ *
+ * Security of the state directory. It belongs to the user httpd's children run as (www-data),
+ * because they write it; so anyone running code as that user (a web shell) can put anything in
+ * it at any moment. Root touches it too: httpd's parent in post_config (start, every graceful)
+ * and wsguardctl. Handled as a privileged daemon handles a directory its unprivileged user owns:
+ *  - The directory is opened once, O_DIRECTORY | O_NOFOLLOW, and checked through that fd
+ *    (fstat): a real directory, owned by the expected user or root, not writable by group or
+ *    others; its parent not writable by others without the sticky bit. Everything after goes
+ *    through the fd (fstatat/openat/renameat/unlinkat), and LMDB is given /proc/self/fd/N, so
+ *    the path is never resolved again: swapping the directory afterwards changes nothing.
+ *  - data.mdb and lock.mdb are checked with fstatat(AT_SYMLINK_NOFOLLOW): a regular file with
+ *    one link (a hard link could be another name of a file elsewhere), owned by the expected
+ *    user, not writable by group or others. A failure is refused with a message naming the path,
+ *    the problem and the fix; httpd then serves without tracking (AH19405).
+ *  - Missing files are created with openat(O_CREAT | O_EXCL | O_NOFOLLOW), which never follows
+ *    or reuses a name. Only what was just created is chowned (a directory prepare made with
+ *    mkdir, files it made with O_EXCL in a root-owned directory); nothing existing ever is.
+ *  - LMDB opens the two files by name itself (no O_NOFOLLOW), so between the checks and its
+ *    open the owner of the directory can still swap a name for a symlink. That window is closed
+ *    by who does the opening: prepare runs the LMDB work (create, open, read every record, move
+ *    a damaged file aside) in a forked child that has switched entirely (setgroups, setgid,
+ *    setuid) to the directory's owner and closed every other inherited fd; wsguardctl switches
+ *    to that owner before opening (wsg_cli.c). Whatever a race makes LMDB follow, it follows
+ *    with the rights of the user who could already write it; root never writes through it.
+ *    A root-owned directory needs no switch: nobody else can add names to it. The checks run
+ *    again after the open (and the data file LMDB holds is compared with the checked one) to
+ *    report a swap; that part is detection, the switch is the protection. Running LMDB on a
+ *    file its attacker may have crafted in a child also means a crash there is not httpd's.
+ *  - Not covered: directories above the state directory are the administrator's (a symlink
+ *    there is followed; only "writable by others without the sticky bit" is refused for the
+ *    parent); the children open the state by its path as www-data (no privilege to gain). */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
