@@ -524,7 +524,10 @@ static apr_status_t dir_make(apr_pool_t *p, const char *dir, long uid, long gid,
         /* Missing ancestors: traversable, the children open the state by its path. */
         if ((slash = strrchr(parent, '/')) != NULL && slash != parent) {
             *slash = '\0';
-            rv = apr_dir_make_recursive(parent, APR_FPROT_OS_DEFAULT & 0755, p);
+            rv = apr_dir_make_recursive(parent, APR_FPROT_UREAD | APR_FPROT_UWRITE
+                                        | APR_FPROT_UEXECUTE | APR_FPROT_GREAD
+                                        | APR_FPROT_GEXECUTE | APR_FPROT_WREAD
+                                        | APR_FPROT_WEXECUTE, p);
             if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
                 char buf[120];
                 *err = apr_psprintf(p, "cannot create state directory %s: %s: %s", dir, parent,

@@ -908,6 +908,30 @@ static void test_root_owned_dir(void **state)
     wsg_store_close(st);
 }
 
+/* Missing ancestors are made traversable (the children open the state by its path as their
+ * user); the state directory itself 0750. */
+static void test_ancestors_created(void **state)
+{
+    fx_t *fx = *state;
+    const char *top = apr_pstrcat(fx->pool, fx->dir, "/a", NULL);
+    const char *dir = apr_pstrcat(fx->pool, top, "/b/env", NULL);
+    const char *err = NULL;
+    struct stat sb;
+    mode_t old = umask(022);
+
+    assert_int_equal(wsg_store_prepare(fx->pool, dir, NULL, test_user(), test_user(), &err),
+                     APR_SUCCESS);
+    umask(old);
+    assert_int_equal(stat(top, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0755);
+    assert_int_equal(stat(apr_pstrcat(fx->pool, top, "/b", NULL), &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0755);
+    assert_int_equal(stat(dir, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0750);
+    if (geteuid() == 0)
+        assert_int_equal(sb.st_uid, 65534);
+}
+
 /* wsg_store_open_dir works through the fd: renaming the directory away after the check changes
  * nothing about what is opened. */
 static void test_open_dir_fd(void **state)
@@ -1159,6 +1183,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_prepare_runs_as_owner, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_root_owned_dir, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_open_dir_fd, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ancestors_created, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_readers_full, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_multi_process, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_threads, fx_setup, fx_teardown),
