@@ -449,8 +449,14 @@ static apr_status_t dir_open(apr_pool_t *p, const char *path, long expect, wsg_s
     wsg_store_dir_t *d = apr_pcalloc(p, sizeof(*d));
     struct stat sb;
     apr_status_t rv;
+    char *bare = apr_pstrdup(p, path);
+    size_t n = strlen(bare);
 
-    d->path = apr_pstrdup(p, path);
+    /* A trailing slash would make open() follow a symlink despite O_NOFOLLOW. */
+    while (n > 1 && bare[n - 1] == '/')
+        bare[--n] = '\0';
+    path = bare;
+    d->path = path;
     d->expect = expect;
     d->fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (d->fd < 0) {

@@ -764,6 +764,8 @@ static void test_refuse_symlinked_dir(void **state)
     snap(victim, &before);
     assert_int_equal(symlink(real, fx->env), 0);
     expect_refused(fx, fx->env, "is a symbolic link");
+    /* A trailing slash makes open() follow a symlink even with O_NOFOLLOW. */
+    expect_refused(fx, apr_pstrcat(fx->pool, fx->env, "//", NULL), "is a symbolic link");
     assert_untouched(victim, &before);
     assert_int_equal(lstat(apr_pstrcat(fx->pool, real, "/lock.mdb", NULL), &sb), -1);
     assert_int_not_equal(wsg_store_dir_check(fx->pool, fx->env, &d, &err), APR_SUCCESS);
