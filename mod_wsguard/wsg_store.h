@@ -47,8 +47,9 @@ typedef struct wsg_store_opts_t {
 } wsg_store_opts_t;
 
 /* post_config: create dir and environment if missing, check it opens (a corrupt file is moved
- * aside to data.mdb.corrupt-<time> and recreated), clear stale readers, chown dir and files to
- * uid/gid (pass -1 to leave). Closes everything before returning. *err explains a failure. */
+ * aside to data.mdb.corrupt-<time> and recreated), clear stale readers. uid/gid: the user the
+ * children run as (-1: this process's), given what prepare creates; see the security checks
+ * below. Closes everything before returning. *err explains a failure. */
 apr_status_t wsg_store_prepare(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
                                long uid, long gid, const char **err);
 
