@@ -18,6 +18,7 @@
 #include <apr_strings.h>
 #include <apr_file_info.h>
 #include <apr_atomic.h>
+#include <unistd.h>
 
 #include "wsg_ip.h"
 #include "wsg_norm.h"
@@ -144,8 +145,10 @@ static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     if (sc->event_log)
         wsg_open_event_log(pconf, s, sc->event_log);
 
-    rv = wsg_store_prepare_ex(ptemp, G->state_dir, &G->store_opts, (long)ap_unixd_config.user_id,
-                              (long)ap_unixd_config.group_id, &notice, &err);
+    /* The children switch to User/Group only when httpd starts as root; else they run as we do. */
+    rv = wsg_store_prepare_ex(ptemp, G->state_dir, &G->store_opts,
+                              geteuid() == 0 ? (long)ap_unixd_config.user_id : -1,
+                              geteuid() == 0 ? (long)ap_unixd_config.group_id : -1, &notice, &err);
     if (notice)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(19408)
                      "state in %s was damaged and has been started afresh: %s", G->state_dir, notice);

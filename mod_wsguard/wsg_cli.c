@@ -1,6 +1,9 @@
 /* wsg_cli: wsguardctl's main: global options and verb dispatch. */
+#include <errno.h>
+#include <grp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <apr_general.h>
 #include <apr_strings.h>
 #include "wsg_cli.h"
@@ -37,14 +40,63 @@ static void usage(FILE *f)
     fprintf(f, "\n'wsguardctl VERB --help' describes a verb.\n");
 }
 
+/* Switches to the state directory's owner (root running wsguardctl on the server's state): LMDB
+ * opens data.mdb and lock.mdb by name, in a directory that user can change at any moment, so
+ * whatever it follows there it follows with that user's rights only. 0, or an errno value. */
+static int become_owner(uid_t uid, gid_t gid, int for_good)
+{
+    if (setgroups(1, &gid) != 0)
+        return errno;
+    if (for_good) {
+        if (setgid(gid) != 0 || setuid(uid) != 0)
+            return errno;
+        if (setuid(0) == 0)
+            return EPERM;
+    }
+    else if (setegid(gid) != 0 || seteuid(uid) != 0)
+        return errno;
+    return geteuid() == uid && getegid() == gid ? 0 : EPERM;
+}
+
 wsg_store_t *wsg_cli_store(wsg_cli_t *cli, int writable)
 {
     wsg_store_t *st = NULL;
+    wsg_store_dir_t *d = NULL;
     const char *err = NULL;
     wsg_store_opts_t opts = cli->store_opts;
+    apr_status_t rv;
+    gid_t saved_groups[64];
+    int nsaved = -1, e;
+    gid_t saved_egid = getegid();
+    uid_t owner;
 
     opts.readonly = !writable;
-    if (wsg_store_open(cli->pool, cli->state_dir, &opts, &st, &err) != APR_SUCCESS) {
+    if (wsg_store_dir_check(cli->pool, cli->state_dir, &d, &err) != APR_SUCCESS) {
+        fprintf(cli->err, "wsguardctl: refusing the state in %s: %s\n", cli->state_dir,
+                err ? err : "unknown error");
+        return NULL;
+    }
+    owner = (uid_t)wsg_store_dir_uid(d);
+    if (geteuid() == 0 && owner != 0) {
+        if (cli->keep_root && (nsaved = getgroups(64, saved_groups)) < 0) {
+            fprintf(cli->err, "wsguardctl: getgroups: %s\n", strerror(errno));
+            return NULL;
+        }
+        if ((e = become_owner(owner, (gid_t)wsg_store_dir_gid(d), !cli->keep_root)) != 0) {
+            fprintf(cli->err, "wsguardctl: cannot switch to uid %ld gid %ld, the owner of %s, "
+                    "to open the state: %s\n", wsg_store_dir_uid(d), wsg_store_dir_gid(d),
+                    cli->state_dir, strerror(e));
+            return NULL;
+        }
+    }
+    rv = wsg_store_open_dir(cli->pool, d, &opts, &st, &err);
+    if (nsaved >= 0 && (seteuid(0) != 0 || setegid(saved_egid) != 0
+                        || setgroups((size_t)nsaved, saved_groups) != 0)) {
+        fprintf(cli->err, "wsguardctl: cannot switch back to root: %s\n", strerror(errno));
+        wsg_store_close(st);
+        return NULL;
+    }
+    if (rv != APR_SUCCESS) {
         fprintf(cli->err, "wsguardctl: cannot open state in %s: %s\n", cli->state_dir,
                 err ? err : "unknown error");
         return NULL;

@@ -16,12 +16,17 @@ typedef struct wsg_cli_t {
     wsg_policy_t     policy;       /* defaults; verbs that need a policy may take options */
     FILE            *out;
     FILE            *err;
+    int              keep_root;    /* the verb needs root after opening the store (export -o):
+                                    * switch to the state's owner only while opening it */
 } wsg_cli_t;
 
 /* Every verb: argv[0] is the verb; returns the process exit status (0 ok, 1 failure, 2 usage). */
 typedef int (*wsg_cli_verb_fn)(wsg_cli_t *cli, int argc, const char *const *argv);
 
-/* Opens the store of cli->state_dir (read-only unless writable), printing an error on failure. */
+/* Opens the store of cli->state_dir (read-only unless writable), printing an error on failure.
+ * Refuses a state directory failing wsg_store_dir_check (symlinks, foreign owners, writable by
+ * group or others) and, when run as root, opens it as the directory's owner: for good (setgid,
+ * setuid) unless cli->keep_root, then with the effective ids only, restored after the open. */
 wsg_store_t *wsg_cli_store(wsg_cli_t *cli, int writable);
 
 /* Parses a duration "90", "90s", "15m", "2h", "7d" into *out; APR_EINVAL if malformed. */

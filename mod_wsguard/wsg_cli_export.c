@@ -160,6 +160,7 @@ int wsg_cli_export(wsg_cli_t *cli, int argc, const char *const *argv)
     }
     opts.family = family;
     opts.generator = "wsguardctl export";
+    cli->keep_root = out_path != NULL;   /* creates and renames out_path after the read */
     if (!(st = wsg_cli_store(cli, 0)))
         return 1;
     c.ex = wsg_export_make(cli->pool);

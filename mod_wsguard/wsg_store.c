@@ -1,15 +1,52 @@
 /* wsg_store: the LMDB environment holding one wsg_rec_t per address or prefix. Owns preparing the
- * environment (create, check, move a corrupt file aside, chown), the per-process handle, the
- * per-thread reused read transactions, and the mapping of LMDB errors to apr_status_t.
- * Portable core: APR + LMDB (plus pthread keys for thread-exit cleanup; Linux is the target). */
+ * environment (create, check, move a corrupt file aside), the security checks of the state
+ * directory, the per-process handle, the per-thread reused read transactions, and the mapping of
+ * LMDB errors to apr_status_t.
+ * Portable core: APR + LMDB (plus pthread keys for thread-exit cleanup; Linux is the target).
+ *
+ * Security of the state directory. It belongs to the user httpd's children run as (www-data),
+ * because they write it; so anyone running code as that user (a web shell) can put anything in
+ * it at any moment. Root touches it too: httpd's parent in post_config (start, every graceful)
+ * and wsguardctl. Handled as a privileged daemon handles a directory its unprivileged user owns:
+ *  - The directory is opened once, O_DIRECTORY | O_NOFOLLOW, and checked through that fd
+ *    (fstat): a real directory, owned by the expected user or root, not writable by group or
+ *    others; its parent not writable by others without the sticky bit. Everything after goes
+ *    through the fd (fstatat/openat/renameat/unlinkat), and LMDB is given /proc/self/fd/N, so
+ *    the path is never resolved again: swapping the directory afterwards changes nothing.
+ *  - data.mdb and lock.mdb are checked with fstatat(AT_SYMLINK_NOFOLLOW): a regular file with
+ *    one link (a hard link could be another name of a file elsewhere), owned by the expected
+ *    user, not writable by group or others. A failure is refused with a message naming the path,
+ *    the problem and the fix; httpd then serves without tracking (AH19405).
+ *  - Missing files are created with openat(O_CREAT | O_EXCL | O_NOFOLLOW), which never follows
+ *    or reuses a name. Only what was just created is chowned (a directory prepare made with
+ *    mkdir, files it made with O_EXCL in a root-owned directory); nothing existing ever is.
+ *  - LMDB opens the two files by name itself (no O_NOFOLLOW), so between the checks and its
+ *    open the owner of the directory can still swap a name for a symlink. That window is closed
+ *    by who does the opening: prepare runs the LMDB work (create, open, read every record, move
+ *    a damaged file aside) in a forked child that has switched entirely (setgroups, setgid,
+ *    setuid) to the directory's owner and closed every other inherited fd; wsguardctl switches
+ *    to that owner before opening (wsg_cli.c). Whatever a race makes LMDB follow, it follows
+ *    with the rights of the user who could already write it; root never writes through it.
+ *    A root-owned directory needs no switch: nobody else can add names to it. The checks run
+ *    again after the open (and the data file LMDB holds is compared with the checked one) to
+ *    report a swap; that part is detection, the switch is the protection. Running LMDB on a
+ *    file its attacker may have crafted in a child also means a crash there is not httpd's.
+ *  - Not covered: directories above the state directory are the administrator's (a symlink
+ *    there is followed; only "writable by others without the sticky bit" is refused for the
+ *    parent); the children open the state by its path as www-data (no privilege to gain). */
 #include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <pthread.h>
+#include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 
 #include <apr_errno.h>
 #include <apr_file_io.h>
@@ -22,8 +59,6 @@
 #define MIN_MAP_SIZE       ((apr_size_t)1 << 20)   /* below this a full map may not purge */
 #define DEFAULT_READERS    512u
 #define FILE_MODE          0640
-#define DIR_PERMS          (APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE | \
-                            APR_FPROT_GREAD | APR_FPROT_GEXECUTE)
 #define TLS_SLOTS          4      /* stores one thread reads at once; more only costs a new txn */
 #define PURGE_BATCH        256    /* deletes per write txn, so a full map frees pages as it goes */
 
@@ -241,25 +276,466 @@ static int is_damage(int rc)
         || rc == MDB_PANIC || rc == MDB_PAGE_NOTFOUND;
 }
 
-static apr_status_t chown_path(apr_pool_t *p, const char *path, long uid, long gid,
-                               const char **err)
+/* ---- the state directory: checks without following symlinks (see the header comment) ---- */
+
+static const char *const env_files[] = { "data.mdb", "lock.mdb" };
+#define N_ENV_FILES ((int)(sizeof(env_files) / sizeof(env_files[0])))
+
+struct wsg_store_dir_t {
+    const char *path;        /* as configured, for messages */
+    int         fd;          /* O_DIRECTORY | O_NOFOLLOW, closed by a cleanup on the pool */
+    long        uid, gid;    /* the directory's owner */
+    long        expect;      /* owner the files must have; -1: see files_check */
+};
+
+long wsg_store_dir_uid(const wsg_store_dir_t *d) { return d->uid; }
+long wsg_store_dir_gid(const wsg_store_dir_t *d) { return d->gid; }
+
+static apr_status_t dir_fd_cleanup(void *data)
 {
-    if (chown(path, uid >= 0 ? (uid_t)uid : (uid_t)-1, gid >= 0 ? (gid_t)gid : (gid_t)-1) != 0) {
-        int e = errno;
-        if (e == ENOENT)
-            return APR_SUCCESS;
-        *err = apr_psprintf(p, "cannot chown %s to %ld:%ld: %s", path, uid, gid, strerror(e));
-        return APR_FROM_OS_ERROR(e);
+    wsg_store_dir_t *d = data;
+    if (d->fd >= 0)
+        close(d->fd);
+    d->fd = -1;
+    return APR_SUCCESS;
+}
+
+/* "www-data (uid 33)" */
+static const char *user_name(apr_pool_t *p, long uid)
+{
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+        return apr_psprintf(p, "%s (uid %ld)", res->pw_name, uid);
+    return apr_psprintf(p, "uid %ld", uid);
+}
+
+static const char *user_login(apr_pool_t *p, long uid)
+{
+    struct passwd pw, *res = NULL;
+    char buf[1024];
+    if (getpwuid_r((uid_t)uid, &pw, buf, sizeof(buf), &res) == 0 && res)
+        return apr_pstrdup(p, res->pw_name);
+    return apr_psprintf(p, "%ld", uid);
+}
+
+/* *err = the formatted text, ": ", strerror(e) */
+static apr_status_t os_fail(apr_pool_t *p, const char **err, int e, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static apr_status_t os_fail(apr_pool_t *p, const char **err, int e, const char *fmt, ...)
+{
+    va_list ap;
+    const char *what;
+    va_start(ap, fmt);
+    what = apr_pvsprintf(p, fmt, ap);
+    va_end(ap);
+    *err = apr_pstrcat(p, what, ": ", strerror(e), NULL);
+    return APR_FROM_OS_ERROR(e);
+}
+
+/* Refuses what is not a real directory, owned by the expected user (or root), writable by that
+ * owner only. */
+static apr_status_t dir_stat_check(apr_pool_t *p, const char *path, const struct stat *sb,
+                                   long expect, const char **err)
+{
+    if (!S_ISDIR(sb->st_mode)) {
+        *err = apr_psprintf(p, "state directory %s is not a directory", path);
+        return APR_ENOTDIR;
     }
+    if (expect >= 0 && (long)sb->st_uid != expect && sb->st_uid != 0) {
+        *err = apr_psprintf(p, "state directory %s is owned by %s, expected %s or root: refusing "
+                            "it (fix: chown %s %s, or point WSGuardStateDir elsewhere)", path,
+                            user_name(p, (long)sb->st_uid), user_name(p, expect),
+                            user_login(p, expect), path);
+        return APR_EACCES;
+    }
+    if (sb->st_mode & (S_IWGRP | S_IWOTH)) {
+        *err = apr_psprintf(p, "state directory %s is writable by group or others (mode %04o): "
+                            "refusing it, anyone in them could plant files root would write "
+                            "through (fix: chmod 0750 %s)", path,
+                            (unsigned)(sb->st_mode & 07777), path);
+        return APR_EACCES;
+    }
+    return APR_SUCCESS;
+}
+
+/* The directory holding the state directory: one writable by others without the sticky bit
+ * lets anyone replace the state directory itself. */
+static apr_status_t parent_check(apr_pool_t *p, const char *path, const char **err)
+{
+    char *parent = apr_pstrdup(p, path), *slash;
+    struct stat sb;
+    size_t n = strlen(parent);
+
+    while (n > 1 && parent[n - 1] == '/')
+        parent[--n] = '\0';
+    slash = strrchr(parent, '/');
+    if (!slash)
+        parent = ".";
+    else if (slash == parent)
+        parent[1] = '\0';
+    else
+        *slash = '\0';
+    if (stat(parent, &sb) != 0)
+        return os_fail(p, err, errno, "cannot stat %s", parent);
+    if ((sb.st_mode & S_IWOTH) && !(sb.st_mode & S_ISVTX)) {
+        *err = apr_psprintf(p, "%s, the parent of the state directory %s, is writable by others "
+                            "without the sticky bit (mode %04o): anyone could replace the state "
+                            "directory (fix: chmod o-w %s)", parent, path,
+                            (unsigned)(sb.st_mode & 07777), parent);
+        return APR_EACCES;
+    }
+    return APR_SUCCESS;
+}
+
+/* data.mdb and lock.mdb, checked through the directory fd without following a symlink: a regular
+ * file with one link, owned by the expected user, writable by its owner only. expect < 0: the
+ * directory's owner, or anyone if that is root (nobody else can add names to such a directory).
+ * must_exist: after LMDB opened them (a vanished file means it was swapped under us). */
+static apr_status_t files_check(apr_pool_t *p, const wsg_store_dir_t *d, int must_exist,
+                                const char **err)
+{
+    long want = d->expect >= 0 ? d->expect : (d->uid != 0 ? d->uid : -1);
+    int i;
+
+    for (i = 0; i < N_ENV_FILES; i++) {
+        const char *path = apr_pstrcat(p, d->path, "/", env_files[i], NULL);
+        struct stat sb;
+
+        if (fstatat(d->fd, env_files[i], &sb, AT_SYMLINK_NOFOLLOW) != 0) {
+            if (errno == ENOENT && !must_exist)
+                continue;
+            return os_fail(p, err, errno, "cannot stat %s", path);
+        }
+        if (S_ISLNK(sb.st_mode)) {
+            *err = apr_psprintf(p, "%s is a symbolic link: refusing to follow it (whoever can "
+                                "write the state directory could make root overwrite any file "
+                                "through it; fix: rm %s)", path, path);
+            return APR_EACCES;
+        }
+        if (!S_ISREG(sb.st_mode)) {
+            *err = apr_psprintf(p, "%s is not a regular file: refusing it (fix: rm %s)", path,
+                                path);
+            return APR_EACCES;
+        }
+        if (sb.st_nlink != 1) {
+            *err = apr_psprintf(p, "%s has %lu hard links: refusing it (another name of the same "
+                                "file may be outside the state directory; fix: rm %s)", path,
+                                (unsigned long)sb.st_nlink, path);
+            return APR_EACCES;
+        }
+        if (want >= 0 && (long)sb.st_uid != want) {
+            *err = apr_psprintf(p, "%s is owned by %s, expected %s: refusing it (fix: check it, "
+                                "then chown %s %s, or rm %s)", path,
+                                user_name(p, (long)sb.st_uid), user_name(p, want),
+                                user_login(p, want), path, path);
+            return APR_EACCES;
+        }
+        if (sb.st_mode & (S_IWGRP | S_IWOTH)) {
+            *err = apr_psprintf(p, "%s is writable by group or others (mode %04o): refusing it "
+                                "(fix: chmod 0640 %s)", path, (unsigned)(sb.st_mode & 07777),
+                                path);
+            return APR_EACCES;
+        }
+    }
+    return APR_SUCCESS;
+}
+
+/* Opens path as a directory without following a symlink at its last component (components
+ * above it are the administrator's choice) and checks it. */
+static apr_status_t dir_open(apr_pool_t *p, const char *path, long expect, wsg_store_dir_t **out,
+                             const char **err)
+{
+    wsg_store_dir_t *d = apr_pcalloc(p, sizeof(*d));
+    struct stat sb;
+    apr_status_t rv;
+    char *bare = apr_pstrdup(p, path);
+    size_t n = strlen(bare);
+
+    /* A trailing slash would make open() follow a symlink despite O_NOFOLLOW. */
+    while (n > 1 && bare[n - 1] == '/')
+        bare[--n] = '\0';
+    path = bare;
+    d->path = path;
+    d->expect = expect;
+    d->fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (d->fd < 0) {
+        int e = errno;
+        if (lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode)) {
+            *err = apr_psprintf(p, "state directory %s is a symbolic link: refusing to follow it "
+                                "(set WSGuardStateDir to the real directory)", path);
+            return APR_EACCES;
+        }
+        if (e == ENOENT)
+            return os_fail(p, err, e, "state directory %s does not exist", path);
+        return os_fail(p, err, e, "cannot open state directory %s", path);
+    }
+    apr_pool_cleanup_register(p, d, dir_fd_cleanup, apr_pool_cleanup_null);
+    if (fstat(d->fd, &sb) != 0)
+        return os_fail(p, err, errno, "cannot stat state directory %s", path);
+    d->uid = (long)sb.st_uid;
+    d->gid = (long)sb.st_gid;
+    if ((rv = dir_stat_check(p, path, &sb, expect, err)) != APR_SUCCESS
+        || (rv = parent_check(p, path, err)) != APR_SUCCESS
+        || (rv = files_check(p, d, 0, err)) != APR_SUCCESS)
+        return rv;
+    *out = d;
+    return APR_SUCCESS;
+}
+
+apr_status_t wsg_store_dir_check(apr_pool_t *p, const char *dir, wsg_store_dir_t **out,
+                                 const char **err)
+{
+    *out = NULL;
+    *err = NULL;
+    if (!dir || !*dir) {
+        *err = "no state directory configured";
+        return APR_EINVAL;
+    }
+    return dir_open(p, dir, -1, out, err);
+}
+
+apr_status_t wsg_store_dir_recheck(apr_pool_t *p, const wsg_store_dir_t *d, const char **err)
+{
+    *err = NULL;
+    return files_check(p, d, 1, err);
+}
+
+/* What LMDB is given: the directory through its fd, so the path (and any directory above it)
+ * is never resolved again; the configured path where /proc is not mounted. */
+static const char *lmdb_path(apr_pool_t *p, const wsg_store_dir_t *d)
+{
+    const char *proc = apr_psprintf(p, "/proc/self/fd/%d", d->fd);
+    struct stat a, b;
+    if (stat(proc, &a) == 0 && fstat(d->fd, &b) == 0 && a.st_dev == b.st_dev
+        && a.st_ino == b.st_ino)
+        return proc;
+    return d->path;
+}
+
+/* The state directory, created (0750, owned by uid:gid) if missing. Only a directory we have just
+ * made is chowned; the one we open is checked whoever made it. */
+static apr_status_t dir_make(apr_pool_t *p, const char *dir, long uid, long gid,
+                             wsg_store_dir_t **out, const char **err)
+{
+    struct stat sb;
+    apr_status_t rv;
+    int made = 0;
+
+    if (lstat(dir, &sb) != 0 && errno == ENOENT) {
+        char *parent = apr_pstrdup(p, dir), *slash;
+        size_t n = strlen(parent);
+        while (n > 1 && parent[n - 1] == '/')
+            parent[--n] = '\0';
+        /* Missing ancestors: traversable, the children open the state by its path. */
+        if ((slash = strrchr(parent, '/')) != NULL && slash != parent) {
+            *slash = '\0';
+            rv = apr_dir_make_recursive(parent, APR_FPROT_UREAD | APR_FPROT_UWRITE
+                                        | APR_FPROT_UEXECUTE | APR_FPROT_GREAD
+                                        | APR_FPROT_GEXECUTE | APR_FPROT_WREAD
+                                        | APR_FPROT_WEXECUTE, p);
+            if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
+                char buf[120];
+                *err = apr_psprintf(p, "cannot create state directory %s: %s: %s", dir, parent,
+                                    apr_strerror(rv, buf, sizeof(buf)));
+                return rv;
+            }
+        }
+        if ((rv = parent_check(p, dir, err)) != APR_SUCCESS)
+            return rv;
+        if (mkdir(dir, 0750) == 0)
+            made = 1;
+        else if (errno != EEXIST)
+            return os_fail(p, err, errno, "cannot create state directory %s", dir);
+    }
+    if ((rv = dir_open(p, dir, -1, out, err)) != APR_SUCCESS)
+        return rv;
+    /* Ours only if it is still root's (what mkdir made): a directory swapped in by someone else
+     * in between is owned by them and is then simply checked below. */
+    if (made && geteuid() == 0 && (*out)->uid == 0 && (uid > 0 || gid > 0)) {
+        if (fchown((*out)->fd, uid >= 0 ? (uid_t)uid : (uid_t)-1,
+                   gid >= 0 ? (gid_t)gid : (gid_t)-1) != 0)
+            return os_fail(p, err, errno, "cannot chown the new state directory %s", dir);
+        if (uid >= 0)
+            (*out)->uid = uid;
+        if (gid >= 0)
+            (*out)->gid = gid;
+    }
+    return APR_SUCCESS;
+}
+
+/* Full and permanent switch to uid:gid (supplementary groups too); checked. */
+static int become(long uid, long gid)
+{
+    gid_t g = (gid_t)gid;
+    if (setgroups(1, &g) != 0 || setgid(g) != 0 || setuid((uid_t)uid) != 0)
+        return errno ? errno : EPERM;
+    if (getuid() != (uid_t)uid || geteuid() != (uid_t)uid || getegid() != g || setuid(0) == 0)
+        return EPERM;
+    return 0;
+}
+
+/* Creates the missing files (never following a symlink, never reusing an existing name) and
+ * hands those to uid:gid when we are root. LMDB then opens them by name. */
+static int files_create(const wsg_store_dir_t *d, long uid, long gid, const char **what)
+{
+    int i;
+    for (i = 0; i < N_ENV_FILES; i++) {
+        int fd = openat(d->fd, env_files[i], O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                        FILE_MODE);
+        if (fd < 0) {
+            if (errno == EEXIST)
+                continue;
+            *what = env_files[i];
+            return errno;
+        }
+        if (geteuid() == 0 && (uid > 0 || gid > 0)
+            && fchown(fd, uid >= 0 ? (uid_t)uid : (uid_t)-1,
+                      gid >= 0 ? (gid_t)gid : (gid_t)-1) != 0) {
+            int e = errno;
+            close(fd);
+            *what = env_files[i];
+            return e;
+        }
+        close(fd);
+    }
+    return 0;
+}
+
+/* What the checking process sends back (one write, below PIPE_BUF). */
+typedef struct prep_result_t {
+    apr_status_t rv;
+    int          has_notice;
+    char         err[1400];
+    char         notice[1400];
+} prep_result_t;
+
+/* Creates the files, opens the environment once and reads it, moving a damaged data.mdb aside.
+ * Runs as the directory's owner (in a child process, see wsg_store_prepare_ex). */
+static void prep_work(apr_pool_t *p, const wsg_store_dir_t *d, const wsg_store_opts_t *opts,
+                      long uid, long gid, prep_result_t *res)
+{
+    const char *what = "", *lpath = lmdb_path(p, d);
+    int rc;
+
+    if ((rc = files_create(d, uid, gid, &what)) != 0)
+        goto os_error;
+    rc = env_check(lpath, opts, &what);
+    if (is_damage(rc)) {
+        const char *aside = apr_psprintf(p, "data.mdb.corrupt-%" APR_TIME_T_FMT,
+                                         apr_time_sec(apr_time_now()));
+        /* renameat and unlinkat act on the names themselves, never on a link's target */
+        if (renameat(d->fd, "data.mdb", d->fd, aside) != 0) {
+            snprintf(res->err, sizeof(res->err), "LMDB environment %s is damaged (%s: %s) and "
+                     "cannot be moved aside to %s/%s: %s", d->path, what, mdb_strerror(rc),
+                     d->path, aside, strerror(errno));
+            res->rv = map_rc(rc);
+            return;
+        }
+        if (unlinkat(d->fd, "lock.mdb", 0) != 0 && errno != ENOENT) {
+            snprintf(res->err, sizeof(res->err), "cannot remove %s/lock.mdb after moving the "
+                     "damaged %s/data.mdb aside: %s", d->path, d->path, strerror(errno));
+            res->rv = APR_FROM_OS_ERROR(errno);
+            return;
+        }
+        res->has_notice = 1;
+        snprintf(res->notice, sizeof(res->notice), "LMDB environment %s was damaged (%s: %s); "
+                 "moved %s/data.mdb aside to %s/%s and started with empty state", d->path, what,
+                 mdb_strerror(rc), d->path, d->path, aside);
+        if ((rc = files_create(d, uid, gid, &what)) != 0)
+            goto os_error;
+        rc = env_check(lpath, opts, &what);
+    }
+    if (rc) {
+        snprintf(res->err, sizeof(res->err), "cannot open LMDB environment %s: %s: %s", d->path,
+                 what, mdb_strerror(rc));
+        res->rv = map_rc(rc);
+    }
+    return;
+os_error:
+    snprintf(res->err, sizeof(res->err), "cannot create %s/%s: %s", d->path, what,
+             strerror(rc));
+    res->rv = APR_FROM_OS_ERROR(rc);
+}
+
+/* Runs prep_work in a child process with the credentials of the directory's owner, so whatever
+ * LMDB does by path (and whatever a crafted file makes it do) happens with that user's rights
+ * only; a crash of LMDB on a crafted file ends the child, not httpd. */
+static apr_status_t prep_in_child(apr_pool_t *p, const wsg_store_dir_t *d,
+                                  const wsg_store_opts_t *opts, long uid, long gid,
+                                  prep_result_t *res, const char **err)
+{
+    int fds[2], status = 0;
+    size_t got = 0;
+    pid_t pid;
+
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return os_fail(p, err, errno, "checking %s: pipe", d->path);
+    pid = fork();
+    if (pid < 0) {
+        int e = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return os_fail(p, err, e, "checking %s: fork", d->path);
+    }
+    if (pid == 0) {
+        prep_result_t r;
+        int e, lo = d->fd < fds[1] ? d->fd : fds[1], hi = d->fd < fds[1] ? fds[1] : d->fd;
+        ssize_t n;
+
+        memset(&r, 0, sizeof(r));
+        close(fds[0]);
+        /* Nothing of the parent's (logs, sockets, key files) stays open in a process that
+         * parses files its user may have crafted. */
+        if (lo > 3)
+            close_range(3, (unsigned)lo - 1, 0);
+        if (hi > lo + 1)
+            close_range((unsigned)lo + 1, (unsigned)hi - 1, 0);
+        close_range((unsigned)hi + 1, ~0u, 0);
+        if (geteuid() == 0 && d->uid != 0 && (e = become(d->uid, gid >= 0 ? gid : d->gid)) != 0) {
+            snprintf(r.err, sizeof(r.err), "cannot switch to %ld:%ld, the owner of %s, to open "
+                     "it: %s", d->uid, gid >= 0 ? gid : d->gid, d->path, strerror(e));
+            r.rv = APR_FROM_OS_ERROR(e);
+        }
+        else
+            prep_work(p, d, opts, uid, gid, &r);
+        do
+            n = write(fds[1], &r, sizeof(r));
+        while (n < 0 && errno == EINTR);
+        _exit(0);
+    }
+    close(fds[1]);
+    while (got < sizeof(*res)) {
+        ssize_t n = read(fds[0], (char *)res + got, sizeof(*res) - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fds[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (got != sizeof(*res)) {
+        if (WIFSIGNALED(status))
+            *err = apr_psprintf(p, "checking LMDB environment %s (as %s) crashed with signal %d",
+                                d->path, user_name(p, d->uid), WTERMSIG(status));
+        else
+            *err = apr_psprintf(p, "checking LMDB environment %s (as %s) failed without a "
+                                "result", d->path, user_name(p, d->uid));
+        return APR_EGENERAL;
+    }
+    res->err[sizeof(res->err) - 1] = res->notice[sizeof(res->notice) - 1] = '\0';
     return APR_SUCCESS;
 }
 
 apr_status_t wsg_store_prepare_ex(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
                                   long uid, long gid, const char **notice, const char **err)
 {
-    const char *what = "", *data, *lock;
+    wsg_store_dir_t *d = NULL;
+    prep_result_t res;
     apr_status_t rv;
-    int rc;
+    long expect = uid >= 0 ? uid : (long)geteuid();
 
     if (notice)
         *notice = NULL;
@@ -268,48 +744,32 @@ apr_status_t wsg_store_prepare_ex(apr_pool_t *p, const char *dir, const wsg_stor
         *err = "no state directory configured";
         return APR_EINVAL;
     }
-    rv = apr_dir_make_recursive(dir, DIR_PERMS, p);
-    if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
-        char buf[120];
-        *err = apr_psprintf(p, "cannot create state directory %s: %s", dir,
-                            apr_strerror(rv, buf, sizeof(buf)));
+    if ((rv = dir_make(p, dir, uid, gid, &d, err)) != APR_SUCCESS)
         return rv;
-    }
-    data = apr_pstrcat(p, dir, "/data.mdb", NULL);
-    lock = apr_pstrcat(p, dir, "/lock.mdb", NULL);
-
-    rc = env_check(dir, opts, &what);
-    if (is_damage(rc)) {
-        const char *aside = apr_psprintf(p, "%s.corrupt-%" APR_TIME_T_FMT, data,
-                                         apr_time_sec(apr_time_now()));
-        if (rename(data, aside) != 0) {
-            *err = apr_psprintf(p, "LMDB environment %s is damaged (%s: %s) and cannot be moved "
-                                "aside to %s: %s", dir, what, mdb_strerror(rc), aside,
-                                strerror(errno));
-            return map_rc(rc);
-        }
-        if (unlink(lock) != 0 && errno != ENOENT) {
-            *err = apr_psprintf(p, "cannot remove %s after moving the damaged %s aside: %s",
-                                lock, data, strerror(errno));
-            return APR_FROM_OS_ERROR(errno);
-        }
-        if (notice)
-            *notice = apr_psprintf(p, "LMDB environment %s was damaged (%s: %s); moved %s aside "
-                                   "to %s and started with empty state", dir, what,
-                                   mdb_strerror(rc), data, aside);
-        rc = env_check(dir, opts, &what);
-    }
-    if (rc) {
-        *err = apr_psprintf(p, "cannot open LMDB environment %s: %s: %s", dir, what,
-                            mdb_strerror(rc));
-        return map_rc(rc);
-    }
-    if (uid >= 0 || gid >= 0) {
-        if ((rv = chown_path(p, dir, uid, gid, err)) != APR_SUCCESS
-            || (rv = chown_path(p, data, uid, gid, err)) != APR_SUCCESS
-            || (rv = chown_path(p, lock, uid, gid, err)) != APR_SUCCESS)
+    /* The children run as expect: the directory must be theirs or root's, the files theirs. */
+    d->expect = expect;
+    {
+        struct stat sb;
+        if (fstat(d->fd, &sb) != 0)
+            return os_fail(p, err, errno, "cannot stat state directory %s", dir);
+        if ((rv = dir_stat_check(p, dir, &sb, expect, err)) != APR_SUCCESS
+            || (rv = files_check(p, d, 0, err)) != APR_SUCCESS)
             return rv;
     }
+    memset(&res, 0, sizeof(res));
+    if ((rv = prep_in_child(p, d, opts, uid, gid, &res, err)) != APR_SUCCESS)
+        return rv;
+    if (res.has_notice && notice)
+        *notice = apr_pstrdup(p, res.notice);
+    if (res.rv != APR_SUCCESS) {
+        *err = apr_pstrdup(p, res.err);
+        return res.rv;
+    }
+    /* Detection after the fact: what LMDB opened must still be what we checked. */
+    if ((rv = files_check(p, d, 1, err)) != APR_SUCCESS)
+        return rv;
+    dir_fd_cleanup(d);
+    apr_pool_cleanup_kill(p, d, dir_fd_cleanup);
     return APR_SUCCESS;
 }
 
@@ -318,7 +778,6 @@ apr_status_t wsg_store_prepare(apr_pool_t *p, const char *dir, const wsg_store_o
 {
     return wsg_store_prepare_ex(p, dir, opts, uid, gid, NULL, err);
 }
-
 /* ---- per-thread read txn cache ---- */
 
 static void tls_destroy(void *arg);
@@ -522,8 +981,9 @@ void wsg_store_close(wsg_store_t *st)
     store_cleanup(st);
 }
 
-apr_status_t wsg_store_open(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
-                            wsg_store_t **out, const char **err)
+/* dir: for messages; path: what LMDB opens (dir itself, or a checked directory's fd). */
+static apr_status_t open_path(apr_pool_t *p, const char *dir, const char *path,
+                              const wsg_store_opts_t *opts, wsg_store_t **out, const char **err)
 {
     wsg_store_t *st;
     MDB_txn *txn = NULL;
@@ -555,7 +1015,7 @@ apr_status_t wsg_store_open(apr_pool_t *p, const char *dir, const wsg_store_opts
     if ((rc = env_create(&st->env, opts)) != 0)
         goto fail;
     what = "mdb_env_open";
-    if ((rc = mdb_env_open(st->env, dir, flags, FILE_MODE)) != 0)
+    if ((rc = mdb_env_open(st->env, path, flags, FILE_MODE)) != 0)
         goto fail;
     what = "mdb_env_set_mapsize";
     if ((rc = adopt_map_size(st->env, opts)) != 0)
@@ -604,6 +1064,38 @@ fail:
     *err = apr_psprintf(p, "cannot open LMDB environment %s%s: %s: %s", dir,
                         st->readonly ? " read-only" : "", what, mdb_strerror(rc));
     return fail(st, what, rc);
+}
+
+apr_status_t wsg_store_open(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
+                            wsg_store_t **out, const char **err)
+{
+    return open_path(p, dir, dir, opts, out, err);
+}
+
+apr_status_t wsg_store_open_dir(apr_pool_t *p, const wsg_store_dir_t *d,
+                                const wsg_store_opts_t *opts, wsg_store_t **out, const char **err)
+{
+    apr_status_t rv = open_path(p, d->path, lmdb_path(p, d), opts, out, err);
+    int fd;
+    struct stat a, b;
+
+    if (rv != APR_SUCCESS)
+        return rv;
+    /* The data file LMDB holds must be the one the checks saw (a swapped name fails this). */
+    if (mdb_env_get_fd((*out)->env, &fd) != 0 || fstat(fd, &a) != 0
+        || fstatat(d->fd, "data.mdb", &b, AT_SYMLINK_NOFOLLOW) != 0
+        || a.st_dev != b.st_dev || a.st_ino != b.st_ino) {
+        wsg_store_close(*out);
+        *out = NULL;
+        *err = apr_psprintf(p, "%s/data.mdb changed while it was being opened: refusing it",
+                            d->path);
+        return APR_EACCES;
+    }
+    if ((rv = files_check(p, d, 1, err)) != APR_SUCCESS) {
+        wsg_store_close(*out);
+        *out = NULL;
+    }
+    return rv;
 }
 
 /* ---- operations ---- */

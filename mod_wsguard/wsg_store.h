@@ -1,5 +1,5 @@
 /* wsg_store: the per-address and per-prefix records in LMDB, shared by every httpd child and by
- * wsguardctl. Never carried across fork(): prepare (post_config) creates, checks and chowns the
+ * wsguardctl. Never carried across fork(): prepare (post_config) creates and checks the
  * environment and closes it; each process then opens its own handle (child_init / CLI).
  * Portable core: APR + LMDB. */
 #ifndef WSG_STORE_H
@@ -47,8 +47,9 @@ typedef struct wsg_store_opts_t {
 } wsg_store_opts_t;
 
 /* post_config: create dir and environment if missing, check it opens (a corrupt file is moved
- * aside to data.mdb.corrupt-<time> and recreated), clear stale readers, chown dir and files to
- * uid/gid (pass -1 to leave). Closes everything before returning. *err explains a failure. */
+ * aside to data.mdb.corrupt-<time> and recreated), clear stale readers. uid/gid: the user the
+ * children run as (-1: this process's), given what prepare creates; see the security checks
+ * below. Closes everything before returning. *err explains a failure. */
 apr_status_t wsg_store_prepare(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
                                long uid, long gid, const char **err);
 
@@ -57,6 +58,30 @@ apr_status_t wsg_store_prepare(apr_pool_t *p, const char *dir, const wsg_store_o
  * Checking means reading every record once, which is what a damaged file fails on. */
 apr_status_t wsg_store_prepare_ex(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
                                   long uid, long gid, const char **notice, const char **err);
+
+/* Additive (security of the state directory, see wsg_store.c): prepare also refuses, with *err
+ * naming the path, the problem and the fix, a state directory that is a symlink, not a
+ * directory, owned by neither uid (geteuid() when uid < 0) nor root, or writable by group or
+ * others, one whose parent is writable by others without the sticky bit, and a data.mdb or
+ * lock.mdb that is a symlink, not a regular file, hard-linked, not owned by uid or writable by
+ * group or others. It never follows a symlink in the directory, chowns only what it has just
+ * created, and does the LMDB work in a child process running as the directory's owner. */
+
+/* A state directory opened without following a symlink and checked as above (any owner; the
+ * files must be the directory owner's, or anyone's in a directory owned by root). What
+ * wsguardctl opens the store through. The fd is closed by a cleanup on p. */
+typedef struct wsg_store_dir_t wsg_store_dir_t;
+apr_status_t wsg_store_dir_check(apr_pool_t *p, const char *dir, wsg_store_dir_t **out,
+                                 const char **err);
+long wsg_store_dir_uid(const wsg_store_dir_t *d);     /* the directory's owner */
+long wsg_store_dir_gid(const wsg_store_dir_t *d);
+/* The same checks on the files again, which must exist now (after opening). */
+apr_status_t wsg_store_dir_recheck(apr_pool_t *p, const wsg_store_dir_t *d, const char **err);
+/* wsg_store_open through the checked directory's fd (the path is not resolved again); checks
+ * the files after LMDB opened them and that its data file is the one checked. */
+apr_status_t wsg_store_open_dir(apr_pool_t *p, const wsg_store_dir_t *d,
+                                const wsg_store_opts_t *opts, wsg_store_t **out,
+                                const char **err);
 
 /* Opens the environment in this process; the handle is closed by a cleanup on p. */
 apr_status_t wsg_store_open(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,

@@ -1,6 +1,8 @@
 /* Unit tests for wsg_store: records round-trip through a real LMDB environment in a temp dir;
  * atomic multi-key updates, iterate/delete/purge, a full map, a damaged file, read-only handles,
- * several stores per process, and no lost updates across forked processes and across threads. */
+ * several stores per process, and no lost updates across forked processes and across threads;
+ * the state directory's checks: symlinks, foreign owners, hard links, writable modes refused and
+ * their targets untouched, the LMDB work done as the directory's owner. */
 #include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -598,7 +600,8 @@ static void test_many_stores(void **state)
         }
 }
 
-/* prepare hands the directory and both files to the user the children run as. */
+/* prepare hands a directory it creates to the user the children run as; the files are created
+ * by that user (the LMDB work runs as the directory's owner), and nothing existing is chowned. */
 static void test_chown(void **state)
 {
     fx_t *fx = *state;
@@ -617,12 +620,343 @@ static void test_chown(void **state)
         assert_int_equal(stat(names[i], &sb), 0);
         assert_int_equal(sb.st_uid, 65534);
         assert_int_equal(sb.st_gid, 65534);
+        assert_int_equal(sb.st_mode & 022, 0);
     }
-    /* -1 leaves the owner alone. */
-    assert_int_equal(wsg_store_prepare(fx->pool, fx->env, NULL, -1, 0, &err), APR_SUCCESS);
-    assert_int_equal(stat(names[1], &sb), 0);
+    /* Again (a graceful): accepted as it is. */
+    assert_int_equal(wsg_store_prepare(fx->pool, fx->env, NULL, 65534, 65534, &err), APR_SUCCESS);
+    /* Another expected user: refused, nothing chowned to it. */
+    err = NULL;
+    assert_int_not_equal(wsg_store_prepare(fx->pool, fx->env, NULL, 12345, 12345, &err),
+                         APR_SUCCESS);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "is owned by"));
+    for (i = 0; i < 3; i++) {
+        assert_int_equal(stat(names[i], &sb), 0);
+        assert_int_equal(sb.st_uid, 65534);
+    }
+}
+
+/* ---- the state directory's security (issue 12) ---- */
+
+/* What an attack must not change: content, mode, owner. */
+typedef struct snap_t {
+    char   content[64];
+    mode_t mode;
+    uid_t  uid;
+    gid_t  gid;
+    off_t  size;
+} snap_t;
+
+static void make_victim(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "precious root data\n", 19), 19);
+    close(fd);
+    assert_int_equal(chmod(path, 0644), 0);
+}
+
+static void snap(const char *path, snap_t *out)
+{
+    struct stat sb;
+    int fd;
+    memset(out, 0, sizeof(*out));
+    assert_int_equal(lstat(path, &sb), 0);
+    out->mode = sb.st_mode;
+    out->uid = sb.st_uid;
+    out->gid = sb.st_gid;
+    out->size = sb.st_size;
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_true(read(fd, out->content, sizeof(out->content) - 1) >= 0);
+    close(fd);
+}
+
+static void assert_untouched(const char *path, const snap_t *before)
+{
+    snap_t now;
+    snap(path, &now);
+    assert_string_equal(now.content, before->content);
+    assert_int_equal(now.size, before->size);
+    assert_int_equal(now.mode, before->mode);
+    assert_int_equal(now.uid, before->uid);
+    assert_int_equal(now.gid, before->gid);
+}
+
+/* The user the children would run as, and the state directory as they would own it. */
+static long test_user(void)
+{
+    return geteuid() == 0 ? 65534 : -1;
+}
+
+static void make_state_dir(const char *dir, mode_t mode)
+{
+    assert_int_equal(mkdir(dir, 0750), 0);
+    assert_int_equal(chmod(dir, mode), 0);
+    if (geteuid() == 0)
+        assert_int_equal(chown(dir, 65534, 65534), 0);
+}
+
+static void expect_refused(fx_t *fx, const char *dir, const char *what)
+{
+    const char *err = NULL;
+    long u = test_user();
+    assert_int_not_equal(wsg_store_prepare(fx->pool, dir, NULL, u, u, &err), APR_SUCCESS);
+    assert_non_null(err);
+    if (!strstr(err, what))
+        fail_msg("error '%s' does not say '%s'", err, what);
+}
+
+static void test_refuse_symlinked_files(void **state)
+{
+    fx_t *fx = *state;
+    const char *names[] = { "data.mdb", "lock.mdb" };
+    const char *victim = apr_pstrcat(fx->pool, fx->dir, "/victim", NULL);
+    const char *ghost = apr_pstrcat(fx->pool, fx->dir, "/ghost", NULL);
+    struct stat sb;
+    snap_t before;
+    int i, dangling;
+
+    make_victim(victim);
+    snap(victim, &before);
+    for (i = 0; i < 2; i++)
+        for (dangling = 0; dangling < 2; dangling++) {
+            const char *dir = apr_psprintf(fx->pool, "%s/env-%d-%d", fx->dir, i, dangling);
+            const char *link = apr_pstrcat(fx->pool, dir, "/", names[i], NULL);
+            make_state_dir(dir, 0750);
+            /* The other file too, as a working environment has it. */
+            if (dangling) {
+                assert_int_equal(wsg_store_prepare(fx->pool, dir, NULL, test_user(), test_user(),
+                                                   &(const char *){ NULL }), APR_SUCCESS);
+                assert_int_equal(unlink(link), 0);
+            }
+            assert_int_equal(symlink(dangling ? ghost : victim, link), 0);
+            expect_refused(fx, dir, "is a symbolic link");
+            expect_refused(fx, dir, link);
+            assert_untouched(victim, &before);
+            assert_int_equal(lstat(ghost, &sb), -1);
+            assert_int_equal(errno, ENOENT);
+            /* The CLI's way in refuses it as well. */
+            {
+                wsg_store_dir_t *d = NULL;
+                const char *err = NULL;
+                assert_int_not_equal(wsg_store_dir_check(fx->pool, dir, &d, &err), APR_SUCCESS);
+                assert_non_null(strstr(err, "is a symbolic link"));
+            }
+            assert_untouched(victim, &before);
+            assert_int_equal(lstat(ghost, &sb), -1);
+        }
+}
+
+static void test_refuse_symlinked_dir(void **state)
+{
+    fx_t *fx = *state;
+    const char *real = apr_pstrcat(fx->pool, fx->dir, "/real", NULL);
+    const char *ghost = apr_pstrcat(fx->pool, fx->dir, "/ghost", NULL);
+    const char *victim = apr_pstrcat(fx->pool, fx->dir, "/real/data.mdb", NULL);
+    wsg_store_dir_t *d = NULL;
+    const char *err = NULL;
+    struct stat sb;
+    snap_t before;
+
+    make_state_dir(real, 0750);
+    make_victim(victim);
+    snap(victim, &before);
+    assert_int_equal(symlink(real, fx->env), 0);
+    expect_refused(fx, fx->env, "is a symbolic link");
+    /* A trailing slash makes open() follow a symlink even with O_NOFOLLOW. */
+    expect_refused(fx, apr_pstrcat(fx->pool, fx->env, "//", NULL), "is a symbolic link");
+    assert_untouched(victim, &before);
+    assert_int_equal(lstat(apr_pstrcat(fx->pool, real, "/lock.mdb", NULL), &sb), -1);
+    assert_int_not_equal(wsg_store_dir_check(fx->pool, fx->env, &d, &err), APR_SUCCESS);
+    assert_non_null(strstr(err, "is a symbolic link"));
+
+    /* Dangling: nothing gets created where it points. */
+    assert_int_equal(unlink(fx->env), 0);
+    assert_int_equal(symlink(ghost, fx->env), 0);
+    expect_refused(fx, fx->env, "is a symbolic link");
+    assert_int_equal(lstat(ghost, &sb), -1);
+    assert_int_equal(errno, ENOENT);
+}
+
+static void test_refuse_writable_dir(void **state)
+{
+    fx_t *fx = *state;
+    const char *g = apr_pstrcat(fx->pool, fx->dir, "/g", NULL);
+    const char *open_parent = apr_pstrcat(fx->pool, fx->dir, "/open", NULL);
+    const char *below = apr_pstrcat(fx->pool, open_parent, "/env", NULL);
+    wsg_store_dir_t *d = NULL;
+    const char *err = NULL;
+    struct stat sb;
+
+    make_state_dir(fx->env, 0777);
+    expect_refused(fx, fx->env, "writable by group or others (mode 0777)");
+    expect_refused(fx, fx->env, "chmod 0750");
+    assert_int_equal(lstat(apr_pstrcat(fx->pool, fx->env, "/data.mdb", NULL), &sb), -1);
+    assert_int_not_equal(wsg_store_dir_check(fx->pool, fx->env, &d, &err), APR_SUCCESS);
+    assert_non_null(strstr(err, "chmod 0750"));
+    make_state_dir(g, 0770);
+    expect_refused(fx, g, "mode 0770");
+
+    /* A parent writable by anyone lets anyone swap the directory; the sticky bit (/tmp) stops it. */
+    assert_int_equal(mkdir(open_parent, 0777), 0);
+    assert_int_equal(chmod(open_parent, 0777), 0);
+    expect_refused(fx, below, "without the sticky bit");
+    assert_int_equal(lstat(below, &sb), -1);
+    assert_int_equal(chmod(open_parent, 01777), 0);
+    assert_int_equal(wsg_store_prepare(fx->pool, below, NULL, test_user(), test_user(), &err),
+                     APR_SUCCESS);
+}
+
+static void test_refuse_foreign_file(void **state)
+{
+    fx_t *fx = *state;
+    const char *data = apr_pstrcat(fx->pool, fx->env, "/data.mdb", NULL);
+    const char *lock = apr_pstrcat(fx->pool, fx->env, "/lock.mdb", NULL);
+    const char *victim = apr_pstrcat(fx->pool, fx->dir, "/victim", NULL);
+    const char *other = apr_pstrcat(fx->pool, fx->dir, "/other", NULL);
+    const char *err = NULL;
+    snap_t before;
+    int fd;
+
+    if (geteuid() != 0)
+        skip();
+    make_state_dir(fx->env, 0750);
+    /* A file of another user (here: root's, in a directory the server's user owns). */
+    fd = open(data, O_WRONLY | O_CREAT | O_EXCL, 0640);
+    assert_true(fd >= 0);
+    close(fd);
+    expect_refused(fx, fx->env, "is owned by root");
+    expect_refused(fx, fx->env, data);
+    assert_int_equal(chown(data, 12345, 12345), 0);
+    expect_refused(fx, fx->env, "uid 12345");
+    assert_int_equal(unlink(data), 0);
+
+    /* A hard link to a file elsewhere (owned by the expected user, so only the link count tells). */
+    make_victim(victim);
+    assert_int_equal(chown(victim, 65534, 65534), 0);
+    assert_int_equal(chmod(victim, 0600), 0);
+    snap(victim, &before);
+    assert_int_equal(link(victim, lock), 0);
+    expect_refused(fx, fx->env, "hard links");
+    assert_untouched(victim, &before);
+    assert_int_equal(unlink(lock), 0);
+
+    /* Not a regular file. */
+    assert_int_equal(mkfifo(lock, 0600), 0);
+    assert_int_equal(chown(lock, 65534, 65534), 0);
+    expect_refused(fx, fx->env, "not a regular file");
+    assert_int_equal(unlink(lock), 0);
+
+    /* A group-writable file. */
+    assert_int_equal(wsg_store_prepare(fx->pool, fx->env, NULL, 65534, 65534, &err), APR_SUCCESS);
+    assert_int_equal(chmod(lock, 0660), 0);
+    expect_refused(fx, fx->env, "chmod 0640");
+    assert_int_equal(chmod(lock, 0640), 0);
+
+    /* A directory owned by someone else than the server's user or root. */
+    assert_int_equal(mkdir(other, 0750), 0);
+    assert_int_equal(chown(other, 12345, 12345), 0);
+    expect_refused(fx, other, "is owned by uid 12345");
+}
+
+/* The LMDB work runs as the directory's owner: a data.mdb its owner may not write (root could)
+ * fails to open, where it would open as root. Whatever a race makes LMDB follow, it follows
+ * with that user's rights only. */
+static void test_prepare_runs_as_owner(void **state)
+{
+    fx_t *fx = *state;
+    const char *data = apr_pstrcat(fx->pool, fx->env, "/data.mdb", NULL);
+    const char *err = NULL;
+
+    if (geteuid() != 0)
+        skip();
+    make_state_dir(fx->env, 0750);
+    assert_int_equal(wsg_store_prepare(fx->pool, fx->env, NULL, 65534, 65534, &err), APR_SUCCESS);
+    assert_int_equal(chmod(data, 0440), 0);
+    err = NULL;
+    assert_int_not_equal(wsg_store_prepare(fx->pool, fx->env, NULL, 65534, 65534, &err),
+                         APR_SUCCESS);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "Permission denied"));
+    assert_int_equal(chmod(data, 0640), 0);
+    assert_int_equal(wsg_store_prepare(fx->pool, fx->env, NULL, 65534, 65534, &err), APR_SUCCESS);
+}
+
+/* A root-owned directory (made by the administrator): root creates the missing files itself,
+ * with O_EXCL, and hands those to the server's user; nobody else can add names there. */
+static void test_root_owned_dir(void **state)
+{
+    fx_t *fx = *state;
+    const char *data = apr_pstrcat(fx->pool, fx->env, "/data.mdb", NULL);
+    const char *err = NULL;
+    wsg_store_dir_t *d = NULL;
+    wsg_store_t *st = NULL;
+    struct stat sb;
+
+    if (geteuid() != 0)
+        skip();
+    assert_int_equal(mkdir(fx->env, 0755), 0);
+    assert_int_equal(wsg_store_prepare(fx->pool, fx->env, NULL, 65534, 65534, &err), APR_SUCCESS);
+    assert_int_equal(stat(fx->env, &sb), 0);
+    assert_int_equal(sb.st_uid, 0);                 /* not ours to chown */
+    assert_int_equal(stat(data, &sb), 0);
     assert_int_equal(sb.st_uid, 65534);
-    assert_int_equal(sb.st_gid, 0);
+    /* The CLI's way in: the directory's owner is root, any file owner is accepted then. */
+    assert_int_equal(wsg_store_dir_check(fx->pool, fx->env, &d, &err), APR_SUCCESS);
+    assert_int_equal(wsg_store_dir_uid(d), 0);
+    assert_int_equal(wsg_store_open_dir(fx->pool, d, NULL, &st, &err), APR_SUCCESS);
+    assert_int_equal(wsg_store_dir_recheck(fx->pool, d, &err), APR_SUCCESS);
+    wsg_store_close(st);
+}
+
+/* Missing ancestors are made traversable (the children open the state by its path as their
+ * user); the state directory itself 0750. */
+static void test_ancestors_created(void **state)
+{
+    fx_t *fx = *state;
+    const char *top = apr_pstrcat(fx->pool, fx->dir, "/a", NULL);
+    const char *dir = apr_pstrcat(fx->pool, top, "/b/env", NULL);
+    const char *err = NULL;
+    struct stat sb;
+    mode_t old = umask(022);
+
+    assert_int_equal(wsg_store_prepare(fx->pool, dir, NULL, test_user(), test_user(), &err),
+                     APR_SUCCESS);
+    umask(old);
+    assert_int_equal(stat(top, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0755);
+    assert_int_equal(stat(apr_pstrcat(fx->pool, top, "/b", NULL), &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0755);
+    assert_int_equal(stat(dir, &sb), 0);
+    assert_int_equal(sb.st_mode & 07777, 0750);
+    if (geteuid() == 0)
+        assert_int_equal(sb.st_uid, 65534);
+}
+
+/* wsg_store_open_dir works through the fd: renaming the directory away after the check changes
+ * nothing about what is opened. */
+static void test_open_dir_fd(void **state)
+{
+    fx_t *fx = *state;
+    const char *moved = apr_pstrcat(fx->pool, fx->dir, "/moved", NULL);
+    const char *err = NULL;
+    wsg_store_dir_t *d = NULL;
+    wsg_store_t *st;
+    wsg_addr_t a;
+    wsg_rec_t r;
+
+    st = open_store(fx, fx->env, NULL);
+    addr4(&a, 9, 9);
+    assert_int_equal(put_hits(st, &a, 9), APR_SUCCESS);
+    wsg_store_close(st);
+    assert_int_equal(wsg_store_dir_check(fx->pool, fx->env, &d, &err), APR_SUCCESS);
+    assert_int_equal(rename(fx->env, moved), 0);
+    assert_int_equal(mkdir(fx->env, 0750), 0);      /* an impostor at the old path */
+    assert_int_equal(wsg_store_open_dir(fx->pool, d, NULL, &st, &err), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_SUCCESS);
+    assert_int_equal(r.hits, 9);
+    wsg_store_close(st);
 }
 
 /* Reader slots are a configured limit (one per thread and store, plus one per running iterate):
@@ -844,6 +1178,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readonly, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_many_stores, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_chown, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refuse_symlinked_files, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refuse_symlinked_dir, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refuse_writable_dir, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_refuse_foreign_file, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_prepare_runs_as_owner, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_root_owned_dir, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_open_dir_fd, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_ancestors_created, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_readers_full, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_multi_process, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_threads, fx_setup, fx_teardown),
