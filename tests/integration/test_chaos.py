@@ -279,6 +279,7 @@ def test_state_deleted_while_running(httpd, mpm):
 def test_gracefuls_under_load_fail_no_request(httpd, mpm, module):
     h = httpd(mpm=mpm, rules=RULES, module=module,
               wsguard=CONF % 3)
+    h.expect_log(r"AH00161")      # prefork at MaxRequestWorkers under the load: httpd's own note
     h.start()
     n = max(3, int(SECONDS // 2))
     with Load(h) as load:
