@@ -5,8 +5,9 @@
 #   apache2ctl configtest, starts Debian's own apache2 with its stock configuration, bans a scan
 #   from 127.0.0.2, sees it with the installed wsguardctl, checks a local rule in
 #   /etc/mod_wsguard/rules.d is in force, the state and event log modes, the man pages, the
-#   systemd units (installed, not enabled), then stops apache2, purges the package and checks that
-#   nothing of it is left.
+#   systemd units (installed, not enabled), that the installed wsguard-rules-update updates the
+#   shipped rules and keeps the local ones, then stops apache2, purges the package and checks
+#   that nothing of it is left.
 # The stock configuration listens on *:80: apache2 runs in a network namespace of its own that has
 # only a loopback interface, so only the test's loopback clients can reach it. policy-rc.d keeps
 # the maintainer scripts from starting or reloading the system's apache2 meanwhile. Everything the
@@ -152,6 +153,21 @@ echo "$out"
 grep -q '^127\.0\.0\.2 ' <<<"$out" || fail "wsguardctl list does not show 127.0.0.2 banned"
 [ -s /var/log/apache2/wsguard-events.log ] || fail "no events in /var/log/apache2/wsguard-events.log"
 grep -q '"127.0.0.2"' /var/log/apache2/wsguard-events.log || fail "the ban is not in the event log"
+
+log "the installed wsguard-rules-update with its defaults: a bundle for the shipped rules"
+mkdir "$work/bundle"
+cp /usr/share/mod_wsguard/rules/*.rules "$work/bundle/"
+echo 'id=690002 score=10 tag=update msg="deb test update" path.eq=/wsguard-deb-update.php' \
+    > "$work/bundle/60-deb-update.rules"
+tar -C "$work/bundle" -czf "$work/bundle.tar.gz" .
+sha=$(sha256sum "$work/bundle.tar.gz" | cut -d' ' -f1)
+wsguard-rules-update --sha256 "$sha" "$work/bundle.tar.gz" || fail "wsguard-rules-update failed"
+[ -f /usr/share/mod_wsguard/rules/60-deb-update.rules ] || fail "the update is not in the shipped rules"
+cmp -s rules/local/90-local.rules /etc/mod_wsguard/rules.d/90-local.rules &&
+    [ -f /etc/mod_wsguard/rules.d/95-deb-test.rules ] || fail "the update touched /etc/mod_wsguard/rules.d"
+for _ in $(seq 50); do [ "$(get 127.0.0.5 /wsguard-deb-update.php)" = 403 ] && break; sleep 0.2; done
+[ "$(get 127.0.0.6 /wsguard-deb-update.php)" = 403 ] || fail "the updated rules are not in force"
+[ "$(get 127.0.0.7 /wsguard-deb-test.php)" = 403 ] || fail "the local rule is gone after the update"
 
 log "apache2ctl stop"
 in_ns apache2ctl stop
