@@ -214,3 +214,28 @@ def test_rules_update_keeps_local_rules(tmp_path):
              "--wsguardctl", wsg_httpd.wsguardctl_path(), str(f)])
     assert p.returncode == 1 and "local rules" in p.stderr, p.stderr
     assert os.listdir(local) == ["90-local.rules"]
+
+
+def test_configure_without_cmocka_warns_and_make_unit_says_why(tmp_path):
+    """A production build needs no cmocka: configure succeeds with a warning, `make unit` stops
+    with a message naming the package (cmocka hidden from pkg-config in a sandbox)."""
+    pc = run(["pkg-config", "--variable=pcfiledir", "cmocka"]).stdout.strip()
+    if not pc or shutil.which("bwrap") is None:
+        pytest.fail("cmocka's pkg-config file or bubblewrap is missing: sh scripts/deps.sh")
+    if not os.path.exists(os.path.join(REPO, "configure")):
+        pytest.fail("no ./configure: run scripts/build.sh first")
+    src = tmp_path / "src"
+    src.mkdir()
+    files = run(["git", "-C", REPO, "ls-files", "-co", "--exclude-standard"]).stdout.split()
+    for f in files + ["configure", "build-aux/install-sh", "build-aux/compile"]:
+        if os.path.exists(os.path.join(REPO, f)):
+            os.makedirs(os.path.dirname(str(src / f)), exist_ok=True)
+            shutil.copy2(os.path.join(REPO, f), str(src / f))
+    hide = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--bind", str(src), str(src), "--ro-bind", "/dev/null", os.path.join(pc, "cmocka.pc")]
+    p = run(hide + ["sh", "-c", "cd %s && ./configure" % src])
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "WARNING: cmocka not found" in p.stderr + p.stdout
+    p = run(hide + ["make", "-s", "-C", str(src), "unit"])
+    assert p.returncode != 0
+    assert "the unit tests need cmocka" in p.stderr and "libcmocka-dev" in p.stderr, p.stderr
