@@ -15,29 +15,58 @@ typedef struct {
     const char     *synopsis;
 } wsg_cli_verb_t;
 
+/* The top-level help lists every verb with every option (tests/integration/test_install.py checks
+ * it against each verb's own --help). */
 static const wsg_cli_verb_t verbs[] = {
-    { "list",   wsg_cli_list,   "list [--banned] [--json]        tracked addresses and prefixes, scores, bans" },
-    { "show",   wsg_cli_show,   "show IP                         one record in full" },
-    { "ban",    wsg_cli_ban,    "ban IP|CIDR [--for DUR]         ban now (default: the policy's ban time)" },
-    { "unban",  wsg_cli_unban,  "unban IP|CIDR                   lift a ban and clear the score" },
-    { "stats",  wsg_cli_stats,  "stats                           counts of records, bans, alerts" },
-    { "top",    wsg_cli_top,    "top [-n N]                      highest-scoring addresses" },
-    { "purge",  wsg_cli_purge,  "purge                           delete expired records now" },
-    { "export", wsg_cli_export, "export --format nft|ipset|iptables|pf|plain|json [--aggregate]" },
-    { "import", wsg_cli_import, "import FILE [--source NAME]     ban addresses from a peer's export" },
-    { "report", wsg_cli_report, "report --log FILE --format csv|json|stix|misp [--since T] [--until T] [--anonymise]" },
-    { "rules",  wsg_cli_rules,  "rules check FILE... | rules test [--rules PATH] (--file F | \"METHOD PATH\")" },
+    { "list",   wsg_cli_list,   "list [--banned] [--json] [--halflife DUR]\n"
+                                "      tracked addresses and prefixes: score now, hits, ban remaining, flags" },
+    { "show",   wsg_cli_show,   "show IP|PREFIX [--json] [--halflife DUR]\n"
+                                "      one record in full" },
+    { "ban",    wsg_cli_ban,    "ban IP|CIDR [--for DUR] [--reason TEXT]\n"
+                                "      ban now on every worker (default: the policy's ban time)" },
+    { "unban",  wsg_cli_unban,  "unban IP|CIDR\n"
+                                "      lift a ban and clear the score" },
+    { "stats",  wsg_cli_stats,  "stats [--json] [--halflife DUR]\n"
+                                "      counts of records, bans, prefixes, shell alerts" },
+    { "top",    wsg_cli_top,    "top [-n N] [--banned] [--json] [--halflife DUR]\n"
+                                "      the highest-scoring addresses" },
+    { "purge",  wsg_cli_purge,  "purge [--halflife DUR]\n"
+                                "      delete expired records now" },
+    { "export", wsg_cli_export, "export --format nft|ipset|iptables|ip6tables|pf|plain|json [--aggregate]\n"
+                                "       [--family 4|6] [--name NAME] [-o FILE] [--halflife DUR]\n"
+                                "      the bans in force, for a firewall" },
+    { "import", wsg_cli_import, "import FILE|- [--source NAME] [--for DUR] [--max DUR] [--allow-private]\n"
+                                "       [--dry-run]\n"
+                                "      ban locally what a peer shares (json, STIX 2.1, MISP, CSV, plain)" },
+    { "report", wsg_cli_report, "report [--log] FILE... [--format csv|json|stix|misp] [--since T] [--until T]\n"
+                                "       [--anonymise] [--hostname NAME]... [--tlp LEVEL] [--org NAME]\n"
+                                "       [--identity ID] [--validity DUR] [--output FILE]\n"
+                                "      a sharing report from the event log" },
+    { "rules",  wsg_cli_rules,  "rules check FILE...\n"
+                                "  rules test [--rules PATH|DIR|GLOB] [--ua UA] [--body BODY] (--file FILE | \"METHOD PATH\")\n"
+                                "      check rule files; what requests would match" },
 };
 
 static void usage(FILE *f)
 {
     size_t i;
-    fprintf(f, "usage: wsguardctl [-d STATEDIR] VERB [ARGS]\n\n"
+    fprintf(f, "usage: wsguardctl [-d STATEDIR] VERB [ARGS]\n"
+               "       wsguardctl --help | --version\n\n"
                "  -d STATEDIR   the WSGuardStateDir of the server (default: $WSGUARD_STATE_DIR or "
-               WSG_DEFAULT_STATE_DIR ")\n\nverbs:\n");
+               WSG_DEFAULT_STATE_DIR ")\n"
+               "  -h, --help    this help\n"
+               "  --version     the version and the configured default paths\n\nverbs:\n");
     for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
         fprintf(f, "  %s\n", verbs[i].synopsis);
-    fprintf(f, "\n'wsguardctl VERB --help' describes a verb.\n");
+    fprintf(f, "\nDurations: 90, 90s, 15m, 2h, 7d. 'wsguardctl VERB --help' describes a verb; "
+               "man wsguardctl(8).\n");
+}
+
+static void version(void)
+{
+    printf("wsguardctl (mod_wsguard) " WSG_VERSION "\n"
+           "rules: " WSG_RULES_DIR "\nlocal rules: " WSG_LOCAL_RULES_DIR "\n"
+           "state: " WSG_STATE_DIR "\n");
 }
 
 /* Switches to the state directory's owner (root running wsguardctl on the server's state): LMDB
@@ -132,6 +161,10 @@ int main(int argc, const char *const *argv)
         }
         else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
             usage(stdout);
+            return 0;
+        }
+        else if (!strcmp(argv[i], "--version")) {
+            version();
             return 0;
         }
         else {

@@ -6,10 +6,6 @@
 #include "wsg_cli.h"
 #include "wsg_rules.h"
 
-/* The module's default WSGuardRules path; the Makefile passes the configured one. */
-#ifndef WSG_RULES_DEFAULT
-#define WSG_RULES_DEFAULT "/usr/share/mod_wsguard/rules"
-#endif
 
 #define NORM_BUF 8192
 
@@ -24,7 +20,8 @@ static void rules_usage(FILE *f)
                "         \"FILE: N rules OK\" or the first error as FILE:LINE:COL: reason.\n"
                "  test:  prints the rule ids and total score each request matches; with --file,\n"
                "         one \"METHOD PATH\" a line, then \"matched: X/Y\".\n"
-               "         Default --rules: $WSGUARD_RULES, else " WSG_RULES_DEFAULT "\n");
+               "         Default --rules: $WSGUARD_RULES, else the module's default, " WSG_RULES_DIR "\n"
+               "         and " WSG_LOCAL_RULES_DIR "/*.rules\n");
 }
 
 static int rules_check(wsg_cli_t *cli, int argc, const char *const *argv)
@@ -103,8 +100,9 @@ static int test_line(wsg_cli_t *cli, const wsg_ruleset_t *rs, const char *line, 
 static int rules_test(wsg_cli_t *cli, int argc, const char *const *argv)
 {
     const char *env = getenv("WSGUARD_RULES");
-    const char *rules = env && *env ? env : WSG_RULES_DEFAULT, *file = NULL, *single = NULL, *ua = NULL,
+    const char *rules = env && *env ? env : NULL, *file = NULL, *single = NULL, *ua = NULL,
                *body = NULL, *err = NULL;
+    apr_status_t rv;
     wsg_ruleset_t *rs;
     char *buf;
     int i;
@@ -135,8 +133,15 @@ static int rules_test(wsg_cli_t *cli, int argc, const char *const *argv)
         return 2;
     }
     wsg_ruleset_create(cli->pool, &rs);
-    if (wsg_ruleset_load_path(rs, rules, &err) != APR_SUCCESS ||
-        wsg_ruleset_compile(rs, &err) != APR_SUCCESS) {
+    if (rules)
+        rv = wsg_ruleset_load_path(rs, rules, &err);
+    else if ((rv = wsg_ruleset_load_path(rs, WSG_RULES_DIR, &err)) == APR_SUCCESS) {
+        /* as the module's default WSGuardRules: local rules too, if there are any */
+        rv = wsg_ruleset_load_path(rs, WSG_LOCAL_RULES_DIR "/*.rules", &err);
+        if (rv == APR_ENOENT)
+            rv = APR_SUCCESS;
+    }
+    if (rv != APR_SUCCESS || wsg_ruleset_compile(rs, &err) != APR_SUCCESS) {
         fprintf(cli->err, "%s\n", err ? err : "cannot load rules");
         return 1;
     }

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
 port=${1:-8089}
-corpus=${WSG_CORPUS:-$top/../shared/corpus}
+corpus=${WSG_CORPUS:-$top/tests/corpus}
 
 sh scripts/deps.sh
 sh scripts/build.sh >/dev/null

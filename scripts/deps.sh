@@ -1,10 +1,13 @@
 #!/bin/sh
-# Installs the Debian 12 packages mod_wsguard needs to build, test and demo (as root, with apt).
+# Installs the Debian 12 packages mod_wsguard needs to build, test, package and demo (as root, with
+# apt): debhelper, dpkg-dev, fakeroot and lintian build and check the .deb (dh_apache2 comes with
+# apache2-dev), bubblewrap sandboxes the `make install DESTDIR=` test.
 # Does nothing when they are all present already.
 set -eu
 PKGS="build-essential autoconf automake pkg-config apache2 apache2-dev libpcre2-dev liblmdb-dev
 lmdb-utils libjansson-dev libcmocka-dev python3 python3-pytest curl nftables ipset iptables
-iproute2 wrk clang libclang-rt-14-dev"
+iproute2 wrk clang libclang-rt-14-dev
+debhelper dpkg-dev fakeroot lintian man-db bubblewrap"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"

@@ -12,7 +12,7 @@ Every request is a new connection (so many children serve one client). Prints:
 Exit 0 when the targets hold (>= 99 %, <= 3, 0), 1 when not, 2 when the run itself failed.
 
     sudo scripts/scan-job.py [--mpm prefork|event] [--threads 8] [--json] [--keep]
-Env: WSG_BUILD (build dir, default <repo>/build), WSG_CORPUS (default <repo>/../shared/corpus).
+Env: WSG_BUILD (build dir, default <repo>/build), WSG_CORPUS (default <repo>/tests/corpus).
 """
 import argparse
 import concurrent.futures as cf

@@ -18,7 +18,7 @@ while getopts "n:b:" o; do
 done
 [[ "$BUILD" = /* ]] || BUILD=$REPO/$BUILD
 CTL=$BUILD/wsguardctl
-SYNC=$REPO/scripts/wsguard-fwsync
+SYNC=$BUILD/wsguard-fwsync    # made by make from scripts/
 [ -x "$CTL" ] || { echo "$CTL is missing: run make (or pass -b BUILD_DIR)" >&2; exit 1; }
 
 WORK=$(mktemp -d /tmp/wsg-bench-export.XXXXXX)

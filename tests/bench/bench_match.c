@@ -2,7 +2,7 @@
  * (probes-dev.txt + legit-dev.txt), for the shipped rules and for 100, 1,000 and 10,000 generated
  * rules (mostly basename/path literal sets, some prefixes, contains and anchored regexes, plus a
  * few unanchored regexes whose cost every request pays). Run from tests/bench (see
- * bench-match.sh); the corpus comes from $WSG_CORPUS or ../../../shared/corpus.
+ * bench-match.sh); the corpus comes from $WSG_CORPUS or ../corpus (tests/corpus).
  * Exit status 1 if a target is missed: median < 1000 ns on the shipped rules, 10k <= 2x 100. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,7 +197,7 @@ int main(int argc, const char *const *argv)
     if (argc > 1)
         rules = argv[1];
     if (!dir || !*dir)
-        dir = "../../../shared/corpus";
+        dir = "../corpus";
     load_corpus(dir, "probes-dev.txt");
     load_corpus(dir, "legit-dev.txt");
     normalise_all();

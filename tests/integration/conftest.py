@@ -49,7 +49,7 @@ def wsguardctl():
 def corpus():
     d = wsg_httpd.corpus_dir()
     if not os.path.exists(os.path.join(d, "probes-dev.txt")):
-        pytest.skip("corpus not found in %s (set WSG_CORPUS)" % d)
+        pytest.fail("corpus not found in %s (it is in the repository: tests/corpus)" % d)
     return d
 
 

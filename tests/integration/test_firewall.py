@@ -25,8 +25,10 @@ import uuid
 
 import pytest
 
+import wsg_httpd
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-FWSYNC = os.path.join(REPO, "scripts", "wsguard-fwsync")
+FWSYNC = os.path.join(wsg_httpd.build_dir(), "wsguard-fwsync")   # made by make from scripts/
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="network namespaces need root")
 

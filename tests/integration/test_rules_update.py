@@ -8,8 +8,7 @@ import subprocess
 
 import wsg_httpd
 
-UPDATER = os.path.abspath(os.path.join(os.path.dirname(wsg_httpd.__file__), "..", "..",
-                                       "scripts", "wsguard-rules-update"))
+UPDATER = os.path.join(wsg_httpd.build_dir(), "wsguard-rules-update")   # made by make from scripts/
 OLD = 'id=9001 score=1 tag=php-shell msg="test probe" path.prefix=/probe/\n'
 NEW = 'id=9002 score=5 tag=php-shell msg="new probe" path.prefix=/newprobe/\n'
 

@@ -39,8 +39,8 @@ def wsguardctl_path():
 
 
 def corpus_dir():
-    """$WSG_CORPUS, default <repo>/../shared/corpus."""
-    return os.environ.get("WSG_CORPUS", os.path.abspath(os.path.join(REPO, "..", "shared", "corpus")))
+    """$WSG_CORPUS, default <repo>/tests/corpus (in the repository: tests/corpus/README.md)."""
+    return os.environ.get("WSG_CORPUS") or os.path.join(REPO, "tests", "corpus")
 
 
 def free_port(host="127.0.0.1"):
