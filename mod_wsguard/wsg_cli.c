@@ -33,7 +33,8 @@ static const wsg_cli_verb_t verbs[] = {
     { "purge",  wsg_cli_purge,  "purge [--halflife DUR]\n"
                                 "      delete expired records now" },
     { "export", wsg_cli_export, "export --format nft|ipset|iptables|ip6tables|pf|plain|json [--aggregate]\n"
-                                "       [--family 4|6] [--name NAME] [-o FILE] [--halflife DUR]\n"
+                                "       [--family 4|6] [--name NAME] [--hook input|forward] [--set-only]\n"
+                                "       [-o FILE] [--halflife DUR]\n"
                                 "      the bans in force, for a firewall" },
     { "import", wsg_cli_import, "import FILE|- [--source NAME] [--for DUR] [--max DUR] [--allow-private]\n"
                                 "       [--dry-run]\n"
