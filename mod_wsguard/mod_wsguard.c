@@ -356,7 +356,14 @@ static int wsg_quick_handler(request_rec *r, int lookup_uri)
 
 static void request_target(request_rec *r, wsg_req_state_t *st, wsg_norm_t *norm, char *buf)
 {
-    wsg_norm_target(r->unparsed_uri ? r->unparsed_uri : r->uri, buf, WSG_NORM_BUF, norm);
+    const char *t = r->unparsed_uri ? r->unparsed_uri : r->uri;
+    apr_size_t need = wsg_norm_bufsize(t);
+
+    /* Never cut before dot-segments are resolved: a target over the stack buffer (only under a
+     * raised LimitRequestLine; rare and suspect) gets one from the pool. */
+    if (need > WSG_NORM_BUF)
+        buf = apr_palloc(r->pool, need);
+    wsg_norm_target(t, buf, need > WSG_NORM_BUF ? need : WSG_NORM_BUF, norm);
     st->path = apr_pstrmemdup(r->pool, norm->path, norm->path_len);
     st->ext = apr_pstrdup(r->pool, norm->ext);
     st->norm_flags = norm->flags;
