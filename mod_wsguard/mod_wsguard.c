@@ -30,7 +30,7 @@
 #include "mod_wsguard.h"
 
 #define WSG_STATE_DEFAULT "/var/lib/apache2/wsguard"
-#define WSG_NORM_BUF 8192
+#define WSG_NORM_BUF 16384   /* wsg_norm_bufsize() of a target LimitRequestLine 8190 lets in */
 #define WSG_PURGE_EVERY (60 * APR_USEC_PER_SEC)   /* at most; or every half-life if shorter */
 #define WSG_BODY_MAX 1024              /* body bytes kept for parameter-name rules */
 #define WSG_BODY_FILTER "WSGUARD_BODY"

@@ -27,8 +27,8 @@
                         WSG_NF_BAD_UTF8 | WSG_NF_OVERLONG)
 
 typedef struct wsg_norm_t {
-    const char *path;       /* normalised path, lower-case, starts with '/', NUL-terminated (in buf);
-                             * with path-info, the script part only ("/x.php" of "/x.php/a/b") */
+    const char *path;       /* normalised path, lower-case, starts with '/', NUL-terminated (in
+                             * buf); with path-info the script only ("/x.php" of "/x.php/a/b") */
     size_t      path_len;
     const char *pathinfo;   /* with WSG_NF_PATHINFO, what follows the script's '/' ("a/b", "" for
                              * "/x.php/"), NUL-terminated; else NULL */
