@@ -3,6 +3,7 @@ whatever trick a scanner uses, /wso.php is scored as /wso.php. Some disguises (a
 NUL) make httpd answer 404 before any module sees the request; those are judged in the logging
 phase, so they are scored all the same."""
 import os
+import subprocess
 
 import wsg_httpd
 
@@ -94,3 +95,19 @@ def test_pathinfo_scores_as_the_script_and_alerts(httpd, mpm):
     legit = [e for e in h.events() if e.get("client", "").startswith("127.42.")
              and e["client"] != "127.42.9.2"]
     assert not legit, legit
+
+
+def test_rules_test_normalises_as_the_module(wsguardctl):
+    """`wsguardctl rules test` shows what the module matches: the script of a path-info target,
+    "http:/x.php" as /x.php, a 16 KB padded target resolved whole; a permalink matches nothing."""
+    want = {"/wso.php/x.jpg": "100102", "/c99.php/.": "100101", "http:/x.php": "300001",
+            PADDED: "100102", "/index.php/2024/01/post-title": None}
+    for target, rule in want.items():
+        out = subprocess.run([wsguardctl, "rules", "test", "--rules", SHIPPED, "GET " + target],
+                             capture_output=True, text=True, timeout=30).stdout
+        assert out.startswith("GET " + target + "  "), (target[:80], out[:200])
+        res = out[len(target) + 6:].strip()
+        if rule is None:
+            assert res == "-", (target[:80], res)
+        else:
+            assert res.startswith("ids=") and rule in res.split()[0][4:].split(","), (target[:80], res)
