@@ -60,7 +60,7 @@ static int test_line(wsg_cli_t *cli, const wsg_ruleset_t *rs, const char *line, 
     wsg_norm_t norm;
     wsg_req_t req;
     wsg_match_t m;
-    size_t ml;
+    size_t ml, need;
     int i;
 
     if (!sp || (ml = (size_t)(sp - line)) == 0 || ml >= sizeof(method)) {
@@ -72,7 +72,12 @@ static int test_line(wsg_cli_t *cli, const wsg_ruleset_t *rs, const char *line, 
         method[ml] = '\0';
         target = sp + 1;
     }
-    wsg_norm_target(target, buf, NORM_BUF, &norm);
+    /* Sized as the module sizes it: a long target is resolved whole, never cut (rare: lines of
+     * a file are at most 16 KB, so this pool use stays small). */
+    need = wsg_norm_bufsize(target);
+    if (need > NORM_BUF)
+        buf = apr_palloc(cli->pool, need);
+    wsg_norm_target(target, buf, need > NORM_BUF ? need : NORM_BUF, &norm);
     memset(&req, 0, sizeof(req));
     req.method = method;
     req.norm = &norm;

@@ -4,8 +4,9 @@
  * valid result.
  *
  * Order of the passes, and why:
- *   1. split: absolute-form "scheme://host" is dropped; the path ends at the first '?' or '#';
- *      the query is returned raw (pointer into the input).
+ *   1. split: absolute-form "scheme://host" is dropped, and so is the "scheme:" of
+ *      "scheme:/path" (httpd's apr_uri_parse serves "GET http:/x.php" as /x.php); the path ends at
+ *      the first '?' or '#'; the query is returned raw (pointer into the input).
  *   2. percent-decode (%hh, and IIS's %uXXXX which is flagged BAD_ENC) into buf; %00 cuts.
  *   3. if the result still holds an escape, decode once more and flag DOUBLE_ENC (%252e -> %2e ->
  *      '.'); never a third time: no server decodes three times, and the loop must stay bounded.
@@ -15,10 +16,20 @@
  *      cut from each segment, then "." / ".." / empty segments are resolved (never above the
  *      root), then trailing dots and spaces (and an NTFS "::$DATA" suffix) are cut, and ASCII is
  *      lower-cased.
+ *   6. path-info: the first segment with a script extension that more path follows is the script
+ *      httpd runs ("/wso.php/x.jpg", "/wso.php/" and, after step 5, "/wso.php/." all run wso.php
+ *      under AcceptPathInfo or a PHP/CGI handler), so path, basename and ext end there; the rest
+ *      is kept as pathinfo. Front controllers ("/index.php/2024/01/post") are split alike, and
+ *      the rules see "/index.php", which is what runs.
  * Decoding comes before segmenting on purpose: scanners send %2f, %5c, %2e%2e and overlong
  * slashes precisely because a naive filter splits before it decodes while the backend resolves
  * after. So after decoding, an encoded '/' or '\\' is a separator like any other. Path parameters
- * are cut before dot-segments because Tomcat treats "/..;x/" as "/../". */
+ * are cut before dot-segments because Tomcat treats "/..;x/" as "/../".
+ *
+ * The decoded path never grows (every escape shrinks, the segment pass writes behind itself), so a
+ * buffer of the path's length + 2 (a leading '/' we may add, the NUL) always holds it: the caller
+ * sizes the buffer with wsg_norm_bufsize() and no padded "/a/a/.../../../x.php" is cut before its
+ * dot-segments are resolved. */
 #include "wsg_norm.h"
 
 #include <string.h>
@@ -303,10 +314,80 @@ static int is_scheme_char(char c)
            c == '+' || c == '-' || c == '.';
 }
 
+/* Step 1: the path part of target (before '?' or '#'), as httpd's request-line parser takes it.
+ * "scheme://authority/path" loses scheme and authority ("//x" alone is origin-form with an empty
+ * first segment, not an authority). "scheme:/path", "scheme:" and "scheme:?q" lose the scheme:
+ * apr_uri_parse gives them the path "/path" (or none, which httpd serves as "/"); anything else
+ * after "scheme:" (e.g. "http:x.php") httpd answers 400, and it stays as it is. */
+static const char *target_path(const char *target, size_t *n)
+{
+    const char *p = target;
+
+    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) {
+        const char *s = p;
+        while (is_scheme_char(*s))
+            s++;
+        if (s[0] == ':' && s[1] == '/' && s[2] == '/')
+            p = s + 3 + strcspn(s + 3, "/?#");
+        else if (s[0] == ':' && (s[1] == '/' || s[1] == '?' || s[1] == '#' || s[1] == '\0'))
+            p = s + 1;
+    }
+    *n = strcspn(p, "?#");
+    return p;
+}
+
+size_t wsg_norm_bufsize(const char *target)
+{
+    size_t n;
+
+    (void)target_path(target ? target : "", &n);
+    return 2 * n + 4;
+}
+
+/* wsg_track_is_script_ext's list (the miss rule's), and php8 as the shipped rules have it. */
+int wsg_norm_is_script_ext(const char *ext, size_t len)
+{
+    static const char *const exts[] = {
+        "php", "php3", "php4", "php5", "php7", "php8", "phtml", "pht", "phar", "asp", "aspx",
+        "ashx", "asmx", "ascx", "asa", "cer", "cfm", "cfc", "jsp", "jspx", "jsw", "cgi", "pl",
+        "py", "sh", "alfa", NULL
+    };
+    int i;
+
+    if (!ext || len == 0 || len > 5)
+        return 0;
+    for (i = 0; exts[i]; i++)
+        if (strlen(exts[i]) == len && !memcmp(ext, exts[i], len))
+            return 1;
+    return 0;
+}
+
+/* Step 6: the end of the first segment of path[0..n) (canonical: starts with '/', no empty
+ * segment) that has a script extension and more path after it; 0 if none. */
+static size_t script_end(const char *path, size_t n)
+{
+    size_t s = 1;
+
+    while (s < n) {
+        const char *slash = memchr(path + s, '/', n - s);
+        size_t e, d;
+
+        if (!slash)
+            return 0;   /* the last segment: no path-info */
+        e = (size_t)(slash - path);
+        for (d = e; d > s && path[d - 1] != '.'; d--)
+            ;
+        if (d > s && wsg_norm_is_script_ext(path + d, e - d))
+            return e;
+        s = e + 1;
+    }
+    return 0;
+}
+
 void wsg_norm_target(const char *target, char *buf, size_t bufsize, wsg_norm_t *out)
 {
     const char *p, *pend, *q;
-    size_t n, start, off;
+    size_t n, start, off, e;
     dstate_t st = {0, 0, 0};
 
     if (!out)
@@ -314,20 +395,13 @@ void wsg_norm_target(const char *target, char *buf, size_t bufsize, wsg_norm_t *
     if (!target)
         target = "";
 
-    /* 1. split. Absolute-form: "scheme://authority" then the path ("//x" alone is origin-form
-     * with an empty first segment, not an authority). */
-    p = target;
-    if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')) {
-        const char *s = p;
-        while (is_scheme_char(*s))
-            s++;
-        if (s[0] == ':' && s[1] == '/' && s[2] == '/')
-            p = s + 3 + strcspn(s + 3, "/?#");
-    }
-    n = strcspn(p, "?#");
+    /* 1. split. */
+    p = target_path(target, &n);
     pend = p + n;
     q = *pend == '?' ? pend + 1 : NULL;
     out->query = q;
+    out->pathinfo = NULL;
+    out->pathinfo_len = 0;
 
     if (!buf || bufsize < 2) {
         /* No room for even "/": a constant result, still valid. */
@@ -335,6 +409,8 @@ void wsg_norm_target(const char *target, char *buf, size_t bufsize, wsg_norm_t *
         out->path_len = 1;
         out->basename = out->path + 1;
         out->ext = out->path + 1;
+        out->full = out->path;
+        out->full_len = 1;
         out->flags = WSG_NF_TRUNCATED;
         return;
     }
@@ -358,6 +434,23 @@ void wsg_norm_target(const char *target, char *buf, size_t bufsize, wsg_norm_t *
     n = segment_pass(buf, start, off + n, &st.flags);
     buf[n] = '\0';
 
+    /* 6. The script view is the prefix up to e: the whole path moves up behind it (when there is
+     * room), the '/' at e becomes the script's NUL. */
+    out->full = buf;
+    out->full_len = n;
+    if ((e = script_end(buf, n)) != 0) {
+        if (e + 1 + n + 1 <= bufsize) {
+            memmove(buf + e + 1, buf, n + 1);
+            out->full = buf + e + 1;
+        }
+        buf[e] = '\0';
+        out->pathinfo = out->full + e + 1;
+        out->pathinfo_len = n - e - 1;
+        if (out->full == buf)
+            out->full_len = e;  /* no room for both: the script view only */
+        n = e;
+        st.flags |= WSG_NF_PATHINFO;
+    }
     if (st.truncated)
         st.flags |= WSG_NF_TRUNCATED;
     out->path = buf;
@@ -380,6 +473,7 @@ static const struct {
     {WSG_NF_TRUNCATED, "truncated"},   {WSG_NF_BACKSLASH, "backslash"},
     {WSG_NF_PATHPARAM, "pathparam"},   {WSG_NF_TRAILING, "trailing"},
     {WSG_NF_SLASHES, "slashes"},       {WSG_NF_ENCODED, "encoded"},
+    {WSG_NF_PATHINFO, "pathinfo"},
 };
 
 const char *wsg_norm_flags_str(unsigned flags, char *buf, size_t bufsize)

@@ -20,24 +20,43 @@
 #define WSG_NF_TRAILING     0x0200  /* trailing dots/spaces removed from a segment */
 #define WSG_NF_SLASHES      0x0400  /* "//" or "/./" collapsed */
 #define WSG_NF_ENCODED      0x0800  /* any %xx in the path at all (informational) */
+#define WSG_NF_PATHINFO     0x1000  /* "/x.php/more": path is the script, pathinfo the rest */
 
 /* Flags that count as evidence of evasion (scored by the policy). */
 #define WSG_NF_EVASION (WSG_NF_DOUBLE_ENC | WSG_NF_BAD_ENC | WSG_NF_NUL | WSG_NF_TRAVERSAL | \
                         WSG_NF_BAD_UTF8 | WSG_NF_OVERLONG)
 
 typedef struct wsg_norm_t {
-    const char *path;       /* normalised path, lower-case, starts with '/', NUL-terminated (in buf) */
+    const char *path;       /* normalised path, lower-case, starts with '/', NUL-terminated (in
+                             * buf); with path-info the script only ("/x.php" of "/x.php/a/b") */
     size_t      path_len;
+    const char *pathinfo;   /* with WSG_NF_PATHINFO, what follows the script's '/' ("a/b", "" for
+                             * "/x.php/"), NUL-terminated; else NULL */
+    size_t      pathinfo_len;
+    const char *full;       /* the whole normalised path ("/x.php/a/b"), NUL-terminated: path
+                             * itself without path-info; with it, a copy after path's NUL when
+                             * buf has room (wsg_norm_bufsize() gives it), else path again */
+    size_t      full_len;
     const char *basename;   /* last segment of path (points into path; "" for a directory) */
     const char *ext;        /* extension of basename without the dot ("" if none) */
     const char *query;      /* raw query string after '?', or NULL (points into the input) */
     unsigned    flags;      /* WSG_NF_* */
 } wsg_norm_t;
 
-/* Normalises target (the request target as sent: path and optional ?query; an absolute-form
- * "http://host/path" is reduced to its path) into buf of bufsize bytes (8 KiB is plenty; longer
- * input is truncated and flagged). Always produces a valid result, even for garbage. */
+/* Normalises target (the request target as sent: path and optional ?query; the absolute forms
+ * "http://host/path" and "http:/path" are reduced to their path, as httpd does) into buf of
+ * bufsize bytes. A buffer of wsg_norm_bufsize(target) bytes is never too short; a shorter one
+ * truncates the decoded path (before its dot-segments are resolved) and flags TRUNCATED. Always
+ * produces a valid result, even for garbage. A first segment with a script extension followed by
+ * more path is split off as httpd maps it (the script runs, the rest is PATH_INFO). */
 void wsg_norm_target(const char *target, char *buf, size_t bufsize, wsg_norm_t *out);
+
+/* The buffer size with which wsg_norm_target never truncates target and always has room for
+ * both views of a path-info target: twice its path's length + 4. */
+size_t wsg_norm_bufsize(const char *target);
+
+/* Is ext (lower case, no dot) one that a server runs as a script, path-info and all? */
+int wsg_norm_is_script_ext(const char *ext, size_t len);
 
 /* Human-readable names of the flags in flags, comma-separated, into buf (for logs/events). */
 const char *wsg_norm_flags_str(unsigned flags, char *buf, size_t bufsize);

@@ -625,11 +625,40 @@ static int cmp_match(const void *a, const void *b, const wsg_ruleset_t *rs)
     return x < y ? -1 : x > y;
 }
 
+/* Every field of one view of the request; matches gather in ms. */
+static void scan_subject(mstate_t *ms, const subj_t *sj, const wsg_req_t *req)
+{
+    const wsg_ruleset_t *rs = ms->rs;
+    unsigned f, i;
+
+    for (f = 0; f < WSG_F_N; f++) {
+        if (f == WSG_F_ARGS || !sj->s[f])
+            continue;
+        scan_field(ms, f, sj->s[f], sj->len[f]);
+    }
+    if (rs->eq_fields & (1u << WSG_F_ARGS)) {
+        const char *name, *pos;
+        size_t nlen;
+        if (sj->s[WSG_F_QUERY]) {
+            pos = sj->s[WSG_F_QUERY];
+            while (next_arg(&pos, sj->s[WSG_F_QUERY] + sj->len[WSG_F_QUERY], &name, &nlen))
+                lookup(ms, hash_lit(name, nlen, WSG_K_EQ, WSG_F_ARGS), name, nlen);
+        }
+        if (req->body && req->body_len) {
+            pos = req->body;
+            while (next_arg(&pos, req->body + req->body_len, &name, &nlen))
+                lookup(ms, hash_lit(name, nlen, WSG_K_EQ, WSG_F_ARGS), name, nlen);
+        }
+    }
+    for (i = 0; i < rs->nalways; i++)
+        visit(ms, rs->always[i], -1);
+}
+
 int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t *out)
 {
     mstate_t ms;
     subj_t sj;
-    unsigned f, i;
+    unsigned i;
 
     memset(out, 0, sizeof(*out));
     if (!rs->compiled || !req)
@@ -639,28 +668,24 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
     ms.sj = &sj;
     ms.nm = 0;
     ms.extra = 0;
-    for (f = 0; f < WSG_F_N; f++) {
-        if (f == WSG_F_ARGS || !sj.s[f])
-            continue;
-        scan_field(&ms, f, sj.s[f], sj.len[f]);
-    }
-    if (rs->eq_fields & (1u << WSG_F_ARGS)) {
-        const char *name, *pos;
-        size_t nlen;
-        if (sj.s[WSG_F_QUERY]) {
-            pos = sj.s[WSG_F_QUERY];
-            while (next_arg(&pos, sj.s[WSG_F_QUERY] + sj.len[WSG_F_QUERY], &name, &nlen))
-                lookup(&ms, hash_lit(name, nlen, WSG_K_EQ, WSG_F_ARGS), name, nlen);
-        }
-        if (req->body && req->body_len) {
-            pos = req->body;
-            while (next_arg(&pos, req->body + req->body_len, &name, &nlen))
-                lookup(&ms, hash_lit(name, nlen, WSG_K_EQ, WSG_F_ARGS), name, nlen);
-        }
-    }
-    for (i = 0; i < rs->nalways; i++)
-        visit(&ms, rs->always[i], -1);
+    scan_subject(&ms, &sj, req);
+    /* "/x.php/a/b": the rules see the script httpd runs, and the whole path too (a shell name
+     * in the path-info is still a probe). Same dedup: a rule counts once. */
+    if (req->norm && req->norm->full && req->norm->full != req->norm->path) {
+        wsg_norm_t whole = *req->norm;
+        wsg_req_t wreq = *req;
+        subj_t wsj;
 
+        whole.path = whole.full;
+        whole.path_len = whole.full_len;
+        whole.basename = strrchr(whole.full, '/') + 1;
+        whole.ext = strrchr(whole.basename, '.');
+        whole.ext = whole.ext ? whole.ext + 1 : whole.full + whole.full_len;
+        wreq.norm = &whole;
+        subj_init(&wsj, &wreq);
+        ms.sj = &wsj;
+        scan_subject(&ms, &wsj, &wreq);
+    }
     if (!ms.nm)
         return 0;
     /* insertion sort by id: a handful of matches */

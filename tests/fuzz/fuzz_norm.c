@@ -41,12 +41,28 @@ static void check(const char *in, size_t inlen, const char *buf, size_t bufsize,
     CHECK(n->query == NULL || (n->query > in && n->query <= in + inlen && n->query[-1] == '?'));
     wsg_norm_flags_str(n->flags, fl, sizeof(fl));
     CHECK(strlen(fl) < sizeof(fl));
+    /* The whole path: the script view, then '/' and the path-info (or the script view only). */
+    CHECK(n->full && strlen(n->full) == n->full_len);
+    CHECK(memcmp(n->full, n->path, n->path_len) == 0);
+    if (n->flags & WSG_NF_PATHINFO) {
+        CHECK(n->pathinfo && strlen(n->pathinfo) == n->pathinfo_len);
+        CHECK(wsg_norm_is_script_ext(n->ext, strlen(n->ext)));
+        if (n->full != n->path) {
+            CHECK(n->full_len == n->path_len + 1 + n->pathinfo_len);
+            CHECK(n->full[n->path_len] == '/');
+            CHECK(n->pathinfo == n->full + n->path_len + 1);
+            CHECK(!buf || n->full + n->full_len < buf + bufsize);
+        }
+    }
+    else {
+        CHECK(n->pathinfo == NULL && n->full == n->path);
+    }
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *in, *buf, *buf2;
-    size_t inlen, small;
+    size_t inlen, small, bsz;
     wsg_norm_t n, n2;
 
     /* A request target is a C string: whatever follows an embedded NUL is not seen. */
@@ -57,19 +73,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     in[size] = '\0';
     inlen = strlen(in);
 
-    /* The size the module uses. */
-    buf = malloc(8192);
-    wsg_norm_target(in, buf, 8192, &n);
-    check(in, inlen, buf, 8192, &n);
+    /* The size the module uses: 8 KiB, or wsg_norm_bufsize() when that is larger. Such a buffer
+     * never truncates (no padded "/a/../x.php" is cut before ".." is resolved) and holds both
+     * views of a path-info target. */
+    bsz = wsg_norm_bufsize(in);
+    if (bsz < 8192)
+        bsz = 8192;
+    buf = malloc(bsz);
+    wsg_norm_target(in, buf, bsz, &n);
+    check(in, inlen, buf, bsz, &n);
+    CHECK(!(n.flags & WSG_NF_TRUNCATED));
+    CHECK(!(n.flags & WSG_NF_PATHINFO) || n.full != n.path);
 
-    /* Normalising a clean result again changes nothing. Not so when the result still holds
-     * something the first run deliberately left alone: a third-level escape, a '?' or '#' that was
-     * encoded, or a cut. */
-    if (!(n.flags & (WSG_NF_TRUNCATED | WSG_NF_NUL)) && !strpbrk(n.path, "%?#")) {
-        buf2 = malloc(8192);
-        wsg_norm_target(n.path, buf2, 8192, &n2);
+    /* Normalising a clean result again changes nothing: the script view, and the whole path
+     * (split the same way). Not so when the result still holds something the first run
+     * deliberately left alone: a third-level escape, a '?' or '#' that was encoded, or a cut. */
+    if (!(n.flags & WSG_NF_NUL) && !strpbrk(n.full, "%?#")) {
+        buf2 = malloc(bsz);
+        wsg_norm_target(n.path, buf2, bsz, &n2);
         CHECK(strcmp(n.path, n2.path) == 0);
         CHECK(!(n2.flags & ~(WSG_NF_BAD_UTF8 | WSG_NF_OVERLONG)));   /* raw bytes left as they were */
+        if (n.flags & WSG_NF_PATHINFO) {
+            char *full = strdup(n.full);
+            CHECK(full != NULL);
+            wsg_norm_target(full, buf2, bsz, &n2);
+            CHECK(strcmp(n2.path, n.path) == 0 && strcmp(n2.full, n.full) == 0);
+            CHECK(n2.flags & WSG_NF_PATHINFO);
+            free(full);
+        }
         free(buf2);
     }
     free(buf);

@@ -99,12 +99,40 @@ static const norm_case_t tricks[] = {
     {"*", "/*", 0},
     /* directories keep their trailing slash */
     {"/", "/", 0},
-    {"/1.php/", "/1.php/", 0},
+    {"/1.php/", "/1.php", F(PATHINFO)},     /* a script with path-info "", see below */
+    {"/img/", "/img/", 0},
     {"/a/b/..", "/a/", F(TRAVERSAL)},
     {"/a/b/.", "/a/b/", F(SLASHES)},
     {"/a//", "/a/", F(SLASHES)},
     /* fragment is never part of the path */
     {"/x.php#frag", "/x.php", 0},
+    /* path-info: httpd runs the first script segment that more path follows (AcceptPathInfo,
+     * PHP and CGI handlers), so that is the path the rules see */
+    {"/wso.php/", "/wso.php", F(PATHINFO)},
+    {"/wso.php/x.jpg", "/wso.php", F(PATHINFO)},
+    {"/wso.php/.", "/wso.php", F(PATHINFO) | F(SLASHES)},
+    {"/c99.php/.", "/c99.php", F(PATHINFO) | F(SLASHES)},
+    {"/c99.php/", "/c99.php", F(PATHINFO)},
+    {"/WSO.PHP/Foo.JPG", "/wso.php", F(PATHINFO)},
+    {"/up/wso.php//x.jpg", "/up/wso.php", F(PATHINFO) | F(SLASHES)},
+    {"/wso.php%2fx.jpg", "/wso.php", F(ENCODED) | F(PATHINFO)},
+    {"/cmd.asp;.jpg/x", "/cmd.asp", F(PATHPARAM) | F(PATHINFO)},
+    {"/cmd.aspx./x", "/cmd.aspx", F(TRAILING) | F(PATHINFO)},
+    {"/cgi-bin/t.cgi/a/b", "/cgi-bin/t.cgi", F(PATHINFO)},
+    {"/a.php/b.php", "/a.php", F(PATHINFO)},                    /* the first script runs */
+    {"/index.php/2024/01/post-title", "/index.php", F(PATHINFO)},  /* WordPress permalinks */
+    {"/wso.php/..", "/", F(TRAVERSAL)},                         /* resolved first, as httpd does */
+    {"/x.php.jpg/y", "/x.php.jpg/y", 0},                        /* not a script extension */
+    {"/php/x", "/php/x", 0},
+    {"/x.phps/y", "/x.phps/y", 0},
+    /* "scheme:/path": apr_uri_parse gives httpd the path "/path" (it serves /x.php) */
+    {"http:/x.php", "/x.php", 0},
+    {"HTTP:/x.php", "/x.php", 0},
+    {"https:/up/X.php?a=1", "/up/x.php", 0},
+    {"http:/wso.php/x.jpg", "/wso.php", F(PATHINFO)},
+    {"http:", "/", 0},
+    {"http:?x.php", "/", 0},
+    {"http:x.php", "/http:x.php", 0},       /* httpd answers 400: left as it is */
 };
 
 static void test_tricks(void **state)
@@ -169,6 +197,127 @@ static void test_basename_ext(void **state)
         assert_true(n.basename >= n.path && n.basename <= n.path + n.path_len);
         assert_true(n.ext >= n.basename && n.ext <= n.path + n.path_len);
     }
+}
+
+static void check_invariants(const char *in, const char *buf, size_t bufsize, const wsg_norm_t *n);
+
+/* The two views of a path-info target: the script (path, basename, ext) and the whole path. */
+static void test_pathinfo(void **state)
+{
+    static const struct { const char *in, *path, *base, *ext, *info, *full; } cases[] = {
+        {"/wso.php/", "/wso.php", "wso.php", "php", "", "/wso.php/"},
+        {"/wso.php/x.jpg", "/wso.php", "wso.php", "php", "x.jpg", "/wso.php/x.jpg"},
+        {"/c99.php/.", "/c99.php", "c99.php", "php", "", "/c99.php/"},
+        {"/wso.php/.", "/wso.php", "wso.php", "php", "", "/wso.php/"},
+        {"/a/Idx.PHP5/b/c/", "/a/idx.php5", "idx.php5", "php5", "b/c/", "/a/idx.php5/b/c/"},
+        {"/index.php/images/wso.php", "/index.php", "index.php", "php", "images/wso.php",
+         "/index.php/images/wso.php"},
+        {"http:/x.php", "/x.php", "x.php", "php", NULL, "/x.php"},
+        {"/x.php", "/x.php", "x.php", "php", NULL, "/x.php"},
+    };
+    char small[20];
+    size_t i;
+    wsg_norm_t n;
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char buf[256];
+        wsg_norm_target(cases[i].in, buf, sizeof(buf), &n);
+        assert_string_equal(n.path, cases[i].path);
+        assert_int_equal(n.path_len, strlen(cases[i].path));
+        assert_string_equal(n.basename, cases[i].base);
+        assert_string_equal(n.ext, cases[i].ext);
+        assert_string_equal(n.full, cases[i].full);
+        assert_int_equal(n.full_len, strlen(cases[i].full));
+        if (cases[i].info) {
+            assert_true(n.flags & WSG_NF_PATHINFO);
+            assert_string_equal(n.pathinfo, cases[i].info);
+            assert_int_equal(n.pathinfo_len, strlen(cases[i].info));
+            assert_ptr_equal(n.pathinfo, n.full + n.path_len + 1);
+        }
+        else {
+            assert_false(n.flags & WSG_NF_PATHINFO);
+            assert_null(n.pathinfo);
+            assert_ptr_equal(n.full, n.path);
+        }
+    }
+    /* No room for both views: the script view stays, the path-info is kept in place. */
+    wsg_norm_target("/wso.php/abcdefgh", small, sizeof(small), &n);
+    assert_string_equal(n.path, "/wso.php");
+    assert_string_equal(n.ext, "php");
+    assert_string_equal(n.pathinfo, "abcdefgh");
+    assert_ptr_equal(n.full, n.path);
+    assert_int_equal(n.full_len, n.path_len);
+    assert_false(n.flags & WSG_NF_TRUNCATED);
+    /* The shipped list of what runs as a script. */
+    assert_true(wsg_norm_is_script_ext("php", 3));
+    assert_true(wsg_norm_is_script_ext("phtml", 5));
+    assert_true(wsg_norm_is_script_ext("aspx", 4));
+    assert_true(wsg_norm_is_script_ext("cgi", 3));
+    assert_false(wsg_norm_is_script_ext("phps", 4));
+    assert_false(wsg_norm_is_script_ext("jpg", 3));
+    assert_false(wsg_norm_is_script_ext("ph", 2));
+    assert_false(wsg_norm_is_script_ext("", 0));
+    assert_false(wsg_norm_is_script_ext(NULL, 3));
+}
+
+/* Padded dot-segment targets longer than any fixed buffer resolve in a buffer sized by
+ * wsg_norm_bufsize(): nothing is cut before ".." is resolved (LimitRequestLine 20000). */
+static void test_long_targets(void **state)
+{
+    size_t len = 16 * 1024, i, w;
+    char *in = malloc(len + 256), *buf;
+    wsg_norm_t n;
+    (void)state;
+    assert_non_null(in);
+
+    /* /a/a/.../a/../../..../wso.php, 16 KB: 3300 "/a" then as many "/.." */
+    for (w = 0, i = 0; i < 3300; i++, w += 2)
+        memcpy(in + w, "/a", 2);
+    for (i = 0; i < 3300; i++, w += 3)
+        memcpy(in + w, "/..", 3);
+    strcpy(in + w, "/wso.php");
+    assert_true(strlen(in) > 16 * 1024);
+    buf = malloc(wsg_norm_bufsize(in));
+    wsg_norm_target(in, buf, wsg_norm_bufsize(in), &n);
+    assert_string_equal(n.path, "/wso.php");
+    assert_string_equal(n.basename, "wso.php");
+    assert_int_equal(n.flags, WSG_NF_TRAVERSAL);
+    check_invariants(in, buf, wsg_norm_bufsize(in), &n);
+    free(buf);
+    /* an 8 KB buffer would have cut it before the ".." came: what the module did before */
+    buf = malloc(8192);
+    wsg_norm_target(in, buf, 8192, &n);
+    assert_true(n.flags & WSG_NF_TRUNCATED);
+    assert_string_not_equal(n.path, "/wso.php");
+    free(buf);
+
+    /* one 16 KB segment, encoded and removed by "%2e%2e" */
+    in[0] = '/';
+    memset(in + 1, 'x', len);
+    strcpy(in + 1 + len - 16, "/%2e%2e/WSO.php");
+    buf = malloc(wsg_norm_bufsize(in));
+    wsg_norm_target(in, buf, wsg_norm_bufsize(in), &n);
+    assert_string_equal(n.path, "/wso.php");
+    assert_false(n.flags & WSG_NF_TRUNCATED);
+    free(buf);
+
+    /* no leading '/', nothing to resolve, path-info: both views still fit */
+    memset(in, 'b', len);
+    strcpy(in + len - 12, "/c99.php/x.j");
+    buf = malloc(wsg_norm_bufsize(in));
+    wsg_norm_target(in, buf, wsg_norm_bufsize(in), &n);
+    assert_false(n.flags & WSG_NF_TRUNCATED);
+    assert_string_equal(n.basename, "c99.php");
+    assert_int_equal(n.full_len, len + 1);
+    assert_string_equal(n.pathinfo, "x.j");
+    free(buf);
+
+    /* the size covers the path only (the query stays in the input) */
+    assert_int_equal(wsg_norm_bufsize("/x.php?a=123456789"), 2 * 6 + 4);
+    assert_int_equal(wsg_norm_bufsize("http://host.example/x.php#f"), 2 * 6 + 4);
+    assert_int_equal(wsg_norm_bufsize("http:/x.php"), 2 * 6 + 4);
+    assert_int_equal(wsg_norm_bufsize(NULL), 4);
+    free(in);
 }
 
 static void test_query(void **state)
@@ -249,6 +398,23 @@ static void check_invariants(const char *in, const char *buf, size_t bufsize, co
         assert_false(n->path[i] >= 'A' && n->path[i] <= 'Z');
     assert_true(n->basename >= n->path && n->basename <= n->path + n->path_len);
     assert_true(n->ext >= n->basename && n->ext <= n->path + n->path_len);
+    /* the whole path: the script view, then "/" and the path-info (or the script view only) */
+    assert_int_equal(strlen(n->full), n->full_len);
+    assert_int_equal(memcmp(n->full, n->path, n->path_len), 0);
+    if (n->flags & WSG_NF_PATHINFO) {
+        assert_non_null(n->pathinfo);
+        assert_int_equal(strlen(n->pathinfo), n->pathinfo_len);
+        if (n->full != n->path) {
+            assert_int_equal(n->full_len, n->path_len + 1 + n->pathinfo_len);
+            assert_int_equal(n->full[n->path_len], '/');
+            assert_ptr_equal(n->pathinfo, n->full + n->path_len + 1);
+            assert_true(n->full + n->full_len < buf + bufsize);
+        }
+    }
+    else {
+        assert_null(n->pathinfo);
+        assert_ptr_equal(n->full, n->path);
+    }
 }
 
 static void test_garbage(void **state)
@@ -259,6 +425,8 @@ static void test_garbage(void **state)
         "a://b/c", "://x", "h:/x", "%c0", "%c0%", "%e0%80", "%fc%80%80%80%80%af", "%f8%80%80%80%ae",
         "/%fd%bf%bf%bf%bf%bf", "/%f4%90%80%80", "\x7f\x01\x02", " ", "/ /", "/. /", "/..%00/",
         "/%2e%2e%2f%2e%2e%2f%2e%2e%2f", "/%25%25%25", "/%%32%65", "/x::$data::$DATA",
+        "http:", "http:/", "a:", "a:?", "a:#", "x.php/", "/.php/", "/a.php//", "/a.php/./",
+        "/a.php/b.php/c", "%2fa.php%2f", "http:/a.php/b",
     };
     size_t i;
     (void)state;
@@ -322,7 +490,7 @@ static void test_flags_str(void **state)
                         "double-enc,traversal");
     assert_string_equal(wsg_norm_flags_str(0xffff, buf, sizeof(buf)),
                         "double-enc,bad-enc,nul,traversal,bad-utf8,overlong,truncated,backslash,"
-                        "pathparam,trailing,slashes,encoded");
+                        "pathparam,trailing,slashes,encoded,pathinfo");
     /* whole names only when the buffer is short */
     assert_string_equal(wsg_norm_flags_str(WSG_NF_DOUBLE_ENC | WSG_NF_BAD_ENC, small, sizeof(small)),
                         "double-enc");
@@ -335,6 +503,8 @@ int main(void)
         cmocka_unit_test(test_tricks),
         cmocka_unit_test(test_evasion_mask),
         cmocka_unit_test(test_basename_ext),
+        cmocka_unit_test(test_pathinfo),
+        cmocka_unit_test(test_long_targets),
         cmocka_unit_test(test_query),
         cmocka_unit_test(test_truncation),
         cmocka_unit_test(test_garbage),

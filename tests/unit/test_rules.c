@@ -243,7 +243,8 @@ static const match_case_t match_cases[] = {
     {{"GET", "/x?CMD=id", NULL, NULL}, "9"},
     {{"GET", "/x?a=1&cmd=id", NULL, NULL}, ""},
     {{"GET", "/exact/path.php", NULL, NULL}, "10"},
-    {{"GET", "/exact/path.php/", NULL, NULL}, ""},
+    {{"GET", "/exact/path.php/", NULL, NULL}, "10"},   /* path-info "": path.php runs */
+    {{"GET", "/exact/path.php5/", NULL, NULL}, ""},
     {{"GET", "/.well-known/a.php", NULL, NULL}, "11"},
     {{"GET", "/.well-known/acme/a.php", NULL, NULL}, ""},
     {{"GET", "/a/B374K-2.8.min.php", NULL, NULL}, "12"},
@@ -262,6 +263,13 @@ static const match_case_t match_cases[] = {
     {{"GET", "/wso.php;jsessionid=1", NULL, NULL}, "1"},
     {{"GET", "/wso.php.", NULL, NULL}, "1"},
     {{"GET", "\\wso.php", NULL, NULL}, "1"},
+    /* path-info: the script that runs is matched, and the whole path as well */
+    {{"GET", "/wso.php/x.jpg", NULL, NULL}, "1"},
+    {{"GET", "/wso.php/", NULL, NULL}, "1"},
+    {{"GET", "/r57.php/.", NULL, NULL}, "2"},
+    {{"GET", "/wp-content/uploads/a.php/b.png", NULL, NULL}, "3"},
+    {{"GET", "/index.php/images/wso.php", NULL, NULL}, "1"},
+    {{"GET", "/index.php/2024/01/post-title", NULL, NULL}, ""},
     /* several rules at once: ids sorted */
     {{"GET", "/wp-content/uploads/shell.php", NULL, NULL}, "3,5"},
 };
