@@ -609,8 +609,11 @@ apr_status_t wsg_import_parse(apr_pool_t *p, const char *buf, apr_size_t len,
         *err = "not a text file (a NUL byte)";
         return APR_EINVAL;
     }
-    if (len >= 3 && !memcmp(s, "\xef\xbb\xbf", 3))   /* a UTF-8 byte order mark */
+    if (len >= 3 && !memcmp(s, "\xef\xbb\xbf", 3)) {   /* a UTF-8 byte order mark */
         s += 3;
+        buf += 3;
+        len -= 3;
+    }
     while (s < end && apr_isspace(*s))
         s++;
     if (s < end && (*s == '[' || *s == '{')) {
