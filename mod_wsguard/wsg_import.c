@@ -59,7 +59,7 @@ apr_status_t wsg_import_until_from_secs(apr_int64_t secs, apr_time_t now, apr_in
 
 static const char *quoted(imp_t *im, const char *text, apr_size_t len)
 {
-    return wsg_escape_ctl(im->p, text, len, TEXT_MAX);
+    return wsg_escape_ctl(im->p, text, len, TEXT_MAX, WSG_ESC_BACKSLASH);
 }
 
 static void note(imp_t *im, unsigned line, const char *text)
@@ -423,7 +423,7 @@ static int json_lines(imp_t *im, const char *buf, apr_size_t len)
                 im->r->seen++;
                 invalid(im, line, apr_psprintf(im->p, "invalid JSON (column %d: %s)", jerr.column,
                                                wsg_escape_ctl(im->p, jerr.text, strlen(jerr.text),
-                                                              TEXT_MAX)), NULL);
+                                                              TEXT_MAX, 0)), NULL);
             }
             continue;
         }
@@ -629,7 +629,7 @@ apr_status_t wsg_import_parse(apr_pool_t *p, const char *buf, apr_size_t len,
             for (const char *q = buf; q < s; q++)
                 skipped += *q == '\n';
             *err = apr_psprintf(p, "%d:%d: invalid JSON: %s", jerr.line + skipped, jerr.column,
-                                wsg_escape_ctl(p, jerr.text, strlen(jerr.text), TEXT_MAX));
+                                wsg_escape_ctl(p, jerr.text, strlen(jerr.text), TEXT_MAX, 0));
             return APR_EINVAL;
         }
         if (json_doc(&im, doc) < 0) {

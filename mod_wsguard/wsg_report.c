@@ -14,6 +14,7 @@
 #include "wsg_report.h"
 #include "wsg_event.h"
 #include "wsg_ip.h"
+#include "wsg_util.h"
 
 /* Bound the memory one hostile client can make us use: distinct values kept per set. */
 #define SET_MAX 2000
@@ -107,6 +108,10 @@ static void set_add(apr_pool_t *p, strset_t *s, const char *v)
     unsigned *n;
     if (!v || !*v)
         return;
+    /* what the log says is foreign text: no raw control byte reaches any report format (JSON
+     * writers leave 0x7f raw, CSV and terminals take them all) */
+    if (wsg_has_ctl(v, strlen(v)))
+        v = wsg_escape_ctl(p, v, strlen(v), 0, 0);
     if (!s->h)
         s->h = apr_hash_make(p);
     n = apr_hash_get(s->h, v, APR_HASH_KEY_STRING);
@@ -985,6 +990,9 @@ static void csv_field(sbuf_t *b, const char *v, int first)
         sb_str(b, ",");
     if (!v)
         return;
+    /* a raw CR, LF or ESC would break the row or reach the analyst's terminal: \xNN */
+    if (wsg_has_ctl(v, strlen(v)))
+        v = wsg_escape_ctl(b->p, v, strlen(v), 0, 0);
     /* Spreadsheets run a cell that starts with these as a formula: a scanner's User-Agent
      * must not become code on an analyst's desk. */
     int formula = (*v == '=' || *v == '+' || *v == '-' || *v == '@' || *v == '\t' || *v == '\r')

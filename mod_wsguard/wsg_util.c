@@ -90,9 +90,9 @@ int wsg_has_ctl(const char *s, apr_size_t len)
     return 0;
 }
 
-char *wsg_escape_ctl(apr_pool_t *p, const char *s, apr_size_t len, apr_size_t max)
+char *wsg_escape_ctl(apr_pool_t *p, const char *s, apr_size_t len, apr_size_t max, int flags)
 {
-    static const char hex[] = "0123456789abcdef";
+    const char *hex = (flags & WSG_ESC_PERCENT) ? "0123456789ABCDEF" : "0123456789abcdef";
     apr_size_t i, o = 0, cap = len * 4 + 1;
     char *out;
 
@@ -101,12 +101,17 @@ char *wsg_escape_ctl(apr_pool_t *p, const char *s, apr_size_t len, apr_size_t ma
     out = apr_palloc(p, cap);
     for (i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
-        apr_size_t w = (ctl_byte(c) || c == '\\') ? 4 : 1;
+        int esc = ctl_byte(c) || (c == '\\' && (flags & WSG_ESC_BACKSLASH));
+        apr_size_t w = !esc ? 1 : (flags & WSG_ESC_PERCENT) ? 3 : 4;
         if (o + w > cap - 1)
             break;
-        if (w == 4) {
-            out[o++] = '\\';
-            out[o++] = 'x';
+        if (esc) {
+            if (flags & WSG_ESC_PERCENT)
+                out[o++] = '%';
+            else {
+                out[o++] = '\\';
+                out[o++] = 'x';
+            }
             out[o++] = hex[c >> 4];
             out[o++] = hex[c & 15];
         }

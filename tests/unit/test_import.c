@@ -419,9 +419,11 @@ static void test_escaping(void **state)
     m = &APR_ARRAY_IDX(r->msgs, 0, wsg_import_msg_t);
     assert_string_equal(m->text, "not an IP address or CIDR: 'bad\\x1b]0;owned\\x07'");
 
-    assert_string_equal(wsg_escape_ctl(p, "a\\b\tc", 5, 0), "a\\x5cb\\x09c");
-    assert_string_equal(wsg_escape_ctl(p, "ab\x01", 3, 4), "ab");       /* no half escape */
-    assert_string_equal(wsg_escape_ctl(p, "\x00z", 2, 0), "\\x00z");
+    assert_string_equal(wsg_escape_ctl(p, "a\\b\tc", 5, 0, WSG_ESC_BACKSLASH), "a\\x5cb\\x09c");
+    assert_string_equal(wsg_escape_ctl(p, "a\\b\tc", 5, 0, 0), "a\\b\\x09c");
+    assert_string_equal(wsg_escape_ctl(p, "/a\r\n\x1b\x7f", 6, 0, WSG_ESC_PERCENT), "/a%0D%0A%1B%7F");
+    assert_string_equal(wsg_escape_ctl(p, "ab\x01", 3, 4, 0), "ab");    /* no half escape */
+    assert_string_equal(wsg_escape_ctl(p, "\x00z", 2, 0, 0), "\\x00z");
     assert_true(wsg_has_ctl("a\x7f", 2));
     assert_false(wsg_has_ctl("a\\b", 3));
 }
