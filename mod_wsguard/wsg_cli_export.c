@@ -14,6 +14,7 @@
 #include "wsg_export.h"
 #include "wsg_event.h"
 #include "wsg_import.h"
+#include "wsg_util.h"
 
 /* An imported CIDR becomes at most this many records (a peer's aggregated /20 is 16 /24s). */
 #define WSG_IMPORT_MAX_KEYS 4096
@@ -416,6 +417,9 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
         source = b ? b + 1 : file;
     }
     im.source = source;
+    /* names as printed: a file name or --source with control bytes does not reach the terminal */
+    file = wsg_escape_ctl(cli->pool, file, strlen(file), 0, WSG_ESC_BACKSLASH);
+    source = wsg_escape_ctl(cli->pool, source, strlen(source), 0, WSG_ESC_BACKSLASH);
 
     rv = read_all(cli, path, WSG_IMPORT_MAX_FILE, &text, &len, &too_big);
     if (rv != APR_SUCCESS) {
@@ -539,7 +543,7 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
             "%s %s (source '%.*s'): %u entries, %d records: %u new, %u extended, "
             "%u kept (a longer ban in force); skipped %u invalid, %u expired, %u private",
             dry ? "would import" : "imported", file, (int)sizeof(((wsg_rec_t *)0)->source) - 1,
-            im.source, res->seen, items->nelts, im.added, im.extended, im.kept, res->invalid,
+            source, res->seen, items->nelts, im.added, im.extended, im.kept, res->invalid,
             res->expired, res->private_skipped);
     if (res->capped)
         fprintf(cli->out, "; %u ban ends capped at %" APR_INT64_T_FMT "s", res->capped,
