@@ -528,7 +528,8 @@ static void text_lines(imp_t *im, const char *buf, apr_size_t len)
                 wsg_addr_t probe;
                 copy[strcspn(copy, ",")] = '\0';
                 if (wsg_addr_parse(copy, &probe) != APR_SUCCESS) {
-                    im->r->seen++;
+                    if (!over_limit(im, line))
+                        im->r->seen++;
                     invalid(im, line, "a CSV header without an 'address' column", NULL);
                     return;
                 }
