@@ -395,9 +395,11 @@ static void test_file_limits(void **state)
     {
         apr_size_t n = 70 * 1024;
         char *buf = malloc(n + 64);
+        apr_size_t head;
         strcpy(buf, "[\n{\"address\":\"45.1.0.1\",\"x\":\"");
-        memset(buf + strlen(buf), 'a', n);
-        strcpy(buf + 30 + n, "\"}\n{\"address\":\"45.1.0.2\"}\n]\n");
+        head = strlen(buf);
+        memset(buf + head, 'a', n);
+        strcpy(buf + head + n, "\"}\n{\"address\":\"45.1.0.2\"}\n]\n");
         r = parse_o(p, buf, &o, APR_SUCCESS);
         assert_true(has_msg(r, 2, "a line longer than"));
         assert_int_equal(r->entries->nelts, 1);
