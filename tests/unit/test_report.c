@@ -106,6 +106,31 @@ static void test_lines_counted(void **state)
     assert_int_equal(wsg_report_bad_lines(r), 3);
 }
 
+/* A hostile log's 1 MB line is counted bad without being parsed (or held), and the next line is
+ * still read. */
+static void test_long_line(void **state)
+{
+    apr_pool_t *p = *state;
+    char *path = apr_pstrdup(p, "/tmp/wsg_test_report_long_XXXXXX");
+    int fd = mkstemp(path);
+    FILE *f;
+    const char *err = NULL;
+    wsg_report_t *r = wsg_report_make(p, NULL);
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    /* a valid event, padded: the old reader parsed it and counted its client */
+    fputs("{\"time\":\"2026-11-25T10:00:00.000Z\",\"event\":\"probe\",\"client\":\"45.9.9.9\"", f);
+    for (int i = 0; i < 1 << 20; i++)
+        fputc(' ', f);
+    fprintf(f, "}\n%s\n", log_lines[0]);
+    fclose(f);
+    apr_pool_cleanup_register(p, path, unlink_cleanup, apr_pool_cleanup_null);
+    assert_int_equal(wsg_report_read_file(r, path, &err), APR_SUCCESS);
+    assert_int_equal(wsg_report_lines(r), 2);
+    assert_int_equal(wsg_report_bad_lines(r), 1);
+    assert_int_equal(wsg_report_clients(r), 1);
+}
+
 /* A minimal RFC 4180 reader: number of fields per record; records end in CRLF. */
 static int csv_records(const char *s, int *fields, int max)
 {
@@ -728,6 +753,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lines_counted, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_long_line, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_control_bytes, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_csv, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_window, wsg_test_pool_setup, wsg_test_pool_teardown),
