@@ -552,5 +552,7 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
         fprintf(cli->out, "; refused %u records over the store share, %u entries over the cap",
                 im.refused, res->over_limit);
     fprintf(cli->out, "\n");
-    return (res->invalid || im.refused || res->over_limit) && !items->nelts ? 1 : 0;
+    /* failure when something was refused and nothing at all went in (or would, for a dry run) */
+    return (res->invalid || im.refused || res->over_limit)
+           && (dry ? !items->nelts : !(im.added + im.extended + im.kept)) ? 1 : 0;
 }

@@ -65,7 +65,12 @@ def test_slash12_feed_refused_and_share_capped(httpd, tmp_path):
     assert all(WEEK - 60 <= v["ban_remaining_s"] <= WEEK for v in imported)
     # a second feed adds nothing: the share is taken
     code, out, err = h.ctl("import", str(tmp_path / "feed16.txt"), "--source", "other")
-    assert "0 new" in out and "records refused" in err, (out, err)
+    assert code == 0 and "0 new, 0 extended, %d kept" % share in out and "records refused" in err, (out, err)
+    # a feed of only new records into a full share: nothing goes in, a failure
+    other = tmp_path / "other.txt"
+    other.write_text("".join("46.%d.0.0/16\n" % b for b in range(10)))
+    out, err = ctl_ok(h, "import", str(other), rc=1)
+    assert "0 new" in out and "2560 records refused" in err, (out, err)
     still_tracks(h, "127.78.1.2")
 
 
