@@ -7,6 +7,8 @@
 #include <jansson.h>
 #include "wsg_cli.h"
 #include "wsg_export.h"
+#include "wsg_event.h"
+#include "wsg_util.h"
 
 /* A CIDR is expanded into the keys the module looks up (addresses, /24 and /64 prefixes); more
  * keys than this is almost certainly a typo (a /8 would be 65536 prefix records). */
@@ -160,6 +162,18 @@ static apr_status_t collect(wsg_cli_t *cli, wsg_store_t *st, apr_time_t now, int
     return APR_SUCCESS;
 }
 
+/* The record's source / reason for output: a peer's name or an operator's text, so valid UTF-8
+ * (json_pack refuses anything else) and no control byte (\xNN; for the terminal also '\\', so
+ * the text reads back unambiguously). NULL when empty. */
+static const char *source_text(apr_pool_t *p, const wsg_rec_t *rec, int terminal)
+{
+    apr_size_t n = strnlen(rec->source, sizeof(rec->source));
+    const char *s = wsg_event_utf8_clean(p, rec->source, n, 0);
+    if (!n)
+        return NULL;
+    return wsg_escape_ctl(p, s, strlen(s), 0, terminal ? WSG_ESC_BACKSLASH : 0);
+}
+
 static json_t *row_json(apr_pool_t *p, const cli_row_t *r, apr_time_t now, int full)
 {
     char buf[INET6_ADDRSTRLEN + 8];
@@ -183,7 +197,7 @@ static json_t *row_json(apr_pool_t *p, const cli_row_t *r, apr_time_t now, int f
                   "ban_until", r->rec.ban_until ? fmt_time(p, r->rec.ban_until) : NULL,
                   "bans", (json_int_t)r->rec.ban_count, "flags", flags,
                   "last_seen", r->rec.last_seen ? fmt_time(p, r->rec.last_seen) : NULL,
-                  "source", r->rec.source[0] ? r->rec.source : NULL);
+                  "source", source_text(p, &r->rec, 0));
     if (!o || !full)
         return o;
     rules = json_array();
@@ -351,7 +365,7 @@ static void show_text(wsg_cli_t *cli, const cli_row_t *r, const wsg_addr_t *pfx,
         }
     }
     fprintf(o, "%s\n", any ? "" : " -");
-    fprintf(o, "%-14s %s\n", "source", r->rec.source[0] ? r->rec.source : "-");
+    fprintf(o, "%-14s %s\n", "source", r->rec.source[0] ? source_text(p, &r->rec, 1) : "-");
     if (r->rec.flags & WSG_RF_SHELL_HIT)
         fprintf(o, "\nSHELL-HIT: a probe from this client got a 2xx answer; the path it asked for "
                    "may be a web shell on this server. Check the event log.\n");

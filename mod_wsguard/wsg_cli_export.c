@@ -13,6 +13,8 @@
 #include "wsg_cli.h"
 #include "wsg_export.h"
 #include "wsg_event.h"
+#include "wsg_import.h"
+#include "wsg_util.h"
 
 /* An imported CIDR becomes at most this many records (a peer's aggregated /20 is 16 /24s). */
 #define WSG_IMPORT_MAX_KEYS 4096
@@ -206,7 +208,7 @@ int wsg_cli_export(wsg_cli_t *cli, int argc, const char *const *argv)
     return 0;
 }
 
-/* ---- import ---- */
+/* ---- import (parsing: wsg_import; here: options, reading, the share of the store, writing) ---- */
 
 typedef struct {
     wsg_addr_t key;
@@ -214,375 +216,20 @@ typedef struct {
 } imp_item_t;
 
 typedef struct {
-    wsg_cli_t          *cli;
-    const char         *file;       /* as named on the command line, for messages */
-    apr_time_t          now;
-    apr_interval_time_t dflt;       /* --for, else the policy's first ban */
-    apr_interval_time_t max;        /* --max, 0: none */
-    int                 allow_private;
-    apr_hash_t         *seen;       /* key bytes -> imp_item_t*, so duplicates keep the longest */
-    apr_array_header_t *items;      /* of imp_item_t* */
-    unsigned            entries, invalid, expired, private_skipped;
-    /* filled by the store update */
-    const char         *source;
-    unsigned            added, extended, kept;
+    wsg_cli_t  *cli;
+    apr_time_t  now;
+    const char *source;
+    apr_size_t  share;          /* imported records allowed in the store; 0: no store known */
+    apr_size_t  imported;       /* records flagged IMPORTED now (grows as we write) */
+    unsigned    added, extended, kept, refused;
 } imp_t;
 
-static void imp_invalid(imp_t *im, unsigned line, const char *what, const char *text)
+static int count_imported(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
 {
-    im->invalid++;
-    fprintf(im->cli->err, "%s:%u: %s%s%s%s, skipped\n", im->file, line, what, text ? " '" : "",
-            text ? text : "", text ? "'" : "");
-}
-
-/* Records one address or CIDR with its ban end (0: none given in the file). */
-static void imp_add(imp_t *im, unsigned line, const char *text, apr_time_t until)
-{
-    wsg_addr_t a;
-    apr_array_header_t *keys;
-    const char *err = NULL;
-    int i;
-
-    im->entries++;
-    if (wsg_addr_parse(text, &a) != APR_SUCCESS) {
-        imp_invalid(im, line, "not an IP address or CIDR:", text);
-        return;
-    }
-    if (!im->allow_private && wsg_addr_is_private(&a)) {
-        im->private_skipped++;
-        fprintf(im->cli->err, "%s:%u: %s is a private, loopback or documentation address, "
-                              "skipped (--allow-private imports it)\n", im->file, line, text);
-        return;
-    }
-    if (until && until <= im->now) {
-        im->expired++;
-        return;
-    }
-    if (!until)
-        until = im->now + im->dflt;
-    if (im->max > 0 && until > im->now + im->max)
-        until = im->now + im->max;
-    if (wsg_export_cidr_keys(im->cli->pool, &a, WSG_IMPORT_MAX_KEYS, &keys, &err) != APR_SUCCESS) {
-        imp_invalid(im, line, err, NULL);
-        return;
-    }
-    for (i = 0; i < keys->nelts; i++) {
-        const wsg_addr_t *k = &APR_ARRAY_IDX(keys, i, wsg_addr_t);
-        imp_item_t *it = apr_hash_get(im->seen, k, sizeof(*k));
-        if (it) {
-            if (until > it->until)
-                it->until = until;
-            continue;
-        }
-        it = apr_palloc(im->cli->pool, sizeof(*it));
-        it->key = *k;
-        it->until = until;
-        apr_hash_set(im->seen, &it->key, sizeof(it->key), it);
-        APR_ARRAY_PUSH(im->items, imp_item_t *) = it;
-    }
-}
-
-/* A ban end from a json object: ban_until / valid_until (absolute, preferred: it does not depend on
- * when the file was made), else remaining_s. 0 when the object gives none; -1 when malformed. */
-static apr_time_t json_until(imp_t *im, json_t *o, const char **bad)
-{
-    json_t *v;
-    apr_time_t t;
-    const char *names[] = { "ban_until", "valid_until" };
-    size_t i;
-
-    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        v = json_object_get(o, names[i]);
-        if (!v || json_is_null(v))
-            continue;
-        if (!json_is_string(v) || wsg_event_time_parse(json_string_value(v), &t) != APR_SUCCESS) {
-            *bad = names[i];
-            return -1;
-        }
-        return t;
-    }
-    v = json_object_get(o, "remaining_s");
-    if (v && !json_is_null(v)) {
-        if (!json_is_integer(v) || json_integer_value(v) <= 0) {
-            *bad = "remaining_s";
-            return -1;
-        }
-        return im->now + (apr_time_t)json_integer_value(v) * APR_USEC_PER_SEC;
-    }
+    (void)key;
+    if (rec->flags & WSG_RF_IMPORTED)
+        ++*(apr_size_t *)baton;
     return 0;
-}
-
-/* One object of our json export (or a compatible one). */
-static void imp_json_entry(imp_t *im, unsigned line, json_t *o)
-{
-    json_t *a = json_object_get(o, "address"), *pl = json_object_get(o, "prefix_len");
-    const char *text, *bad = NULL;
-    apr_time_t until;
-
-    if (!json_is_object(o) || !json_is_string(a)) {
-        imp_invalid(im, line, "an entry without an \"address\" string", NULL);
-        return;
-    }
-    text = json_string_value(a);
-    if (pl && !json_is_null(pl)) {
-        if (!json_is_integer(pl) || strchr(text, '/')) {
-            imp_invalid(im, line, "bad \"prefix_len\" for", text);
-            return;
-        }
-        text = apr_psprintf(im->cli->pool, "%s/%" APR_INT64_T_FMT, text,
-                           (apr_int64_t)json_integer_value(pl));
-    }
-    until = json_until(im, o, &bad);
-    if (until < 0) {
-        imp_invalid(im, line, apr_psprintf(im->cli->pool, "bad \"%s\" for", bad),
-                    json_string_value(a));
-        return;
-    }
-    imp_add(im, line, text, until);
-}
-
-/* The addresses in a STIX pattern such as "[ipv4-addr:value = '192.0.2.1' OR ipv6-addr:value =
- * '2001:db8::/64']". */
-static void imp_stix_pattern(imp_t *im, unsigned idx, const char *pat, apr_time_t until)
-{
-    const char *p = pat;
-    while ((p = strstr(p, "-addr:value"))) {
-        const char *q, *end;
-        p += strlen("-addr:value");
-        while (*p == ' ')
-            p++;
-        if (*p != '=')
-            continue;
-        p++;
-        while (*p == ' ')
-            p++;
-        if (*p != '\'')
-            continue;
-        q = p + 1;
-        if (!(end = strchr(q, '\'')))
-            break;
-        imp_add(im, idx, apr_pstrndup(im->cli->pool, q, (apr_size_t)(end - q)), until);
-        p = end + 1;
-    }
-}
-
-/* A parsed json document: our array, a STIX 2.1 bundle, or a MISP event. Positions are entry
- * numbers (1-based) since the document is not line-structured. */
-static int imp_json_doc(imp_t *im, json_t *doc)
-{
-    size_t i;
-    json_t *v, *objs;
-
-    if (json_is_array(doc)) {
-        json_array_foreach(doc, i, v)
-            imp_json_entry(im, (unsigned)i + 1, v);
-        return 0;
-    }
-    if (!json_is_object(doc))
-        return -1;
-    /* 'wsguardctl report --format json': {"clients": [{"address", "ban_until", ...}]} */
-    if (json_is_array(json_object_get(doc, "clients"))) {
-        json_array_foreach(json_object_get(doc, "clients"), i, v)
-            imp_json_entry(im, (unsigned)i + 1, v);
-        return 0;
-    }
-    objs = json_object_get(doc, "objects");
-    if (json_is_string(json_object_get(doc, "type"))
-        && !strcmp(json_string_value(json_object_get(doc, "type")), "bundle") && json_is_array(objs)) {
-        json_array_foreach(objs, i, v) {
-            const char *type = json_string_value(json_object_get(v, "type"));
-            const char *pat = json_string_value(json_object_get(v, "pattern"));
-            const char *bad = NULL;
-            apr_time_t until;
-            if (!type || strcmp(type, "indicator") || !pat)
-                continue;
-            until = json_until(im, v, &bad);
-            if (until < 0) {
-                imp_invalid(im, (unsigned)i + 1, "bad \"valid_until\" in indicator", NULL);
-                continue;
-            }
-            imp_stix_pattern(im, (unsigned)i + 1, pat, until);
-        }
-        return 0;
-    }
-    v = json_object_get(doc, "Event");
-    if (json_is_object(v) && json_is_array(json_object_get(v, "Attribute"))) {
-        json_array_foreach(json_object_get(v, "Attribute"), i, objs) {
-            const char *type = json_string_value(json_object_get(objs, "type"));
-            const char *val = json_string_value(json_object_get(objs, "value"));
-            if (type && val && !strcmp(type, "ip-src"))
-                imp_add(im, (unsigned)i + 1, val, 0);
-        }
-        return 0;
-    }
-    return -1;
-}
-
-/* Our export layout ("[", one object per line, "]"): parsed line by line so a damaged line is
- * reported by its number and the rest still imports. Returns -1 if the text is not in that
- * layout (then it is parsed as one document). */
-static int imp_json_lines(imp_t *im, char *text)
-{
-    char *line, *nl;
-    unsigned n = 0;
-    int opened = 0, closed = 0;
-    apr_array_header_t *lines = apr_array_make(im->cli->pool, 1024, sizeof(char *));
-
-    /* split by hand: strtok would merge blank lines and shift every reported line number */
-    for (line = text; line; line = nl ? nl + 1 : NULL) {
-        if ((nl = strchr(line, '\n')))
-            *nl = '\0';
-        APR_ARRAY_PUSH(lines, char *) = line;
-    }
-    for (n = 0; n < (unsigned)lines->nelts; n++) {
-        char *l = APR_ARRAY_IDX(lines, n, char *), *e;
-        json_t *o;
-        json_error_t jerr;
-        while (isspace((unsigned char)*l))
-            l++;
-        e = l + strlen(l);
-        while (e > l && (isspace((unsigned char)e[-1]) || e[-1] == ','))
-            *--e = '\0';
-        if (!*l)
-            continue;
-        if (!opened) {
-            if (strcmp(l, "[") && strcmp(l, "[]"))
-                return -1;
-            opened = 1;
-            closed = !strcmp(l, "[]");
-            continue;
-        }
-        if (closed) {
-            imp_invalid(im, n + 1, "text after the closing ']'", NULL);
-            continue;
-        }
-        if (!strcmp(l, "]")) {
-            closed = 1;
-            continue;
-        }
-        if (!(o = json_loads(l, 0, &jerr))) {
-            imp_invalid(im, n + 1, apr_psprintf(im->cli->pool, "invalid JSON (column %d: %s)",
-                                                jerr.column, jerr.text), NULL);
-            continue;
-        }
-        imp_json_entry(im, n + 1, o);
-        json_decref(o);
-    }
-    if (!closed)
-        fprintf(im->cli->err, "%s: the JSON array is not closed (truncated file?)\n", im->file);
-    return 0;
-}
-
-/* Splits one CSV line (RFC 4180 quoting, no embedded newlines) into fields. */
-static apr_array_header_t *csv_split(apr_pool_t *p, const char *line)
-{
-    apr_array_header_t *f = apr_array_make(p, 16, sizeof(char *));
-    const char *s = line;
-    for (;;) {
-        char *buf = apr_palloc(p, strlen(s) + 1), *o = buf;
-        if (*s == '"') {
-            s++;
-            while (*s) {
-                if (*s == '"' && s[1] == '"') {
-                    *o++ = '"';
-                    s += 2;
-                }
-                else if (*s == '"') {
-                    s++;
-                    break;
-                }
-                else
-                    *o++ = *s++;
-            }
-            while (*s && *s != ',')
-                s++;
-        }
-        else
-            while (*s && *s != ',' && *s != '\r')
-                *o++ = *s++;
-        *o = '\0';
-        APR_ARRAY_PUSH(f, char *) = buf;
-        if (*s != ',')
-            break;
-        s++;
-    }
-    return f;
-}
-
-/* Plain lists (one address or CIDR per line, '#' comments) and CSV with an 'address' column (the
- * report verb's CSV; 'ban_until' is used when present). */
-static void imp_text(imp_t *im, char *text)
-{
-    char *save = NULL, *line;
-    unsigned n = 0;
-    int csv = -1, col_addr = -1, col_until = -1;
-
-    for (line = text;; line = NULL) {
-        char *l, *e, *next = line ? line : save;
-        if (!next || !*next)
-            break;
-        e = strchr(next, '\n');
-        if (e) {
-            *e = '\0';
-            save = e + 1;
-        }
-        else
-            save = next + strlen(next);
-        l = next;
-        n++;
-        while (isspace((unsigned char)*l))
-            l++;
-        e = l + strlen(l);
-        while (e > l && isspace((unsigned char)e[-1]))
-            *--e = '\0';
-        if (!*l || *l == '#')
-            continue;
-        if (csv < 0) {
-            /* the first line decides: a header naming an 'address' column makes it CSV */
-            apr_array_header_t *h = csv_split(im->cli->pool, l);
-            int i;
-            csv = 0;
-            for (i = 0; h->nelts > 1 && i < h->nelts; i++) {
-                const char *c = APR_ARRAY_IDX(h, i, char *);
-                if (!strcasecmp(c, "address") || !strcasecmp(c, "ip"))
-                    col_addr = i, csv = 1;
-                else if (!strcasecmp(c, "ban_until") || !strcasecmp(c, "valid_until"))
-                    col_until = i;
-            }
-            if (csv)
-                continue;
-            if (strchr(l, ',') && wsg_event_time_parse(l, &(apr_time_t){0}) != APR_SUCCESS) {
-                wsg_addr_t probe;
-                char *first = apr_pstrndup(im->cli->pool, l, strcspn(l, ","));
-                if (wsg_addr_parse(first, &probe) != APR_SUCCESS) {
-                    fprintf(im->cli->err, "%s:%u: a CSV header without an 'address' column\n",
-                            im->file, n);
-                    im->invalid++;
-                    return;
-                }
-            }
-        }
-        if (csv) {
-            apr_array_header_t *f = csv_split(im->cli->pool, l);
-            apr_time_t until = 0;
-            if (col_addr >= f->nelts) {
-                imp_invalid(im, n, "a CSV row without the 'address' column", NULL);
-                continue;
-            }
-            if (col_until >= 0 && col_until < f->nelts && *APR_ARRAY_IDX(f, col_until, char *)
-                && wsg_event_time_parse(APR_ARRAY_IDX(f, col_until, char *), &until)
-                       != APR_SUCCESS) {
-                imp_invalid(im, n, "bad ban_until:", APR_ARRAY_IDX(f, col_until, char *));
-                continue;
-            }
-            imp_add(im, n, APR_ARRAY_IDX(f, col_addr, char *), until);
-        }
-        else {
-            /* plain: the first word; the rest of the line (a comment, a count) is ignored */
-            l[strcspn(l, " \t,;#")] = '\0';
-            imp_add(im, n, l, 0);
-        }
-    }
 }
 
 static int import_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
@@ -593,10 +240,17 @@ static int import_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
     int i, mask = 0;
     for (i = 0; i < n; i++) {
         wsg_rec_t *r = &recs[i];
+        int counted = found[i] && (r->flags & WSG_RF_IMPORTED);
         if (found[i] && r->ban_until >= items[i]->until) {
             im->kept++;   /* a ban of our own (or an earlier import) lasts longer: leave it */
             continue;
         }
+        if (!counted && im->share && im->imported >= im->share) {
+            im->refused++;   /* imported records may take only a share of the map */
+            continue;
+        }
+        if (!counted)
+            im->imported++;
         if (!found[i]) {
             r->first_seen = r->score_time = im->now;   /* last_seen: no request seen here */
             im->added++;
@@ -615,11 +269,11 @@ static int import_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
     return mask;
 }
 
-static void import_help(FILE *f)
+static void import_help(FILE *f, const wsg_policy_t *pol)
 {
     fprintf(f,
-        "usage: wsguardctl import FILE|- [--source NAME] [--for DUR] [--max DUR] [--allow-private]\n"
-        "                         [--dry-run]\n\n"
+        "usage: wsguardctl import FILE|- [--source NAME] [--for DUR] [--max DUR]\n"
+        "                         [--max-entries N] [--allow-private] [--dry-run]\n\n"
         "Bans locally the addresses a peer shares, flagged IMPORTED with the source recorded, so\n"
         "a fleet shares its bans. FILE is recognised by its content:\n"
         "  - a 'wsguardctl export --format json' array (ban_until, else remaining_s, sets the end)\n"
@@ -631,35 +285,109 @@ static void import_help(FILE *f)
         "  - a plain list: one address or CIDR per line, '#' comments\n"
         "A CIDR becomes the address or /24 | /64 prefix records that cover it exactly.\n"
         "Invalid lines are reported with their line number (entry number in other JSON) and\n"
-        "skipped. A longer ban already in force is kept; entries already expired are skipped.\n\n"
-        "  --source NAME    recorded in each record (default: the file's name), %d bytes\n"
-        "  --for DUR        ban length for entries without a time (default: the module's first\n"
-        "                   ban time)\n"
-        "  --max DUR        cap on the ban length taken from the file\n"
-        "  --allow-private  also import private, loopback and documentation addresses (skipped\n"
-        "                   by default: a peer's internal addresses are not scanners here)\n"
-        "  --dry-run        parse and report, write nothing\n",
-        (int)sizeof(((wsg_rec_t *)0)->source) - 1);
+        "skipped. A longer ban already in force is kept; entries already expired are skipped.\n"
+        "A peer's file cannot take over the store: files over %u MiB and lines over %u KiB are\n"
+        "refused, ranges wider than IPv4 /%d or IPv6 /%d are refused, ban ends are capped at\n"
+        "--max, and imported records may fill at most a quarter of the store (the rest is\n"
+        "refused), so the server keeps tracking new scanners.\n\n"
+        "  --source NAME      recorded in each record (default: the file's name), %d bytes\n"
+        "  --for DUR          ban length for entries without a time (default: the module's first\n"
+        "                     ban time, %" APR_INT64_T_FMT "s)\n"
+        "  --max DUR          cap on any ban length (default: the module's default\n"
+        "                     'WSGuardBanTime ... max=', %" APR_INT64_T_FMT "s; never above 10 years)\n"
+        "  --max-entries N    entries read from the file (default %u); the rest is refused\n"
+        "  --allow-private    also import private, loopback and documentation addresses (skipped\n"
+        "                     by default: a peer's internal addresses are not scanners here)\n"
+        "  --dry-run          parse and report, write nothing\n",
+        WSG_IMPORT_MAX_FILE >> 20, WSG_IMPORT_MAX_LINE >> 10, WSG_IMPORT_MIN_BITS4,
+        WSG_IMPORT_MIN_BITS6, (int)sizeof(((wsg_rec_t *)0)->source) - 1,
+        (apr_int64_t)apr_time_sec(pol->ban_time), (apr_int64_t)apr_time_sec(pol->ban_max),
+        WSG_IMPORT_MAX_ENTRIES);
+}
+
+/* Reads all of path ('-': stdin), refusing more than max bytes. */
+static apr_status_t read_all(wsg_cli_t *cli, const char *path, apr_size_t max, char **text,
+                             apr_size_t *len, int *too_big)
+{
+    apr_file_t *fh;
+    apr_size_t cap = 1 << 16;
+    apr_status_t rv;
+
+    *len = 0;
+    *too_big = 0;
+    if (!strcmp(path, "-"))
+        rv = apr_file_open_stdin(&fh, cli->pool);
+    else
+        rv = apr_file_open(&fh, path, APR_FOPEN_READ | APR_FOPEN_BUFFERED, 0, cli->pool);
+    if (rv != APR_SUCCESS)
+        return rv;
+    *text = malloc(cap + 1);
+    for (;;) {
+        apr_size_t n = cap - *len;
+        rv = apr_file_read(fh, *text + *len, &n);
+        *len += n;
+        if (rv == APR_EOF) {
+            rv = APR_SUCCESS;
+            break;
+        }
+        if (rv != APR_SUCCESS)
+            break;
+        if (*len > max) {
+            *too_big = 1;
+            break;
+        }
+        if (*len == cap) {
+            char *bigger = realloc(*text, cap * 2 + 1);
+            if (!bigger) {
+                rv = APR_ENOMEM;
+                break;
+            }
+            *text = bigger;
+            cap *= 2;
+        }
+    }
+    apr_file_close(fh);
+    return rv;
+}
+
+static int parse_count(const char *s, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno || *end || v == 0 || v > 10000000UL)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
 }
 
 int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
 {
-    const char *path = NULL, *source = NULL;
+    const char *path = NULL, *file, *source = NULL, *err = NULL;
+    wsg_import_opts_t o;
+    wsg_import_result_t *res;
     imp_t im;
-    int i, dry = 0;
-    char *text, *p;
+    int i, dry = 0, too_big = 0;
+    char *text = NULL;
     apr_size_t len = 0;
     apr_status_t rv;
-    apr_file_t *fh;
-    wsg_store_t *st;
+    wsg_store_t *st = NULL;
+    apr_hash_t *seen;
+    apr_array_header_t *items;
+    unsigned over_share = 0;
 
     memset(&im, 0, sizeof(im));
+    memset(&o, 0, sizeof(o));
     im.cli = cli;
-    im.dflt = cli->policy.ban_time > 0 ? cli->policy.ban_time : 3600 * APR_USEC_PER_SEC;
+    o.dflt = cli->policy.ban_time > 0 ? cli->policy.ban_time : 3600 * APR_USEC_PER_SEC;
+    o.max = cli->policy.ban_max > 0 ? cli->policy.ban_max : 7 * 86400 * APR_USEC_PER_SEC;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            import_help(cli->out);
+            import_help(cli->out, &cli->policy);
             return 0;
         }
         else if (!strcmp(a, "--source") && i + 1 < argc)
@@ -671,10 +399,17 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
                                   "7d, not '%s'\n", a, argv[i]);
                 return 2;
             }
-            *(!strcmp(a, "--for") ? &im.dflt : &im.max) = d;
+            *(!strcmp(a, "--for") ? &o.dflt : &o.max) = d;
+        }
+        else if (!strcmp(a, "--max-entries") && i + 1 < argc) {
+            if (parse_count(argv[++i], &o.max_entries) < 0) {
+                fprintf(cli->err, "wsguardctl import: --max-entries needs a number from 1 to "
+                                  "10000000, not '%s'\n", argv[i]);
+                return 2;
+            }
         }
         else if (!strcmp(a, "--allow-private"))
-            im.allow_private = 1;
+            o.allow_private = 1;
         else if (!strcmp(a, "--dry-run"))
             dry = 1;
         else if ((a[0] == '-' && a[1]) || path) {
@@ -689,106 +424,150 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
         fprintf(cli->err, "wsguardctl import: which file? ('-' reads stdin)\n");
         return 2;
     }
-    im.file = !strcmp(path, "-") ? "<stdin>" : path;
+    if (o.dflt > o.max)
+        o.dflt = o.max;   /* --for beyond the cap: the cap (said by the 'capped' count) */
+    file = !strcmp(path, "-") ? "<stdin>" : path;
     if (!source) {
-        const char *b = strrchr(im.file, '/');
-        source = b ? b + 1 : im.file;
+        const char *b = strrchr(file, '/');
+        source = b ? b + 1 : file;
     }
     im.source = source;
+    /* names as printed: a file name or --source with control bytes does not reach the terminal */
+    file = wsg_escape_ctl(cli->pool, file, strlen(file), 0, WSG_ESC_BACKSLASH);
+    source = wsg_escape_ctl(cli->pool, source, strlen(source), 0, WSG_ESC_BACKSLASH);
 
-    /* read it whole: peers' lists are megabytes at most, and JSON needs the whole text */
-    if (!strcmp(path, "-"))
-        rv = apr_file_open_stdin(&fh, cli->pool);
-    else
-        rv = apr_file_open(&fh, path, APR_FOPEN_READ | APR_FOPEN_BUFFERED, 0, cli->pool);
-    if (rv == APR_SUCCESS) {
-        apr_size_t cap = 1 << 16;
-        text = apr_palloc(cli->pool, cap + 1);
-        for (;;) {
-            apr_size_t n = cap - len;
-            rv = apr_file_read(fh, text + len, &n);
-            len += n;
-            if (rv == APR_EOF) {
-                rv = APR_SUCCESS;
-                break;
-            }
-            if (rv != APR_SUCCESS)
-                break;
-            if (len == cap) {
-                char *bigger = apr_palloc(cli->pool, cap * 2 + 1);
-                memcpy(bigger, text, len);
-                text = bigger;
-                cap *= 2;
-            }
-        }
-        text[len] = '\0';
-        apr_file_close(fh);
-    }
+    rv = read_all(cli, path, WSG_IMPORT_MAX_FILE, &text, &len, &too_big);
     if (rv != APR_SUCCESS) {
         char ebuf[128];
-        fprintf(cli->err, "wsguardctl import: cannot read %s: %s\n", im.file,
+        free(text);
+        fprintf(cli->err, "wsguardctl import: cannot read %s: %s\n", file,
                 apr_strerror(rv, ebuf, sizeof(ebuf)));
         return 1;
     }
-    if (memchr(text, '\0', len)) {
-        fprintf(cli->err, "wsguardctl import: %s is not a text file\n", im.file);
+    if (too_big) {
+        free(text);
+        fprintf(cli->err, "wsguardctl import: %s is larger than %u MiB, nothing imported\n", file,
+                WSG_IMPORT_MAX_FILE >> 20);
+        return 1;
+    }
+    im.now = o.now = apr_time_now();
+    rv = wsg_import_parse(cli->pool, text, len, &o, &res, &err);
+    free(text);
+    for (i = 0; i < res->msgs->nelts; i++) {
+        const wsg_import_msg_t *m = &APR_ARRAY_IDX(res->msgs, i, wsg_import_msg_t);
+        fprintf(cli->err, "%s:%u: %s, skipped\n", file, m->line, m->text);
+    }
+    if (res->msgs_dropped)
+        fprintf(cli->err, "%s: %u more skipped entries not shown\n", file, res->msgs_dropped);
+    if (res->unclosed)
+        fprintf(cli->err, "%s: the JSON array is not closed (truncated file?)\n", file);
+    if (rv != APR_SUCCESS) {
+        fprintf(cli->err, isdigit((unsigned char)*err) ? "%s:%s\n" : "wsguardctl import: %s: %s\n", file,
+                err);
         return 1;
     }
 
-    im.now = apr_time_now();
-    im.seen = apr_hash_make(cli->pool);
-    im.items = apr_array_make(cli->pool, 1024, sizeof(imp_item_t *));
-    for (p = text; isspace((unsigned char)*p); p++)
-        ;
-    if (*p == '[' || *p == '{') {
-        char *copy = apr_pstrmemdup(cli->pool, text, len);
-        if (*p != '[' || imp_json_lines(&im, copy) < 0) {
-            json_error_t jerr;
-            json_t *doc = json_loadb(text, len, 0, &jerr);
-            if (!doc) {
-                fprintf(cli->err, "%s:%d:%d: invalid JSON: %s\n", im.file, jerr.line, jerr.column,
-                        jerr.text);
+    /* The share of the store imports may take: a quarter of its capacity, counting what earlier
+     * imports left there, so a peer's feed can never leave the server unable to track. */
+    if (dry) {   /* a dry run on a machine without a store yet is fine: no share then */
+        wsg_store_opts_t so = cli->store_opts;
+        const char *serr = NULL;
+        so.readonly = 1;
+        if (wsg_store_open(cli->pool, cli->state_dir, &so, &st, &serr) != APR_SUCCESS)
+            st = NULL;
+    }
+    else if (!(st = wsg_cli_store(cli, 1)))
+        return 1;
+    if (st) {
+        wsg_store_stat_t ss;
+        if (wsg_store_stat(st, &ss) == APR_SUCCESS && ss.capacity) {
+            im.share = ss.capacity / 4 ? ss.capacity / 4 : 1;
+            if ((rv = wsg_store_iterate(st, count_imported, &im.imported)) != APR_SUCCESS) {
+                fprintf(cli->err, "wsguardctl import: reading the store in %s failed: %s\n",
+                        cli->state_dir, wsg_store_strerror(rv));
                 return 1;
             }
-            if (imp_json_doc(&im, doc) < 0) {
-                fprintf(cli->err, "wsguardctl import: %s is JSON but neither a wsguardctl export "
-                                  "or report, a STIX 2.1 bundle nor a MISP event\n", im.file);
-                json_decref(doc);
-                return 1;
-            }
-            json_decref(doc);
         }
     }
-    else
-        imp_text(&im, text);
 
-    if (!dry && im.items->nelts) {
-        if (!(st = wsg_cli_store(cli, 1)))
-            return 1;
+    /* entries -> store keys; duplicates keep the longest ban; at most 'share' distinct keys */
+    seen = apr_hash_make(cli->pool);
+    items = apr_array_make(cli->pool, res->entries->nelts + 16, sizeof(imp_item_t *));
+    for (i = 0; i < res->entries->nelts; i++) {
+        const wsg_import_entry_t *e = &APR_ARRAY_IDX(res->entries, i, wsg_import_entry_t);
+        apr_array_header_t *keys;
+        int k;
+        if (wsg_export_cidr_keys(cli->pool, &e->cidr, WSG_IMPORT_MAX_KEYS, &keys, &err)
+            != APR_SUCCESS) {
+            fprintf(cli->err, "%s:%u: %s, skipped\n", file, e->line, err);
+            res->invalid++;
+            continue;
+        }
+        for (k = 0; k < keys->nelts; k++) {
+            const wsg_addr_t *key = &APR_ARRAY_IDX(keys, k, wsg_addr_t);
+            imp_item_t *it = apr_hash_get(seen, key, sizeof(*key));
+            if (it) {
+                if (e->until > it->until)
+                    it->until = e->until;
+                continue;
+            }
+            if (im.share && (apr_size_t)items->nelts >= im.share) {
+                over_share++;
+                continue;
+            }
+            it = apr_palloc(cli->pool, sizeof(*it));
+            it->key = *key;
+            it->until = e->until;
+            apr_hash_set(seen, &it->key, sizeof(it->key), it);
+            APR_ARRAY_PUSH(items, imp_item_t *) = it;
+        }
+    }
+
+    if (!dry && items->nelts) {
         /* four records per write transaction, like 'ban': short, so the workers are not held up */
-        for (i = 0; i < im.items->nelts; i += 4) {
-            int n = im.items->nelts - i < 4 ? im.items->nelts - i : 4, j;
+        for (i = 0; i < items->nelts; i += 4) {
+            int n = items->nelts - i < 4 ? items->nelts - i : 4, j;
             wsg_addr_t keys[4];
             void *baton[2];
             for (j = 0; j < n; j++)
-                keys[j] = APR_ARRAY_IDX(im.items, i + j, imp_item_t *)->key;
+                keys[j] = APR_ARRAY_IDX(items, i + j, imp_item_t *)->key;
             baton[0] = &im;
-            baton[1] = &APR_ARRAY_IDX(im.items, i, imp_item_t *);
+            baton[1] = &APR_ARRAY_IDX(items, i, imp_item_t *);
             rv = wsg_store_update(st, keys, n, import_fn, baton);
             if (rv != APR_SUCCESS) {
                 fprintf(cli->err, "wsguardctl import: writing the store failed after %d of %d "
-                                  "records: %s%s\n", i, im.items->nelts, wsg_store_strerror(rv),
+                                  "records: %s%s\n", i, items->nelts, wsg_store_strerror(rv),
                         rv == APR_ENOSPC ? " (the store is full: 'wsguardctl purge', or raise its "
                                            "map size)" : "");
                 return 1;
             }
         }
     }
+    if (st)
+        wsg_store_close(st);
+    im.refused += over_share;
+    if (im.refused)
+        fprintf(cli->err, "wsguardctl import: %u records refused: imported records may fill at "
+                          "most a quarter of the store (%" APR_SIZE_T_FMT " of %" APR_SIZE_T_FMT
+                          " records%s), so the server keeps room to track new scanners\n",
+                im.refused, im.share, im.share * 4, dry ? "; counted for the file alone" : "");
+    if (res->over_limit)
+        fprintf(cli->err, "wsguardctl import: %u entries beyond --max-entries %u refused\n",
+                res->over_limit, o.max_entries ? o.max_entries : WSG_IMPORT_MAX_ENTRIES);
     fprintf(cli->out,
             "%s %s (source '%.*s'): %u entries, %d records: %u new, %u extended, "
-            "%u kept (a longer ban in force); skipped %u invalid, %u expired, %u private\n",
-            dry ? "would import" : "imported", im.file, (int)sizeof(((wsg_rec_t *)0)->source) - 1,
-            im.source, im.entries, im.items->nelts, im.added, im.extended, im.kept, im.invalid,
-            im.expired, im.private_skipped);
-    return im.invalid && !im.items->nelts ? 1 : 0;
+            "%u kept (a longer ban in force); skipped %u invalid, %u expired, %u private",
+            dry ? "would import" : "imported", file, (int)sizeof(((wsg_rec_t *)0)->source) - 1,
+            source, res->seen, items->nelts, im.added, im.extended, im.kept, res->invalid,
+            res->expired, res->private_skipped);
+    if (res->capped)
+        fprintf(cli->out, "; %u ban ends capped at %" APR_INT64_T_FMT "s", res->capped,
+                (apr_int64_t)apr_time_sec(o.max));
+    if (im.refused || res->over_limit)
+        fprintf(cli->out, "; refused %u records over the store share, %u entries over the cap",
+                im.refused, res->over_limit);
+    fprintf(cli->out, "\n");
+    /* failure when something was refused and nothing at all went in (or would, for a dry run) */
+    return (res->invalid || im.refused || res->over_limit)
+           && (dry ? !items->nelts : !(im.added + im.extended + im.kept)) ? 1 : 0;
 }

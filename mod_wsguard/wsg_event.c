@@ -8,6 +8,7 @@
 
 #include "wsg_event.h"
 #include "wsg_norm.h"
+#include "wsg_util.h"
 
 /* Cap on rule ids listed: a request rarely matches more, and the line must stay small. */
 #define EV_MAX_RULES 32
@@ -170,13 +171,27 @@ char *wsg_event_utf8_clean(apr_pool_t *p, const char *s, apr_size_t len, apr_siz
     return out;
 }
 
-static void set_str(apr_pool_t *p, json_t *obj, const char *key, const char *val, apr_size_t max)
+/* A string field: valid UTF-8, and no control byte in the value at all (jansson would escape
+ * them in the line, but whoever reads the log decodes them back into raw CR, LF or ESC for a
+ * terminal or a spreadsheet): the request's path and URI get them as %XX (how a client must
+ * send them), other fields as \xNN. 0x7f, which JSON leaves raw, goes the same way. */
+static void set_str_esc(apr_pool_t *p, json_t *obj, const char *key, const char *val,
+                        apr_size_t max, int esc)
 {
+    char *v;
     if (!val) {
         json_object_set_new(obj, key, json_null());
         return;
     }
-    json_object_set_new(obj, key, json_string(wsg_event_utf8_clean(p, val, strlen(val), max)));
+    v = wsg_event_utf8_clean(p, val, strlen(val), max);
+    if (wsg_has_ctl(v, strlen(v)))
+        v = wsg_escape_ctl(p, v, strlen(v), max, esc);
+    json_object_set_new(obj, key, json_string(v));
+}
+
+static void set_str(apr_pool_t *p, json_t *obj, const char *key, const char *val, apr_size_t max)
+{
+    set_str_esc(p, obj, key, val, max, 0);
 }
 
 static void set_time(json_t *obj, const char *key, apr_time_t t)
@@ -214,8 +229,8 @@ static json_t *build(apr_pool_t *p, const wsg_event_t *ev, apr_size_t long_max)
     set_str(p, o, "client", ev->client, short_max);
     set_str(p, o, "vhost", ev->vhost, short_max);
     set_str(p, o, "method", ev->method, short_max);
-    set_str(p, o, "uri", ev->uri, long_max);
-    set_str(p, o, "path", ev->path, long_max);
+    set_str_esc(p, o, "uri", ev->uri, long_max, WSG_ESC_PERCENT);
+    set_str_esc(p, o, "path", ev->path, long_max, WSG_ESC_PERCENT);
     json_object_set_new(o, "status", ev->status ? json_integer(ev->status) : json_null());
     set_str(p, o, "ua", ev->ua, long_max);
     for (int i = 0; ev->rule_ids && i < n; i++)

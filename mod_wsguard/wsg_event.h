@@ -43,7 +43,8 @@ typedef struct wsg_event_t {
 /* Returns one compact JSON object followed by '\n', NUL-terminated, allocated in p; *len (may be
  * NULL) gets its length including the '\n'. NULL fields are JSON null. Strings are sanitised first:
  * invalid UTF-8 bytes become U+FFFD, so any bytes (control chars, quotes, 8 KB paths) give one valid
- * line; jansson escapes control characters, so the line never contains a raw newline. Long fields
+ * line; control bytes and 0x7f become %XX in uri and path, \xNN elsewhere, so neither the line nor
+ * a decoded field holds one raw. Long fields
  * are truncated (on a UTF-8 boundary, marked with "...") so the line is < WSG_EVENT_LINE_MAX bytes.
  * Field names: time, event, client, vhost, method, uri, path, status, ua, rules, tag, msg, score,
  * client_score, action, ban_until, flags. Returns NULL only if ev->event is NULL. */

@@ -14,6 +14,7 @@
 #include "wsg_report.h"
 #include "wsg_event.h"
 #include "wsg_ip.h"
+#include "wsg_util.h"
 
 /* Bound the memory one hostile client can make us use: distinct values kept per set. */
 #define SET_MAX 2000
@@ -107,6 +108,10 @@ static void set_add(apr_pool_t *p, strset_t *s, const char *v)
     unsigned *n;
     if (!v || !*v)
         return;
+    /* what the log says is foreign text: no raw control byte reaches any report format (JSON
+     * writers leave 0x7f raw, CSV and terminals take them all) */
+    if (wsg_has_ctl(v, strlen(v)))
+        v = wsg_escape_ctl(p, v, strlen(v), 0, 0);
     if (!s->h)
         s->h = apr_hash_make(p);
     n = apr_hash_get(s->h, v, APR_HASH_KEY_STRING);
@@ -366,6 +371,10 @@ apr_status_t wsg_report_add_line(wsg_report_t *r, const char *line, apr_size_t l
     while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
         len--;
     r->lines++;
+    if (len > WSG_REPORT_LINE_MAX) {
+        r->bad++;
+        return APR_EINVAL;
+    }
     if (!len) {
         r->lines--; /* blank lines (a trailing newline) are not lines of the log */
         return APR_SUCCESS;
@@ -442,9 +451,9 @@ apr_status_t wsg_report_add_line(wsg_report_t *r, const char *line, apr_size_t l
 apr_status_t wsg_report_read_file(wsg_report_t *r, const char *path, const char **err)
 {
     FILE *f = strcmp(path, "-") ? fopen(path, "r") : stdin;
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
+    char *line;
+    size_t n = 0;
+    int c, over = 0;
     apr_status_t rv = APR_SUCCESS;
 
     if (!f) {
@@ -452,9 +461,29 @@ apr_status_t wsg_report_read_file(wsg_report_t *r, const char *path, const char 
         *err = apr_psprintf(r->p, "%s: %s", path, strerror(errno));
         return rv;
     }
+    /* a fixed buffer: a hostile log's endless line costs no more memory than a normal one */
+    line = malloc(WSG_REPORT_LINE_MAX + 1);
     errno = 0;
-    while ((n = getline(&line, &cap, f)) >= 0)
-        wsg_report_add_line(r, line, (apr_size_t)n);
+    for (;;) {
+        c = getc_unlocked(f);
+        if (c != EOF && c != '\n') {
+            if (n < WSG_REPORT_LINE_MAX)
+                line[n++] = (char)c;
+            else
+                over = 1;
+            continue;
+        }
+        if (over) {
+            r->lines++;   /* far longer than any event line: not one of ours */
+            r->bad++;
+        }
+        else if (n || c == '\n')
+            wsg_report_add_line(r, line, n);
+        n = 0;
+        over = 0;
+        if (c == EOF)
+            break;
+    }
     if (ferror(f)) {
         rv = APR_FROM_OS_ERROR(errno ? errno : EIO);
         *err = apr_psprintf(r->p, "%s: read error: %s", path, strerror(errno ? errno : EIO));
@@ -985,6 +1014,9 @@ static void csv_field(sbuf_t *b, const char *v, int first)
         sb_str(b, ",");
     if (!v)
         return;
+    /* a raw CR, LF or ESC would break the row or reach the analyst's terminal: \xNN */
+    if (wsg_has_ctl(v, strlen(v)))
+        v = wsg_escape_ctl(b->p, v, strlen(v), 0, 0);
     /* Spreadsheets run a cell that starts with these as a formula: a scanner's User-Agent
      * must not become code on an analyst's desk. */
     int formula = (*v == '=' || *v == '+' || *v == '-' || *v == '@' || *v == '\t' || *v == '\r')

@@ -44,6 +44,10 @@ apr_status_t wsg_report_format_parse(const char *name, wsg_report_format_t *out)
 /* A report collecting in p. opts is copied; opts->tlp must be valid (see wsg_report_tlp_name). */
 wsg_report_t *wsg_report_make(apr_pool_t *p, const wsg_report_opts_t *opts);
 
+/* Event lines are < 4000 bytes (WSG_EVENT_LINE_MAX); a line longer than this is not one of ours
+ * and is counted as bad without being parsed (read_file never holds more of it). */
+#define WSG_REPORT_LINE_MAX (64 * 1024)
+
 /* Feeds one event line (without or with its '\n'). APR_SUCCESS when the line was parsed (whether
  * or not it fell in the time window), APR_EINVAL when it is not an event object (counted). */
 apr_status_t wsg_report_add_line(wsg_report_t *r, const char *line, apr_size_t len);

@@ -76,3 +76,48 @@ apr_status_t wsg_parse_score(const char *text, double *out)
     *out = v;
     return APR_SUCCESS;
 }
+
+static int ctl_byte(unsigned char c)
+{
+    return c < 0x20 || c == 0x7f;
+}
+
+int wsg_has_ctl(const char *s, apr_size_t len)
+{
+    for (apr_size_t i = 0; i < len; i++)
+        if (ctl_byte((unsigned char)s[i]))
+            return 1;
+    return 0;
+}
+
+char *wsg_escape_ctl(apr_pool_t *p, const char *s, apr_size_t len, apr_size_t max, int flags)
+{
+    const char *hex = (flags & WSG_ESC_PERCENT) ? "0123456789ABCDEF" : "0123456789abcdef";
+    apr_size_t i, o = 0, cap = len * 4 + 1;
+    char *out;
+
+    if (max && cap > max + 1)
+        cap = max + 1;
+    out = apr_palloc(p, cap);
+    for (i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int esc = ctl_byte(c) || (c == '\\' && (flags & WSG_ESC_BACKSLASH));
+        apr_size_t w = !esc ? 1 : (flags & WSG_ESC_PERCENT) ? 3 : 4;
+        if (o + w > cap - 1)
+            break;
+        if (esc) {
+            if (flags & WSG_ESC_PERCENT)
+                out[o++] = '%';
+            else {
+                out[o++] = '\\';
+                out[o++] = 'x';
+            }
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+        else
+            out[o++] = (char)c;
+    }
+    out[o] = '\0';
+    return out;
+}

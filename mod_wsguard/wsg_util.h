@@ -3,6 +3,7 @@
 #ifndef WSG_UTIL_H
 #define WSG_UTIL_H
 
+#include <apr_pools.h>
 #include <apr_time.h>
 
 /* "90", "90s", "15m", "2h", "7d" (a number, optionally fractional, and one unit letter; a bare
@@ -14,5 +15,16 @@ apr_status_t wsg_parse_size(const char *text, apr_size_t *out);
 
 /* A score value: a non-negative number up to 1e6. */
 apr_status_t wsg_parse_score(const char *text, double *out);
+
+/* Copy of the len bytes at s with every control byte (< 0x20, 0x7f) written as \xNN (or %XX with
+ * WSG_ESC_PERCENT, for paths and URIs), and with WSG_ESC_BACKSLASH the backslash too (so the text
+ * reads back unambiguously), so that foreign text printed on a terminal, into a log field or a
+ * CSV cell cannot move the cursor, end a line or start an escape sequence. At most max output
+ * bytes (0: no limit), cut before a partial escape. */
+#define WSG_ESC_BACKSLASH 1
+#define WSG_ESC_PERCENT   2
+char *wsg_escape_ctl(apr_pool_t *p, const char *s, apr_size_t len, apr_size_t max, int flags);
+/* True when s holds a byte that wsg_escape_ctl would escape (backslash excepted). */
+int wsg_has_ctl(const char *s, apr_size_t len);
 
 #endif

@@ -106,6 +106,31 @@ static void test_lines_counted(void **state)
     assert_int_equal(wsg_report_bad_lines(r), 3);
 }
 
+/* A hostile log's 1 MB line is counted bad without being parsed (or held), and the next line is
+ * still read. */
+static void test_long_line(void **state)
+{
+    apr_pool_t *p = *state;
+    char *path = apr_pstrdup(p, "/tmp/wsg_test_report_long_XXXXXX");
+    int fd = mkstemp(path);
+    FILE *f;
+    const char *err = NULL;
+    wsg_report_t *r = wsg_report_make(p, NULL);
+    assert_true(fd >= 0);
+    f = fdopen(fd, "w");
+    /* a valid event, padded: the old reader parsed it and counted its client */
+    fputs("{\"time\":\"2026-11-25T10:00:00.000Z\",\"event\":\"probe\",\"client\":\"45.9.9.9\"", f);
+    for (int i = 0; i < 1 << 20; i++)
+        fputc(' ', f);
+    fprintf(f, "}\n%s\n", log_lines[0]);
+    fclose(f);
+    apr_pool_cleanup_register(p, path, unlink_cleanup, apr_pool_cleanup_null);
+    assert_int_equal(wsg_report_read_file(r, path, &err), APR_SUCCESS);
+    assert_int_equal(wsg_report_lines(r), 2);
+    assert_int_equal(wsg_report_bad_lines(r), 1);
+    assert_int_equal(wsg_report_clients(r), 1);
+}
+
 /* A minimal RFC 4180 reader: number of fields per record; records end in CRLF. */
 static int csv_records(const char *s, int *fields, int max)
 {
@@ -151,10 +176,58 @@ static void test_csv(void **state)
         assert_int_equal(fields[i], fields[0]);
     assert_memory_equal(csv, "address,family,first_seen,last_seen,count,", 42);
     /* quotes doubled, field with comma/newline quoted, formula neutralised */
-    assert_non_null(strstr(csv, ",\"'=HYPERLINK(1) | Mozilla/5.0, \"\"evil\"\"\nbot via 10.1.2.3\","));
+    assert_non_null(strstr(csv, ",\"'=HYPERLINK(1) | Mozilla/5.0, \"\"evil\"\"\\x0abot via 10.1.2.3\","));
     assert_non_null(strstr(csv, "\r\n" SCAN4 ",ipv4,2026-11-25T10:00:00.000Z,2026-11-25T10:00:01.000Z,2,2,yes,"));
     assert_non_null(strstr(csv, "1001;1002;7"));
     assert_non_null(strstr(csv, "200:1;404:1"));
+}
+
+/* Every string in a JSON value, recursively: no raw control byte (0x7f included). */
+static void no_ctl_json(json_t *j)
+{
+    const char *k, *t;
+    json_t *v;
+    size_t i;
+    if ((t = json_string_value(j)))
+        for (; *t; t++)
+            if ((unsigned char)*t < 0x20 || *t == 0x7f)
+                fail_msg("a raw 0x%02x in \"%s\"", (unsigned char)*t, json_string_value(j));
+    json_object_foreach(j, k, v)
+        no_ctl_json(v);
+    json_array_foreach(j, i, v)
+        no_ctl_json(v);
+}
+
+/* Control bytes from the log (decoded from \u escapes) reach no report format raw. */
+static void test_control_bytes(void **state)
+{
+    apr_pool_t *p = *state;
+    wsg_report_t *r = wsg_report_make(p, NULL);
+    const char *line =
+        "{\"time\":\"2026-11-25T10:00:00.000Z\",\"event\":\"alert\",\"client\":\"" SCAN4 "\","
+        "\"method\":\"GET\",\"uri\":\"/a\\r\\nb\\u001b[2J.php\",\"path\":\"/a\\r\\nb\\u001b[2J.php\","
+        "\"status\":200,\"ua\":\"x\\u007fy\\u0007\",\"tag\":\"t\\tg\",\"rules\":[1]}";
+    char *out;
+    assert_int_equal(wsg_report_add_line(r, line, strlen(line)), APR_SUCCESS);
+    out = wsg_report_render(r, WSG_REPORT_CSV, p);
+    for (const char *q = out; *q; q++) {
+        if (*q == '\r' && q[1] == '\n') {
+            q++;
+            continue;
+        }
+        if ((unsigned char)*q < 0x20 || *q == 0x7f)
+            fail_msg("a raw 0x%02x in the CSV", (unsigned char)*q);
+    }
+    assert_non_null(strstr(out, "/a\\x0d\\x0ab\\x1b[2J.php"));
+    assert_non_null(strstr(out, "x\\x7fy\\x07"));
+    for (int f = WSG_REPORT_JSON; f <= WSG_REPORT_MISP; f++) {
+        json_t *j;
+        out = wsg_report_render(r, (wsg_report_format_t)f, p);
+        assert_null(strchr(out, 0x7f));
+        j = load_json(out);
+        no_ctl_json(j);
+        json_decref(j);
+    }
 }
 
 static json_t *client_by_addr(json_t *rep, const char *addr)
@@ -466,8 +539,9 @@ static void test_roundtrip_from_writer(void **state)
     assert_true(json_is_true(json_object_get(c, "possible_shell")));
     assert_int_equal(json_array_size(json_object_get(c, "rules")), 2);
     assert_int_equal(json_integer_value(json_array_get(json_object_get(c, "rules"), 1)), 42);
+    /* the writer escaped the CR LF (no raw control byte in a decoded field) */
     assert_string_equal(json_string_value(json_array_get(json_object_get(c, "user_agents"), 0)),
-                        ev.ua);
+                        "ua,\"with\"\\x0d\\x0astuff");
     json_decref(j);
 }
 
@@ -679,6 +753,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lines_counted, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_long_line, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_control_bytes, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_csv, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_window, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_anonymise_str, wsg_test_pool_setup, wsg_test_pool_teardown),
