@@ -37,7 +37,7 @@ static const wsg_cli_verb_t verbs[] = {
                                 "       [-o FILE] [--halflife DUR]\n"
                                 "      the bans in force, for a firewall" },
     { "import", wsg_cli_import, "import FILE|- [--source NAME] [--for DUR] [--max DUR] [--allow-private]\n"
-                                "       [--dry-run]\n"
+                                "       [--max-entries N] [--dry-run]\n"
                                 "      ban locally what a peer shares (json, STIX 2.1, MISP, CSV, plain)" },
     { "report", wsg_cli_report, "report [--log] FILE... [--format csv|json|stix|misp] [--since T] [--until T]\n"
                                 "       [--anonymise] [--hostname NAME]... [--tlp LEVEL] [--org NAME]\n"
