@@ -10,7 +10,8 @@
 #define SYNC_META         "sync"
 #define MAX_EXPAND        256
 #define DELETE_RECENT     apr_time_from_sec(300)
-/* our own decision comes back with the remaining time cut to seconds: not a longer ban */
+/* a decision seen again (our own pushed one, or a resync) comes back with its remaining time cut
+ * to seconds or shifted by the answer's latency: not a longer ban */
 #define LONGER_SLACK      apr_time_from_sec(5)
 #define UPDATE_KEYS       4      /* keys per store write transaction (wsg_store_update's max) */
 
@@ -93,8 +94,9 @@ int wsg_sync_merge_new(wsg_rec_t *rec, int found, apr_time_t until, const char *
         return 1;
     }
     if (rec->flags & WSG_RF_CROWDSEC) {
-        /* a pulled ban in force: only ever lengthened (the stream sends the longest decision) */
-        if (until <= rec->ban_until)
+        /* a pulled ban in force: only ever lengthened (the stream sends the longest decision);
+         * the same decision seen again differs by the latency of the answer, not a change */
+        if (until <= rec->ban_until + LONGER_SLACK)
             return 0;
         rec->ban_until = until;
         if (!(rec->flags & (WSG_RF_MANUAL | WSG_RF_IMPORTED)) && origin)
