@@ -122,22 +122,20 @@ static const char *scenario_of(apr_pool_t *p, const wsg_lapi_ban_t *b)
     return clean(p, b->scenario && *b->scenario ? b->scenario : WSG_LAPI_SCENARIO_PFX "probe", 128);
 }
 
-/* "203.0.113.7 (12 probes: /shell.php /c99.php)" */
+/* "203.0.113.7 (12 probes: /shell.php /c99.php)", "203.0.113.7 (/x.php)", "203.0.113.7" */
 static const char *ban_summary(apr_pool_t *p, const wsg_lapi_ban_t *b)
 {
-    const char *s = clean(p, b->value, 64);
+    const char *s = clean(p, b->value, 64), *what = NULL;
     if (b->probes)
-        s = apr_psprintf(p, "%s (%u probe%s", s, b->probes, b->probes == 1 ? "" : "s");
-    else
-        s = apr_pstrcat(p, s, " (", NULL);
+        what = apr_psprintf(p, "%u probe%s", b->probes, b->probes == 1 ? "" : "s");
     if (b->paths && *b->paths) {
         char *paths = apr_pstrdup(p, clean(p, b->paths, 300)), *c;
         for (c = paths; *c; c++)
             if (*c == '\n' || *c == '\r' || *c == '\t')
                 *c = ' ';
-        s = apr_pstrcat(p, s, b->probes ? ": " : "", paths, NULL);
+        what = what ? apr_pstrcat(p, what, ": ", paths, NULL) : paths;
     }
-    return apr_pstrcat(p, s, ")", NULL);
+    return what ? apr_pstrcat(p, s, " (", what, ")", NULL) : s;
 }
 
 char *wsg_lapi_alerts_json(apr_pool_t *p, const wsg_lapi_ban_t *bans, int n, apr_time_t now,
@@ -477,6 +475,17 @@ void wsg_lapi_logout(wsg_lapi_t *cl)
     cl->token_expire = 0;
 }
 
+apr_status_t wsg_lapi_token_set(wsg_lapi_t *cl, const char *token, apr_time_t expire)
+{
+    char *dup = strdup(token);
+    if (!dup)
+        return APR_ENOMEM;
+    wsg_lapi_logout(cl);
+    cl->token = dup;
+    cl->token_expire = expire;
+    return APR_SUCCESS;
+}
+
 static size_t on_body(char *data, size_t size, size_t nmemb, void *baton)
 {
     wsg_lapi_t *cl = baton;
@@ -689,6 +698,7 @@ static apr_status_t jwt_request(wsg_lapi_t *cl, apr_pool_t *p, const char *metho
 static int permanent(const char *msg)
 {
     return strstr(msg, "validation failure") || strstr(msg, "time: unknown unit")
+        || strstr(msg, "invalid addr/range") || strstr(msg, "unable to parse duration")
         || strstr(msg, "time: invalid duration") || strstr(msg, "time: missing unit")
         || strstr(msg, "json: cannot unmarshal") || strstr(msg, "invalid character");
 }

@@ -112,6 +112,9 @@ apr_status_t wsg_lapi_login(wsg_lapi_t *cl, apr_pool_t *p, apr_time_t now, const
 /* Forgets the cached token (tests; a changed password). */
 void wsg_lapi_logout(wsg_lapi_t *cl);
 
+/* Replaces the cached token (tests: a token the LAPI no longer accepts must be renewed). */
+apr_status_t wsg_lapi_token_set(wsg_lapi_t *cl, const char *token, apr_time_t expire);
+
 typedef struct wsg_lapi_push_result_t {
     int  *bad;           /* with APR_EINVAL: bad[i] = 1 for each ban the LAPI blamed (may be none) */
     int   nbad;

@@ -158,6 +158,9 @@ static void test_alerts_json(void **state)
     assert_string_equal(sget(d, "scope"), "Range");
     assert_string_equal(sget(d, "duration"), "600s");
     assert_string_equal(sget(json_array_get(arr, 2), "scenario"), "wsguard/probe");
+    assert_non_null(strstr(sget(a1, "message"), ": 198.51.100.0/24"));   /* no "()" */
+    assert_null(strstr(sget(a1, "message"), "()"));
+    assert_non_null(strstr(sget(json_array_get(arr, 2), "message"), "192.0.2.1 (/bad"));
     /* the map: alert -> decision -> ban index */
     assert_int_equal(map[0][0], 0);
     assert_int_equal(map[0][1], 2);
