@@ -800,3 +800,15 @@ apr_status_t wsg_lapi_pull(wsg_lapi_t *cl, apr_pool_t *p, int startup, wsg_lapi_
         *err = apr_psprintf(p, "CrowdSec LAPI %s: %s", cl->url, *err);
     return rv;
 }
+
+apr_status_t wsg_lapi_health(wsg_lapi_t *cl, apr_pool_t *p, const char **err)
+{
+    long status = 0;
+    const char *dummy;
+    apr_status_t rv;
+    if (!err)
+        err = &dummy;
+    if ((rv = request(cl, p, "GET", "/health", NULL, AUTH_NONE, &status, err)) != APR_SUCCESS)
+        return rv;
+    return status == 200 ? APR_SUCCESS : http_error(cl, p, "GET /health", status, err);
+}

@@ -136,6 +136,9 @@ apr_status_t wsg_lapi_delete(wsg_lapi_t *cl, apr_pool_t *p, const char *value, i
 apr_status_t wsg_lapi_pull(wsg_lapi_t *cl, apr_pool_t *p, int startup, wsg_lapi_stream_t *out,
                            const char **err);
 
+/* GET /health (no credentials, answered without touching the database): is the LAPI back? */
+apr_status_t wsg_lapi_health(wsg_lapi_t *cl, apr_pool_t *p, const char **err);
+
 int wsg_lapi_can_push(const wsg_lapi_t *cl);
 int wsg_lapi_can_pull(const wsg_lapi_t *cl);
 

@@ -16,6 +16,8 @@
 #define UPDATE_KEYS       4      /* keys per store write transaction (wsg_store_update's max) */
 
 struct wsg_sync_t {
+    apr_status_t      push_last_rv;   /* of the last failed attempt, this process */
+    apr_status_t      pull_last_rv;
     wsg_store_t      *st;
     wsg_outbox_t     *ob;
     wsg_lapi_t       *cl;
@@ -63,6 +65,8 @@ apr_status_t wsg_sync_create(apr_pool_t *p, wsg_store_t *st, wsg_outbox_t *ob, w
     if ((rv = wsg_sync_state_read(ob, &s->state)) != APR_SUCCESS)
         return rv;
     s->state.version = SYNC_VERSION;
+    /* a new sync (start, graceful restart, new credentials) tries at once */
+    s->state.push_next = s->state.pull_next = 0;
     *out = s;
     return APR_SUCCESS;
 }
@@ -452,6 +456,17 @@ apr_status_t wsg_sync_step(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_syn
     wsg_sync_state_t *st = &s->state;
 
     memset(rep, 0, sizeof(*rep));
+    /* backed off because the LAPI was unreachable: is it back? (one cheap GET for both) */
+    if (s->cl && ((now < st->push_next && s->push_last_rv == APR_ECONNREFUSED)
+                  || (now < st->pull_next && s->pull_last_rv == APR_ECONNREFUSED))) {
+        rep->probed = 1;
+        if (wsg_lapi_health(s->cl, p, NULL) == APR_SUCCESS) {
+            if (s->push_last_rv == APR_ECONNREFUSED)
+                st->push_next = 0;
+            if (s->pull_last_rv == APR_ECONNREFUSED)
+                st->pull_next = 0;
+        }
+    }
     if (s->cl && wsg_lapi_can_push(s->cl) && now >= st->push_next) {
         int was_failing = st->push_failures > 0;
         rep->push_tried = 1;
@@ -467,6 +482,7 @@ apr_status_t wsg_sync_step(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_syn
         else {
             st->push_failures++;
             st->push_next = now + backoff(s, st->push_failures);
+            s->push_last_rv = rep->push_rv;
             put_err(st->push_err, rep->push_err);
             rep->push_changed = !was_failing;
         }
@@ -497,6 +513,7 @@ apr_status_t wsg_sync_step(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_syn
             rep->pull_err = err;
             st->pull_failures++;
             st->pull_next = now + backoff(s, st->pull_failures);
+            s->pull_last_rv = rep->pull_rv;
             put_err(st->pull_err, err);
             rep->pull_changed = !was_failing;
         }

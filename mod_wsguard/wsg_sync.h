@@ -4,7 +4,11 @@
  * on the first pull and every `resync`) and applies it to the address store idempotently.
  * Failures back off (doubling from backoff_min to backoff_max, push and pull apart) and are
  * reported, never logged: the report says when a direction changed between working and failing,
- * so the caller logs once. Portable core: APR, LMDB (through wsg_store / wsg_outbox), libcurl
+ * so the caller logs once. While an unreachable LAPI is backed off, each step still asks its
+ * /health (one cheap GET, no login, no database): when it answers, the backlog goes at once,
+ * so a long outage does not delay the return by the backoff. Refused credentials stay backed off
+ * (each login costs the LAPI a bcrypt) until the backoff ends or the sync is made anew (a
+ * restart with fixed credentials tries at once: the backoff deadlines are not restored). Portable core: APR, LMDB (through wsg_store / wsg_outbox), libcurl
  * (through wsg_lapi).
  *
  * How a pulled decision meets the store (wsg_sync_merge_new / wsg_sync_merge_deleted):
@@ -71,6 +75,7 @@ typedef struct wsg_sync_report_t {
     int          added, lifted, unchanged, ignored;   /* stream entries */
     int          startup;                             /* this pull was startup=true */
     int          push_tried, pull_tried;
+    int          probed;                              /* asked /health during a backoff */
     apr_status_t push_rv, pull_rv;                    /* of this step's attempt */
     const char  *push_err, *pull_err;
     const char  *drop_msg;     /* first "validation failure" text of this step (log it once) */

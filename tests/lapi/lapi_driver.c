@@ -17,7 +17,8 @@
  *   enqueuen STATEDIR N SECONDS                    N of them (bench)
  *   unban STATEDIR VALUE                           an unban into the outbox
  *   localban STATEDIR VALUE SECONDS                a scored local ban in the store
- *   sync STATEDIR [ALLOW_CIDR]                     one sync step
+ *   sync STATEDIR [ALLOW_CIDR]                     one sync step (WSG_SYNC_STEPS=N steps,
+ *                                                  WSG_SYNC_PAUSE_MS apart: a server's loop)
  *   show STATEDIR VALUE                            the store record
  *   state STATEDIR                                 the persisted sync state */
 #include <stdio.h>
@@ -394,6 +395,8 @@ static int cmd_sync(int argc, char **argv)
             "backlog", (json_int_t)r.backlog));
         if (i + 1 < steps && env("WSG_SYNC_UNTIL_EMPTY") && r.backlog == 0)
             break;
+        if (i + 1 < steps && env("WSG_SYNC_PAUSE_MS"))
+            apr_sleep(apr_time_from_msec(atoi(env("WSG_SYNC_PAUSE_MS"))));
     }
     {
         json_t *last = json_deep_copy(json_array_get(reports, json_array_size(reports) - 1));

@@ -469,9 +469,10 @@ static void test_step_unreachable(void **state)
     assert_non_null(strstr(rep.push_err, "127.0.0.1:9"));
     assert_true(rep.push_changed && rep.pull_changed);
     assert_int_equal((int)rep.backlog, 1);
-    /* backing off: nothing tried a second later */
+    /* backing off: a second later only /health is asked (still refused), nothing else tried */
     assert_int_equal(wsg_sync_step(s, p, now + SEC(1), &rep), APR_SUCCESS);
     assert_false(rep.push_tried || rep.pull_tried);
+    assert_true(rep.probed);
     /* tried again after the backoff: still failing, not reported as a change again */
     assert_int_equal(wsg_sync_step(s, p, now + SEC(3), &rep), APR_SUCCESS);
     assert_true(rep.push_tried);
@@ -483,6 +484,11 @@ static void test_step_unreachable(void **state)
     assert_true(ss.push_next == now + SEC(3) + SEC(4));    /* doubled */
     assert_non_null(strstr(ss.push_err, "127.0.0.1:9"));
     assert_true(ss.last_push == 0);
+    /* a new sync (httpd restarted, maybe with fixed settings) tries at once, counts kept */
+    assert_int_equal(wsg_sync_create(p, fx->st, fx->ob, cl, &o, &s), APR_SUCCESS);
+    assert_int_equal(wsg_sync_step(s, p, now + SEC(4), &rep), APR_SUCCESS);
+    assert_true(rep.push_tried);
+    assert_false(rep.push_changed);                          /* still failing: said already */
 }
 
 int main(void)
