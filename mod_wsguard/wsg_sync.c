@@ -262,9 +262,20 @@ static apr_status_t apply_list(wsg_sync_t *s, apr_pool_t *p, const apr_array_hea
             a.until = now + dur;
         }
         for (j = 0; j < m; j += UPDATE_KEYS) {
-            int k = m - j < UPDATE_KEYS ? m - j : UPDATE_KEYS, g;
+            int k = m - j < UPDATE_KEYS ? m - j : UPDATE_KEYS, g, found[UPDATE_KEYS];
+            wsg_rec_t cur[UPDATE_KEYS];
             apr_status_t rv;
             a.keys = &use[j];
+            /* a resync repeats what the store holds already: read first (no lock, no write
+             * transaction), write only what changes (re-checked under the write lock) */
+            if (wsg_store_get_many(s->st, &use[j], k, cur, found) == APR_SUCCESS) {
+                int before = a.changed;
+                if (!apply_fn(&a, cur, found, k)) {
+                    a.changed = before;
+                    continue;
+                }
+                a.changed = before;
+            }
             rv = wsg_store_update(s->st, &use[j], k, apply_fn, &a);
             if (rv != APR_SUCCESS)
                 return rv;
@@ -469,8 +480,11 @@ apr_status_t wsg_sync_step(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_syn
     }
     if (s->cl && wsg_lapi_can_push(s->cl) && now >= st->push_next) {
         int was_failing = st->push_failures > 0;
+        apr_time_t t0 = apr_time_now();
         rep->push_tried = 1;
-        if ((rv = do_push(s, p, now, rep)) != APR_SUCCESS)
+        rv = do_push(s, p, now, rep);
+        rep->push_time = apr_time_now() - t0;
+        if (rv != APR_SUCCESS)
             return rv;
         if (rep->push_rv == APR_SUCCESS) {
             st->push_failures = 0;
@@ -493,9 +507,14 @@ apr_status_t wsg_sync_step(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_syn
         const char *err = NULL;
         rep->pull_tried = 1;
         rep->startup = !s->pulled_once || now - st->last_resync >= s->o.resync;
+        apr_time_t t0 = apr_time_now();
         rep->pull_rv = wsg_lapi_pull(s->cl, p, rep->startup, &stream, &err);
+        rep->pull_time = apr_time_now() - t0;
         if (rep->pull_rv == APR_SUCCESS) {
-            if ((rv = wsg_sync_apply(s, p, &stream, now, rep)) != APR_SUCCESS)
+            t0 = apr_time_now();
+            rv = wsg_sync_apply(s, p, &stream, now, rep);
+            rep->apply_time = apr_time_now() - t0;
+            if (rv != APR_SUCCESS)
                 return rv;
             st->pulled_new += (apr_uint64_t)stream.added->nelts;
             st->pulled_deleted += (apr_uint64_t)stream.deleted->nelts;

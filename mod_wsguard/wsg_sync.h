@@ -81,6 +81,7 @@ typedef struct wsg_sync_report_t {
     const char  *drop_msg;     /* first "validation failure" text of this step (log it once) */
     int          push_changed, pull_changed;          /* went failing <-> working this step */
     apr_size_t   backlog;      /* outbox items left */
+    apr_interval_time_t push_time, pull_time, apply_time;  /* wall clock spent (stats, bench) */
 } wsg_sync_report_t;
 
 typedef struct wsg_sync_t wsg_sync_t;

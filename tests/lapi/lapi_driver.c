@@ -384,7 +384,7 @@ static int cmd_sync(int argc, char **argv)
         total += ms_since(t0);
         json_array_append_new(reports, json_pack(
             "{s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:i, s:b, s:s, s:s, s:s?, s:s?, s:s?, s:b, s:b,"
-            " s:I}",
+            " s:I, s:f, s:f, s:f}",
             "pushed", r.pushed, "dropped", r.dropped, "unbanned", r.unbanned, "expired",
             r.expired, "added", r.added, "lifted", r.lifted, "unchanged", r.unchanged,
             "ignored", r.ignored, "startup", r.startup,
@@ -392,7 +392,8 @@ static int cmd_sync(int argc, char **argv)
             "pull", r.pull_tried ? status_name(r.pull_rv) : "skipped",
             "push_err", r.push_err, "pull_err", r.pull_err, "drop_msg", r.drop_msg,
             "push_changed", r.push_changed, "pull_changed", r.pull_changed,
-            "backlog", (json_int_t)r.backlog));
+            "backlog", (json_int_t)r.backlog, "push_ms", (double)r.push_time / 1000.0,
+            "pull_ms", (double)r.pull_time / 1000.0, "apply_ms", (double)r.apply_time / 1000.0));
         if (i + 1 < steps && env("WSG_SYNC_UNTIL_EMPTY") && r.backlog == 0)
             break;
         if (i + 1 < steps && env("WSG_SYNC_PAUSE_MS"))
