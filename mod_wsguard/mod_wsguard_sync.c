@@ -229,7 +229,7 @@ static const char *rv_text(apr_pool_t *p, apr_status_t rv)
     return apr_pstrdup(p, apr_strerror(rv, buf, sizeof(buf)));
 }
 
-static int sync_setup(sync_ctx_t *c, apr_pool_t *wdpool)
+static int sync_setup(sync_ctx_t *c)
 {
     wsg_store_t *st = wsg_glue_store();
     wsg_lapi_opts_t o;
@@ -241,7 +241,10 @@ static int sync_setup(sync_ctx_t *c, apr_pool_t *wdpool)
 
     if (!st)
         return 0;               /* this child has no state (mod_wsguard said why) or not yet */
-    apr_pool_create(&c->pool, wdpool);
+    /* mod_watchdog clears the pool it passes after every tick: the client (its connection),
+     * the outbox and the sync live in a pool of their own, destroyed when the task stops */
+    if (apr_pool_create_unmanaged_ex(&c->pool, NULL, NULL) != APR_SUCCESS)
+        return 0;
     memset(&o, 0, sizeof(o));
     o.url = c->conf->url;
     o.machine = c->conf->machine;
@@ -302,7 +305,7 @@ static apr_status_t sync_tick(int state, void *data, apr_pool_t *pool)
     }
     if (state != AP_WATCHDOG_STATE_RUNNING)
         return APR_SUCCESS;
-    if (!c->sync && !sync_setup(c, pool))
+    if (!c->sync && !sync_setup(c))
         return APR_SUCCESS;
     apr_pool_create(&tmp, c->pool);
     rv = wsg_sync_step(c->sync, tmp, apr_time_now(), &rep);

@@ -24,6 +24,7 @@ struct wsg_sync_t {
     wsg_sync_opts_t   o;
     wsg_sync_state_t  state;
     int               pulled_once;    /* this process made its startup=true pull */
+    int               logged_in;      /* the machine's credentials were accepted once */
 };
 
 apr_status_t wsg_sync_state_read(wsg_outbox_t *ob, wsg_sync_state_t *out)
@@ -425,6 +426,18 @@ static apr_status_t do_push(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_sy
 {
     int b;
     apr_status_t rv = APR_SUCCESS, fatal = APR_SUCCESS;
+
+    /* log in at the start even with nothing to push: wrong credentials are said at once, not
+     * at the first ban (the token is then renewed only when a push needs it) */
+    if (!s->logged_in) {
+        const char *err = NULL;
+        if ((rv = wsg_lapi_login(s->cl, p, now, &err)) != APR_SUCCESS) {
+            rep->push_rv = rv;
+            rep->push_err = err;
+            return APR_SUCCESS;
+        }
+        s->logged_in = 1;
+    }
     for (b = 0; b < s->o.max_batches; b++) {
         apr_array_header_t *arr;
         const wsg_outbox_entry_t *e;

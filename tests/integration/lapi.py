@@ -19,12 +19,16 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
 
-from wsg_httpd import REPO, free_port
+import pytest
 
+from wsg_httpd import REPO, build_dir, free_port
+
+DRIVER = os.path.join(build_dir(), "tests", "lapi_driver")
 CROWDSEC = "/usr/bin/crowdsec"
 CSCLI = "/usr/bin/cscli"
 
@@ -207,3 +211,31 @@ class CrowdSecLAPI:
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def lapi():
+    """One LAPI per test file (import this fixture into it), stopped by pid at the end."""
+    if not os.path.exists(DRIVER):
+        pytest.fail("%s is missing: run `make`" % DRIVER)
+    why = ensure_installed()
+    if why:
+        pytest.skip(why)
+    server = CrowdSecLAPI()
+    server.start()
+    yield server
+    server.stop()
+    if os.environ.get("WSG_KEEP"):
+        sys.stderr.write("\nkept LAPI dir: %s\n" % server.root)
+    else:
+        server.cleanup()
+
+
+def wait_for(pred, timeout, step=0.05):
+    """Seconds until pred() held, or None after timeout."""
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if pred():
+            return time.time() - t0
+        time.sleep(step)
+    return None

@@ -16,28 +16,10 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
-import wsg_httpd  # noqa: E402
-from lapi import CrowdSecLAPI, ensure_installed  # noqa: E402
+from lapi import lapi, wait_for  # noqa: E402,F401  (lapi: the module-scoped LAPI fixture)
 
-DRIVER = os.path.join(wsg_httpd.build_dir(), "tests", "lapi_driver")
+from lapi import DRIVER  # noqa: E402
 EACCES, ECONNREFUSED = 13, 111
-
-
-@pytest.fixture(scope="module")
-def lapi():
-    if not os.path.exists(DRIVER):
-        pytest.fail("%s is missing: run `make`" % DRIVER)
-    why = ensure_installed()
-    if why:
-        pytest.skip(why)
-    server = CrowdSecLAPI()
-    server.start()
-    yield server
-    server.stop()
-    if os.environ.get("WSG_KEEP"):
-        sys.stderr.write("\nkept LAPI dir: %s\n" % server.root)
-    else:
-        server.cleanup()
 
 
 @pytest.fixture
@@ -80,15 +62,6 @@ def show(env, state, value):
 
 def lapi_values(lapi):
     return {d["value"]: (a, d) for a, d in lapi.decisions()}
-
-
-def wait_for(pred, timeout, step=0.05):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        if pred():
-            return time.time() - t0
-        time.sleep(step)
-    return None
 
 
 def test_login_and_token_renewal(lapi):
