@@ -17,6 +17,7 @@
 #include <apr_lib.h>
 #include <apr_uri.h>
 #include <apr_file_io.h>
+#include <apr_atomic.h>
 
 #include "wsg_util.h"
 #include "wsg_lapi.h"
@@ -34,6 +35,9 @@ APLOG_USE_MODULE(wsguard);
 #define CS_SECRET_MAX      4096
 
 static wsg_cs_conf_t *cs;                  /* this generation's directive, on pconf */
+static const char    *outbox_path;         /* this generation's outbox file (post_config) */
+static wsg_outbox_t  *child_outbox;        /* this child's handle, for the request path */
+static apr_uint32_t   warned_queue;
 
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get_instance;
 static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register_callback;
@@ -41,6 +45,7 @@ static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register_callback
 void wsg_cs_conf_reset(apr_pool_t *pconf)
 {
     cs = NULL;
+    outbox_path = NULL;
 }
 
 const wsg_cs_conf_t *wsg_cs_conf(void)
@@ -389,6 +394,7 @@ static int sync_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
                      "CrowdSec sync cannot start: mod_watchdog refused the task");
         return OK;
     }
+    outbox_path = c->outbox_path;
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(19547)
                  "CrowdSec LAPI %s: push %s, pull %s, every %" APR_TIME_T_FMT "ms (outbox %s)",
                  cs->url, cs->machine ? apr_pstrcat(ptemp, "as machine ", cs->machine, NULL)
@@ -397,10 +403,59 @@ static int sync_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *pte
     return OK;
 }
 
+static void sync_child_init(apr_pool_t *pchild, server_rec *s)
+{
+    const char *err = NULL;
+    apr_status_t rv;
+
+    child_outbox = NULL;
+    warned_queue = 0;
+    if (!cs || !cs->machine || !outbox_path)
+        return;
+    if ((rv = wsg_outbox_open(pchild, outbox_path, 0, &child_outbox, &err)) != APR_SUCCESS) {
+        child_outbox = NULL;
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(19548)
+                     "CrowdSec outbox unusable in this child, its bans are not shared: %s", err);
+    }
+}
+
+static void queue(server_rec *s, const wsg_outbox_item_t *it)
+{
+    apr_status_t rv;
+    if (!child_outbox)
+        return;
+    if ((rv = wsg_outbox_put(child_outbox, it)) != APR_SUCCESS
+        && apr_atomic_cas32(&warned_queue, 1, 0) == 0)
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(19548)
+                     "CrowdSec outbox: cannot queue a ban, it stays local: %s",
+                     wsg_outbox_strerror(rv));
+}
+
+void wsg_sync_queue_ban(server_rec *s, const wsg_addr_t *key, apr_time_t now,
+                        apr_time_t ban_until, unsigned probes, const char *tag,
+                        const char *paths)
+{
+    wsg_outbox_item_t it;
+    if (!child_outbox)
+        return;
+    wsg_outbox_ban_item(&it, key, now, ban_until, probes, tag, paths);
+    queue(s, &it);
+}
+
+void wsg_sync_queue_unban(server_rec *s, const wsg_addr_t *key, apr_time_t now)
+{
+    wsg_outbox_item_t it;
+    if (!child_outbox)
+        return;
+    wsg_outbox_unban_item(&it, key, now);
+    queue(s, &it);
+}
+
 void wsg_sync_register_hooks(apr_pool_t *p)
 {
     /* after mod_wsguard's post_config (the state dir exists), before mod_watchdog's (which
      * starts only the watchdogs that have a task by then) */
     static const char *const succ[] = { "mod_watchdog.c", NULL };
     ap_hook_post_config(sync_post_config, NULL, succ, APR_HOOK_LAST);
+    ap_hook_child_init(sync_child_init, NULL, NULL, APR_HOOK_MIDDLE);
 }

@@ -6,6 +6,7 @@
 
 #include "httpd.h"
 #include "http_config.h"
+#include "wsg_ip.h"
 
 typedef struct wsg_cs_conf_t {
     const char          *url;
@@ -26,7 +27,16 @@ void wsg_cs_conf_reset(apr_pool_t *pconf);
 /* This generation's setting, NULL when the directive is absent. */
 const wsg_cs_conf_t *wsg_cs_conf(void);
 
-/* post_config (the outbox file, the mod_watchdog singleton task) and child_init. */
+/* post_config (the outbox file, the mod_watchdog singleton task) and child_init (this child's
+ * outbox handle for the two calls below). */
 void wsg_sync_register_hooks(apr_pool_t *p);
+
+/* For the request path, when it bans (not in DetectionOnly) and when an unban is made: queue the
+ * item for the sync task. No-op unless pushing is configured. Never blocks on the network; one
+ * small LMDB write. A failure is logged once per child (AH19548) and the site goes on. */
+void wsg_sync_queue_ban(server_rec *s, const wsg_addr_t *key, apr_time_t now,
+                        apr_time_t ban_until, unsigned probes, const char *tag,
+                        const char *paths);
+void wsg_sync_queue_unban(server_rec *s, const wsg_addr_t *key, apr_time_t now);
 
 #endif

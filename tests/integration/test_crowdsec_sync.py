@@ -17,7 +17,9 @@ from lapi import lapi, wait_for  # noqa: E402,F401  (the module-scoped LAPI fixt
 import wsg_httpd  # noqa: E402
 
 with open(os.path.join(wsg_httpd.REPO, "mod_wsguard", "mod_wsguard.c")) as _f:
-    _HOOKED = "wsg_sync_register_hooks(p)" in _f.read()
+    _GLUE = _f.read()
+_HOOKED = "wsg_sync_register_hooks(p)" in _GLUE
+_QUEUES = "wsg_sync_queue_ban(" in _GLUE
 pytestmark = [pytest.mark.skipif(not _HOOKED, reason="the CrowdSec sync task is not hooked in yet "
                                  "(mod_wsguard.c's register_hooks must call wsg_sync_register_hooks)"),
               pytest.mark.usefixtures("lapi")]
@@ -31,13 +33,13 @@ def secret(h, name, text):
     return p
 
 
-def server(httpd, lapi, mpm, name, allow="none", password=None):
+def server(httpd, lapi, mpm, name, allow="none", password=None, extra=""):
     h = httpd(mpm=mpm, wsguard="WSGuardAllow %s" % allow)
     pw = lapi.add_machine(name)
     key = lapi.add_bouncer(name + "-bouncer")
     line = ("WSGuardCrowdSec %s machine=%s password-file=%s bouncer-key-file=%s interval=1s"
             % (lapi.url, name, secret(h, "pw", password or pw), secret(h, "key", key)))
-    h.write_config(wsguard="WSGuardAllow %s\n%s" % (allow, line))
+    h.write_config(wsguard="WSGuardAllow %s\n%s\n%s" % (allow, extra, line))
     h.start()
     if not h.wait_error_line(r"AH19547", timeout=3):
         pytest.skip("the CrowdSec sync task is not hooked in (mod_wsguard.c must call "
@@ -80,3 +82,28 @@ def test_bad_credentials_one_clear_line_and_the_site_serves(httpd, lapi):
     time.sleep(2.5)                                            # several ticks later...
     assert len(h.error_lines(r"AH19540")) == 1                 # ...still said once
     assert h.status("/", src="127.80.0.1") == 200
+
+
+@pytest.mark.skipif(not _QUEUES, reason="the request path does not queue its bans yet "
+                    "(mod_wsguard.c must call wsg_sync_queue_ban where it bans)")
+def test_a_scanner_refused_on_a_is_refused_on_b(httpd, lapi):
+    """Two servers (prefork and event), each a full fleet member with its own identities: the
+    scanner A bans is refused by B within 2 s of its refusal on A; B serves others."""
+    a = server(httpd, lapi, "prefork", "wsg-fleet-a", extra="WSGuardThresholds off 3")
+    b = server(httpd, lapi, "event", "wsg-fleet-b", extra="WSGuardThresholds off 3")
+    scanner = "127.82.0.5"
+    assert b.status("/", src=scanner) == 200
+    for i in range(10):
+        if a.status("/probe/shell%d.php" % i, src=scanner) == 403:
+            break
+    else:
+        pytest.fail("A never banned the scanner")
+    took = wait_for(lambda: b.status("/", src=scanner) == 403, 4, step=0.1)
+    assert took is not None and took < 2.0, "B refused A's scanner after %s s" % took
+    sys.stderr.write("\nA's ban reached B in %.2fs\n" % took)
+    assert b.status("/", src="127.82.0.6") == 200
+    # the LAPI holds it as ours, with A's machine, scenario and probe paths
+    got = {d["value"]: (al, d) for al, d in lapi.decisions()}
+    al, d = got[scanner]
+    assert d["origin"] == "mod_wsguard" and d["scenario"] == "wsguard/php-shell"
+    assert al["machine_id"] == "wsg-fleet-a" and "/probe/shell" in al["message"]
