@@ -62,6 +62,13 @@ def test_cscli_ban_and_delete_reach_the_server(httpd, lapi, mpm):
     assert lifted is not None and lifted < 2.0, "cscli decisions delete not enforced within 2 s"
     sys.stderr.write("\n%s: ban enforced %.2fs after cscli returned, lifted %.2fs after delete\n"
                      % (mpm, banned, lifted))
+    # a graceful restart stops the task with the old children and starts it with the new ones
+    h.graceful()
+    src2 = src[:-1] + "8"
+    lapi.add_decision(src2, "1h")
+    assert wait_for(lambda: h.status("/", src=src2) == 403, 4, step=0.1) is not None, \
+        "no sync after a graceful restart"
+    assert len(h.error_lines(r"AH19547")) == 2              # one task per generation
 
 
 def test_allowlisted_address_pulled_as_banned_is_served(httpd, lapi):
