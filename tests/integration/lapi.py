@@ -18,6 +18,7 @@ import os
 import secrets
 import shutil
 import signal
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -75,7 +76,7 @@ api:
     console_path: {root}/etc/console.yaml
     trusted_ips:
       - 127.0.0.1
-prometheus:
+{tls}prometheus:
   enabled: false
 """
 
@@ -94,17 +95,61 @@ def ensure_installed():
     return None
 
 
+TLS = """\
+    tls:
+      cert_file: {cert}
+      key_file: {key}
+      ca_cert_path: {ca}
+      client_verification: VerifyClientCertIfGiven
+      bouncers_allowed_ou:
+        - bouncer-ou
+      agents_allowed_ou:
+        - agent-ou
+"""
+
+
+def make_pki(d):
+    """A throwaway CA, a server certificate for 127.0.0.1 and client certificates with the
+    bouncer OU and with another OU (EC keys: quick). Returns a dict of paths."""
+    def run(*a):
+        subprocess.run(["openssl"] + list(a), check=True, capture_output=True)
+    k = {}
+    for name in ("ca", "server", "bouncer", "other"):
+        k[name + "_key"] = os.path.join(d, name + ".key")
+        run("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+            "-out", k[name + "_key"])
+        os.chmod(k[name + "_key"], 0o600)
+    k["ca"] = os.path.join(d, "ca.pem")
+    run("req", "-x509", "-new", "-key", k["ca_key"], "-days", "2", "-subj", "/CN=wsg-test-ca",
+        "-out", k["ca"])
+    ext = os.path.join(d, "san.ext")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    for name, subj, extra in (("server", "/CN=127.0.0.1", ["-extfile", ext]),
+                              ("bouncer", "/OU=bouncer-ou/CN=wsg-web01", []),
+                              ("other", "/OU=other-ou/CN=wsg-web02", [])):
+        csr = os.path.join(d, name + ".csr")
+        k[name] = os.path.join(d, name + ".pem")
+        run("req", "-new", "-key", k[name + "_key"], "-subj", subj, "-out", csr)
+        run("x509", "-req", "-in", csr, "-CA", k["ca"], "-CAkey", k["ca_key"], "-CAcreateserial",
+            "-days", "2", "-out", k[name], *extra)
+    return k
+
+
 class CrowdSecLAPI:
-    def __init__(self, base=None):
+    def __init__(self, base=None, tls=False):
         base = base or os.environ.get("WSG_TMP", "/tmp")
         self.root = tempfile.mkdtemp(prefix="wsg-lapi-", dir=base)
-        for d in ("etc", "data", "log"):
+        for d in ("etc", "data", "log", "pki"):
             os.makedirs(os.path.join(self.root, d))
         self.port = free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.pki = make_pki(os.path.join(self.root, "pki")) if tls else None
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http", self.port)
         self.config = os.path.join(self.root, "etc", "config.yaml")
+        tls_conf = TLS.format(cert=self.pki["server"], key=self.pki["server_key"],
+                              ca=self.pki["ca"]) if tls else ""
         with open(self.config, "w") as f:
-            f.write(CONFIG.format(root=self.root, port=self.port))
+            f.write(CONFIG.format(root=self.root, port=self.port, tls=tls_conf))
         self.proc = None
         self._admin = False
 
@@ -138,8 +183,15 @@ class CrowdSecLAPI:
     def _ensure_admin(self):
         # cscli decisions talks to the LAPI as a machine: the one in credentials_path
         if not self._admin:
+            creds = os.path.join(self.root, "etc", "local_api_credentials.yaml")
             self.cscli("machines", "add", "wsg-test-admin", "--password", secrets.token_hex(16),
-                       "--force", "-f", os.path.join(self.root, "etc", "local_api_credentials.yaml"))
+                       "--force", "-f", creds)
+            if self.pki:
+                # cscli writes http://; over TLS it needs the https URL and our CA
+                with open(creds) as f:
+                    text = "".join(ln for ln in f if not ln.startswith("url:"))
+                with open(creds, "w") as f:
+                    f.write("url: %s\nca_cert_path: %s\n%s" % (self.url, self.pki["ca"], text))
             self._admin = True
 
     def decisions(self):
@@ -159,8 +211,9 @@ class CrowdSecLAPI:
 
     # -- process ------------------------------------------------------------------------------
     def _health(self):
+        ctx = ssl.create_default_context(cafile=self.pki["ca"]) if self.pki else None
         try:
-            with urllib.request.urlopen(self.url + "/health", timeout=1) as r:
+            with urllib.request.urlopen(self.url + "/health", timeout=1, context=ctx) as r:
                 return r.status == 200
         except OSError:
             return False

@@ -297,3 +297,35 @@ def test_outage_keeps_the_backlog_and_pushes_it_on_return(lapi, tmp):
     assert "203.0.113.91" in got and "203.0.113.92" in got
     st = drv(env, "state", state)
     assert st["push_failures"] == 0 and st["push_err"] == "" and st["pushed"] == 2
+
+
+def test_tls_ca_file_and_client_certificates():
+    """An https LAPI with a CA of the test's own: the CA file is used to verify it (without it, a
+    clear certificate error), and a client certificate is presented (with the bouncer OU it is the
+    bouncer's identity, with another OU the LAPI refuses it)."""
+    from lapi import CrowdSecLAPI, ensure_installed
+    if ensure_installed():
+        pytest.skip("crowdsec is not installed")
+    server = CrowdSecLAPI(tls=True)
+    try:
+        server.start()
+        pki = server.pki
+        env = {"WSG_LAPI_URL": server.url, "WSG_LAPI_BOUNCER_KEY": server.add_bouncer("wsg-t-tls")}
+        server.add_decision("198.51.100.201", "1h")
+        s = drv(dict(env, WSG_LAPI_CA_FILE=pki["ca"]), "pull", "startup")
+        assert any(d["value"] == "198.51.100.201" for d in s["new"])
+        r = drv(env, "pull", check=False)                       # the system CAs do not know it
+        assert r["_rc"] == 1 and r["status"] == ECONNREFUSED and "certificate" in r["error"], r
+        # the bouncer's certificate is its identity: no key needed
+        cert = {"WSG_LAPI_URL": server.url, "WSG_LAPI_BOUNCER_KEY": "not-a-key",
+                "WSG_LAPI_CA_FILE": pki["ca"]}
+        s = drv(dict(cert, WSG_LAPI_CERT_FILE=pki["bouncer"], WSG_LAPI_KEY_FILE=pki["bouncer_key"]),
+                "pull", "startup")
+        assert any(d["value"] == "198.51.100.201" for d in s["new"])
+        r = drv(dict(cert, WSG_LAPI_CERT_FILE=pki["other"], WSG_LAPI_KEY_FILE=pki["other_key"]),
+                "pull", check=False)
+        assert r["_rc"] == 1 and r["status"] == EACCES, r
+        r = drv(cert, "pull", check=False)                      # no certificate, a wrong key
+        assert r["_rc"] == 1 and r["status"] == EACCES, r
+    finally:
+        server.cleanup()

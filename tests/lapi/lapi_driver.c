@@ -2,7 +2,8 @@
  * live LAPI, for tests/integration/test_lapi.py and tests/bench/bench-lapi.sh. Not installed.
  *
  * Environment: WSG_LAPI_URL, WSG_LAPI_MACHINE + WSG_LAPI_PASSWORD (push), WSG_LAPI_BOUNCER_KEY
- * (pull), WSG_LAPI_TIMEOUT_MS (whole request, default 10000).
+ * (pull), WSG_LAPI_TIMEOUT_MS (whole request, default 10000), WSG_LAPI_CA_FILE,
+ * WSG_LAPI_CERT_FILE + WSG_LAPI_KEY_FILE (TLS).
  * Every command prints one JSON object on stdout; on failure {"error":..., "status":...} and
  * exit status 1.
  *
@@ -72,6 +73,8 @@ static wsg_lapi_t *client(int need_push, int need_pull)
     o.password = o.machine ? env("WSG_LAPI_PASSWORD") : NULL;
     o.bouncer_key = env("WSG_LAPI_BOUNCER_KEY");
     o.ca_file = env("WSG_LAPI_CA_FILE");
+    o.cert_file = env("WSG_LAPI_CERT_FILE");
+    o.key_file = env("WSG_LAPI_KEY_FILE");
     o.connect_timeout = apr_time_from_msec(2000);
     o.timeout = apr_time_from_msec(env("WSG_LAPI_TIMEOUT_MS") ? atoi(env("WSG_LAPI_TIMEOUT_MS"))
                                                                 : 10000);
