@@ -258,10 +258,10 @@ static int sync_setup(sync_ctx_t *c)
     o.ca_file = c->conf->ca_file;
     o.cert_file = c->conf->cert_file;
     o.key_file = c->conf->key_file;
-    /* a tick never outlasts a few intervals, whatever the LAPI does */
+    /* a hung LAPI holds a tick (and a stopping child) for at most this; a full pull of 20,000
+     * decisions takes about a second */
     o.connect_timeout = apr_time_from_sec(3);
-    o.timeout = c->conf->interval * 5 > apr_time_from_sec(30) ? c->conf->interval * 5
-                                                              : apr_time_from_sec(30);
+    o.timeout = apr_time_from_sec(15);
     memset(&so, 0, sizeof(so));
     so.allow = c->allow;
     if ((rv = wsg_lapi_create(c->pool, &o, &cl, &err)) != APR_SUCCESS

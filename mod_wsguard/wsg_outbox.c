@@ -263,20 +263,27 @@ apr_status_t wsg_outbox_peek(wsg_outbox_t *ob, apr_pool_t *p, int max, apr_array
     return scan(ob, peek_fn, &pk);
 }
 
+typedef struct keys_t {
+    apr_hash_t *h;
+    int         kind;
+} keys_t;
+
 static int keys_fn(void *baton, apr_uint64_t seq, const wsg_outbox_item_t *it)
 {
-    apr_hash_t *h = baton;
-    if (it->kind == WSG_OUTBOX_BAN) {
-        wsg_addr_t *k = apr_pmemdup(apr_hash_pool_get(h), &it->key, sizeof(it->key));
-        apr_hash_set(h, k, sizeof(*k), k);
+    keys_t *ks = baton;
+    if ((int)it->kind == ks->kind) {
+        wsg_addr_t *k = apr_pmemdup(apr_hash_pool_get(ks->h), &it->key, sizeof(it->key));
+        apr_hash_set(ks->h, k, sizeof(*k), k);
     }
     return 0;
 }
 
-apr_status_t wsg_outbox_pending_keys(wsg_outbox_t *ob, apr_pool_t *p, apr_hash_t **out)
+apr_status_t wsg_outbox_pending_keys(wsg_outbox_t *ob, apr_pool_t *p, int kind, apr_hash_t **out)
 {
-    *out = apr_hash_make(p);
-    return scan(ob, keys_fn, *out);
+    keys_t ks;
+    ks.h = *out = apr_hash_make(p);
+    ks.kind = kind;
+    return scan(ob, keys_fn, &ks);
 }
 
 apr_status_t wsg_outbox_remove(wsg_outbox_t *ob, const apr_uint64_t *seqs, int n)

@@ -67,8 +67,9 @@ apr_status_t wsg_outbox_update(wsg_outbox_t *ob, apr_uint64_t seq, const wsg_out
 
 apr_status_t wsg_outbox_count(wsg_outbox_t *ob, apr_size_t *n);
 
-/* The keys of pending BAN items (values: the wsg_addr_t, allocated on p). */
-apr_status_t wsg_outbox_pending_keys(wsg_outbox_t *ob, apr_pool_t *p, apr_hash_t **out);
+/* The keys of pending items of this kind (WSG_OUTBOX_BAN or WSG_OUTBOX_UNBAN), as a set keyed
+ * by the wsg_addr_t bytes, allocated on p. */
+apr_status_t wsg_outbox_pending_keys(wsg_outbox_t *ob, apr_pool_t *p, int kind, apr_hash_t **out);
 
 /* Small named blobs (the sync state). get: APR_NOTFOUND when absent; *len in/out. */
 apr_status_t wsg_outbox_meta_get(wsg_outbox_t *ob, const char *name, void *buf, apr_size_t *len);

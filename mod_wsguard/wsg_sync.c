@@ -203,7 +203,7 @@ static int apply_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
         int r;
         a->gone[i] = 0;
         if (a->deleted) {
-            int pend = a->pending && apr_hash_get(a->pending, &a->keys[i], sizeof(wsg_addr_t));
+            int pend = a->pending && apr_hash_get(a->pending, &a->keys[i], sizeof(wsg_addr_t)) != NULL;
             r = wsg_sync_merge_deleted(&recs[i], found[i], a->d->origin, a->deleted_at, pend,
                                        a->now);
             if (r == 2)
@@ -244,7 +244,8 @@ static apr_status_t apply_list(wsg_sync_t *s, apr_pool_t *p, const apr_array_hea
             continue;
         }
         for (j = 0; j < n; j++)
-            if (!allowed(s, p, &keys[j]))
+            if (!allowed(s, p, &keys[j])
+                && (deleted || !pending || !apr_hash_get(pending, &keys[j], sizeof(wsg_addr_t))))
                 use[m++] = keys[j];
         if (!m) {
             rep->ignored++;
@@ -297,15 +298,19 @@ static apr_status_t apply_list(wsg_sync_t *s, apr_pool_t *p, const apr_array_hea
 apr_status_t wsg_sync_apply(wsg_sync_t *s, apr_pool_t *p, const wsg_lapi_stream_t *stream,
                             apr_time_t now, wsg_sync_report_t *rep)
 {
-    apr_hash_t *pending = NULL;
+    apr_hash_t *bans = NULL, *unbans = NULL;
     apr_status_t rv;
     if (stream->deleted && stream->deleted->nelts && s->ob
-        && (rv = wsg_outbox_pending_keys(s->ob, p, &pending)) != APR_SUCCESS)
+        && (rv = wsg_outbox_pending_keys(s->ob, p, WSG_OUTBOX_BAN, &bans)) != APR_SUCCESS)
+        return rv;
+    if (stream->added && stream->added->nelts && s->ob
+        && (rv = wsg_outbox_pending_keys(s->ob, p, WSG_OUTBOX_UNBAN, &unbans)) != APR_SUCCESS)
         return rv;
     /* deletions first: an address deleted and re-added in the same delta ends up banned */
-    if ((rv = apply_list(s, p, stream->deleted, 1, pending, now, rep)) != APR_SUCCESS)
+    if ((rv = apply_list(s, p, stream->deleted, 1, bans, now, rep)) != APR_SUCCESS)
         return rv;
-    return apply_list(s, p, stream->added, 0, NULL, now, rep);
+    /* an unban not yet sent (its push failed) is not undone by the decision it will delete */
+    return apply_list(s, p, stream->added, 0, unbans, now, rep);
 }
 
 /* ---- push ------------------------------------------------------------------------------------------ */

@@ -21,6 +21,8 @@
  *     ban is only ever lengthened. An active local ban (no WSG_RF_CROWDSEC: scored, manual or
  *     imported) is never shortened nor relabelled: a pulled decision that ends later lengthens
  *     it and adds WSG_RF_CROWDSEC, its own flags and source stay;
+ *   - a key whose unban is still waiting in the outbox is not banned again by a pulled decision
+ *     (the one that unban will delete once the LAPI takes it);
  *   - "deleted": lifts a ban flagged WSG_RF_CROWDSEC (a record that exists only for it goes).
  *     It lifts a local ban only when the decision is one of ours (origin WSG_LAPI_ORIGIN, so it
  *     was pushed, by this server or a peer), was deleted less than 5 minutes ago and after the

@@ -112,10 +112,15 @@ static void test_outbox_fifo(void **state)
     assert_int_equal(e[0].item.probes, 7);
     assert_int_equal(e[1].item.kind, WSG_OUTBOX_UNBAN);
     assert_int_equal((int)strlen(e[2].item.tag), 47);     /* cut, NUL-terminated */
-    assert_int_equal(wsg_outbox_pending_keys(fx->ob, fx->pool, &keys), APR_SUCCESS);
+    assert_int_equal(wsg_outbox_pending_keys(fx->ob, fx->pool, WSG_OUTBOX_BAN, &keys),
+                     APR_SUCCESS);
     assert_int_equal(apr_hash_count(keys), 2);             /* BAN items only */
     assert_non_null(apr_hash_get(keys, &a1, sizeof(a1)));
     assert_null(apr_hash_get(keys, &a2, sizeof(a2)));
+    assert_int_equal(wsg_outbox_pending_keys(fx->ob, fx->pool, WSG_OUTBOX_UNBAN, &keys),
+                     APR_SUCCESS);
+    assert_int_equal(apr_hash_count(keys), 1);
+    assert_non_null(apr_hash_get(keys, &a2, sizeof(a2)));
 
     rm[0] = e[0].seq;
     rm[1] = 424242;                                         /* missing: ignored */
@@ -428,6 +433,27 @@ static void test_apply(void **state)
         assert_true(get(fx, "192.0.2.50", &r));            /* history kept */
         assert_int_equal(r.hits, 12);
         assert_true(r.ban_until <= NOW + SEC(4));
+    }
+
+    /* an unban waiting in the outbox is not undone by the decision it is about to delete */
+    {
+        wsg_lapi_decision_t add[] = { dec("192.0.2.60", "Ip", "ban", WSG_LAPI_ORIGIN, SEC(600)) };
+        wsg_addr_t k = A("192.0.2.60");
+        wsg_outbox_item_t it;
+        apr_array_header_t *arr;
+        st = stream_of(p, add, 1, NULL, 0);
+        wsg_outbox_unban_item(&it, &k, NOW);
+        assert_int_equal(wsg_outbox_put(fx->ob, &it), APR_SUCCESS);
+        memset(&rep, 0, sizeof(rep));
+        assert_int_equal(wsg_sync_apply(s, p, &st, NOW + SEC(5), &rep), APR_SUCCESS);
+        assert_int_equal(rep.ignored, 1);
+        assert_false(get(fx, "192.0.2.60", &r));
+        assert_int_equal(wsg_outbox_peek(fx->ob, p, 1, &arr), APR_SUCCESS);
+        assert_int_equal(wsg_outbox_remove(fx->ob, &((wsg_outbox_entry_t *)arr->elts)[0].seq, 1),
+                         APR_SUCCESS);
+        memset(&rep, 0, sizeof(rep));
+        assert_int_equal(wsg_sync_apply(s, p, &st, NOW + SEC(5), &rep), APR_SUCCESS);
+        assert_int_equal(rep.added, 1);                      /* sent: the stream decides again */
     }
 }
 
