@@ -29,11 +29,10 @@ static int go_unit(const char **s, apr_int64_t *ns)
         { "h", APR_INT64_C(3600000000000) },
     };
     size_t i;
-    /* longest first matters only for "ms" vs "m": try the two-letter ones before */
+    /* "ms" is tried before "m", so "1ms" is a millisecond and "1m5s" a minute and 5 seconds */
     for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         size_t l = strlen(units[i].name);
         if (!strncmp(*s, units[i].name, l)) {
-            /* "m" must not eat the "m" of "ms": handled by the order above ("ms" before "m") */
             *s += l;
             *ns = units[i].ns;
             return 1;
