@@ -11,6 +11,7 @@
 
 #include "wsg_util.h"
 #include "mod_wsguard.h"
+#include "mod_wsguard_sync.h"
 
 void *wsg_glue_create_dir_conf(apr_pool_t *p, char *dir)
 {
@@ -63,6 +64,7 @@ void wsg_glue_conf_reset(apr_pool_t *pconf)
 {
     const char *err;
 
+    wsg_cs_conf_reset(pconf);
     default_allow = wsg_allow_make(pconf);
     wsg_allow_add(default_allow, pconf, "127.0.0.1", &err);
     wsg_allow_add(default_allow, pconf, "::1", &err);
@@ -312,5 +314,8 @@ const command_rec wsg_glue_cmds[] = {
                   "score of a 404 on a script path that matched no rule (0 disables)"),
     AP_INIT_TAKE1("WSGuardMapSize", set_map_size, NULL, RSRC_CONF,
                   "maximum size of the LMDB state (e.g. 64M)"),
+    AP_INIT_TAKE_ARGV("WSGuardCrowdSec", wsg_cs_set, NULL, RSRC_CONF,
+                      "URL [machine=LOGIN password-file=FILE] [bouncer-key-file=FILE] "
+                      "[interval=DURATION]: share bans through a CrowdSec Local API"),
     { NULL }
 };

@@ -16,6 +16,7 @@
 #define WSG_RF_SHELL_HIT   0x01   /* a probe got a 2xx: possible web shell present */
 #define WSG_RF_MANUAL      0x02   /* ban set by an operator (wsguardctl ban) */
 #define WSG_RF_IMPORTED    0x04   /* ban imported from a peer (wsguardctl import) */
+#define WSG_RF_CROWDSEC    0x08   /* ban pulled from a CrowdSec LAPI (source: its origin) */
 
 /* One record, stored as is (fixed layout, host byte order). Times are apr_time_t (microseconds). */
 typedef struct wsg_rec_t {
