@@ -30,7 +30,7 @@
 #define SLICE_SEEN         1000   /* records looked at per purge txn ... */
 #define SLICE_USEC         2000   /* ... or microseconds, whichever comes first */
 #define EVICT_WINDOW       64     /* records looked at per eviction window */
-#define EVICT_SEEN_MAX     1024   /* at most, per eviction (then: APR_ENOSPC) */
+#define EVICT_SEEN_MAX     4096   /* at most, per eviction (then: APR_ENOSPC) */
 #define EVICT_FADED        8      /* faded records taken beyond the need, as headroom */
 #define DEFAULT_HALFLIFE   (APR_INT64_C(3600) * APR_USEC_PER_SEC)
 
@@ -95,7 +95,7 @@ static apr_status_t map_rc(int rc)
     if (rc == MDB_MAP_FULL)
         return APR_ENOSPC;
     /* The filesystem under the map, not the map: told apart so the log can say which. */
-    if (rc == ENOSPC || rc == EDQUOT)
+    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
         return WSG_STORE_EDISKFULL;
     if (rc < 0)
         return LMDB_ERR_BASE + (apr_status_t)(-rc);
@@ -1277,26 +1277,38 @@ static apr_status_t update_once(wsg_store_t *st, const wsg_addr_t *keys, int n,
             inserts++;
     if (inserts) {
         MDB_stat ms;
+        size_t entries;
         unsigned got = 0;
         if ((rc = mdb_stat(txn, st->dbi, &ms)) != 0) {
             mdb_txn_abort(txn);
             return fail(st, "mdb_stat", rc);
         }
+        entries = ms.ms_entries;
+        if (entries) {
+            /* The meta record does not count. */
+            MDB_val mk, mv;
+            meta_val(&mk);
+            if (mdb_get(txn, st->dbi, &mk, &mv) == 0)
+                entries--;
+        }
         /* Full: make room by evicting the least valuable records, in this same transaction. */
-        if (ms.ms_entries + inserts > st->capacity) {
-            unsigned need = (unsigned)(ms.ms_entries + inserts - st->capacity);
+        if (entries + inserts > st->capacity) {
+            unsigned need = (unsigned)(entries + inserts - st->capacity);
             if ((rc = evict(st, txn, keys, n, need, &got)) != 0) {
                 mdb_txn_abort(txn);
                 return fail(st, "evicting", rc);
             }
             if (got < need) {
-                mdb_txn_abort(txn);
+                /* Keep what was evicted and where the window stopped, so the next attempt
+                 * looks further on (past a run of bans) rather than at the same records. */
+                if ((rc = mdb_txn_commit(txn)) != 0)
+                    return fail(st, "mdb_txn_commit", rc);
                 tl_err_rv = APR_ENOSPC;
                 snprintf(tl_err, sizeof(tl_err), "mdb_put: %s: %zu records, the most a map of "
                          "%zu bytes keeps room for, and none of those looked at may be evicted "
                          "(bans in force, alerts, manual bans); purge or raise the map size "
                          "(LMDB environment %s)", mdb_strerror(MDB_MAP_FULL),
-                         (size_t)ms.ms_entries, st->map_size, st->dir);
+                         (size_t)entries, st->map_size, st->dir);
                 return APR_ENOSPC;
             }
         }
