@@ -193,17 +193,18 @@ static void store_failed(request_rec *r, apr_status_t rv, const char *what)
     if (rv == APR_ENOSPC) {
         if (apr_atomic_cas32(&warned_full, 1, 0) == 0)
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(19450)
-                          "state in %s is full (WSGuardMapSize) of records that may not be "
-                          "evicted (bans, alerts): serving without recording new scores; "
-                          "expired records are being purged", G->state_dir);
+                          "state in %s is full (WSGuardMapSize): serving without recording new "
+                          "scores; expired records are being purged: %s", G->state_dir,
+                          wsg_store_strerror(rv));
         last_purge = 0;   /* purge now, and at the next writes */
         return;
     }
     if (rv == WSG_STORE_EDISKFULL) {
         if (apr_atomic_cas32(&warned_full, 1, 0) == 0)
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(19455)
-                          "the filesystem holding the state in %s is full (not the map): "
-                          "serving without recording new scores: %s", G->state_dir,
+                          "the filesystem holding the state in %s refused a write (disk full, "
+                          "quota or I/O error; not the map): serving without recording new "
+                          "scores: %s", G->state_dir,
                           wsg_store_strerror(rv));
         return;
     }

@@ -94,8 +94,9 @@ static apr_status_t map_rc(int rc)
         return APR_NOTFOUND;
     if (rc == MDB_MAP_FULL)
         return APR_ENOSPC;
-    /* The filesystem under the map, not the map: told apart so the log can say which. */
-    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG)
+    /* The filesystem under the map, not the map: told apart so the log can say which. LMDB
+     * turns a short write (what a disk filling up mid-write gives) into EIO. */
+    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == EIO)
         return WSG_STORE_EDISKFULL;
     if (rc < 0)
         return LMDB_ERR_BASE + (apr_status_t)(-rc);
@@ -117,7 +118,7 @@ const char *wsg_store_strerror(apr_status_t rv)
     if (rv == tl_err_rv && tl_err[0])
         return tl_err;
     if (rv == WSG_STORE_EDISKFULL)
-        return "no space left on the filesystem holding the state";
+        return "the filesystem holding the state refused a write (full, quota, or I/O error)";
     if (rv >= LMDB_ERR_BASE + 30780 && rv <= LMDB_ERR_BASE + 30799)
         return mdb_strerror(-(int)(rv - LMDB_ERR_BASE));
     return apr_strerror(rv, tl_buf, sizeof(tl_buf));
@@ -434,9 +435,11 @@ static unsigned readers_of(const wsg_store_opts_t *opts)
  * (copy-on-write), so a map filled to its last page cannot be purged, and freeing records does
  * not free pages (leaves are merged only when under a quarter full), so a page-count reserve
  * stays exhausted after a purge. A record-count cap has neither problem: new records are
- * refused (APR_ENOSPC) at 40% of what full leaves could hold, which leaves room for leaves
- * that are only half full after splits, branch pages, the free list, copy-on-write and old
- * pages pinned by readers; every purged record makes room for one new one. */
+ * refused (APR_ENOSPC) at 25% of what full leaves could hold, which leaves room for leaves
+ * that are only half full after splits (a flood of new addresses fills them so, measured),
+ * branch pages, the free list, copy-on-write and old pages pinned by readers (many threads
+ * reading while one writes); every purged record makes room for one new one. Should LMDB run
+ * out of pages all the same, wsg_store_update lowers this handle's cap (see shrink_capacity). */
 static size_t capacity_of(size_t map_size, unsigned psize)
 {
     /* node header 8 + key + value, plus the 2-byte slot index; page header 16. Packed records
@@ -445,7 +448,7 @@ static size_t capacity_of(size_t map_size, unsigned psize)
     size_t per_page = (psize - 16) / (8 + 80 + 2);
     size_t pages = map_size / psize;
     pages = pages > 8 ? pages - 8 : 0;           /* meta pages, roots */
-    return pages * per_page * 2 / 5;
+    return pages * per_page / 4;
 }
 
 static int env_create(MDB_env **env, const wsg_store_opts_t *opts)
@@ -1140,6 +1143,27 @@ static int evict_txn(wsg_store_t *st, const wsg_addr_t *keep, int nkeep, unsigne
     return mdb_txn_commit(txn);
 }
 
+/* Lowers this handle's record cap to 7/8 of the records there are (not below half the cap it
+ * opened with, so that pages pinned for a moment by a slow reader do not ratchet it down); returns how
+ * many records that puts over it (at least EVICT_WINDOW / 4, at most EVICT_WINDOW * 4). */
+static unsigned shrink_capacity(wsg_store_t *st)
+{
+    MDB_stat ms;
+    size_t want, over;
+
+    if (mdb_env_stat(st->env, &ms) != 0)
+        return EVICT_WINDOW;
+    want = ms.ms_entries - ms.ms_entries / 8;
+    if (want < capacity_of(st->map_size, st->psize) / 2)
+        want = capacity_of(st->map_size, st->psize) / 2;
+    if (want < st->capacity)
+        st->capacity = want;
+    over = ms.ms_entries > st->capacity ? ms.ms_entries - st->capacity : 0;
+    if (over < EVICT_WINDOW / 4)
+        over = EVICT_WINDOW / 4;
+    return over > EVICT_WINDOW * 4 ? EVICT_WINDOW * 4 : (unsigned)over;
+}
+
 /* ---- operations ---- */
 
 void wsg_store_set_halflife(wsg_store_t *st, apr_interval_time_t halflife)
@@ -1296,6 +1320,7 @@ static apr_status_t update_once(wsg_store_t *st, const wsg_addr_t *keys, int n,
             unsigned need = (unsigned)(entries + inserts - st->capacity);
             if ((rc = evict(st, txn, keys, n, need, &got)) != 0) {
                 mdb_txn_abort(txn);
+                *map_full = rc == MDB_MAP_FULL;
                 return fail(st, "evicting", rc);
             }
             if (got < need) {
@@ -1352,9 +1377,10 @@ apr_status_t wsg_store_update(wsg_store_t *st, const wsg_addr_t *keys, int n,
     rv = update_once(st, keys, n, fn, baton, &u, &map_full);
     if (rv == APR_SUCCESS || !map_full)
         return rv;
-    /* LMDB ran out of pages before the record cap (pages pinned by a long reader, a file made
-     * by a bigger map...): free some without needing a write to succeed first, then once more. */
-    if ((rc = evict_txn(st, keys, n, EVICT_WINDOW)) != 0)
+    /* LMDB ran out of pages before the record cap (leaves emptier than planned, pages pinned
+     * by readers, a file made by a bigger map...): this handle keeps fewer records from now
+     * on, frees some without needing a write to succeed first, then tries once more. */
+    if ((rc = evict_txn(st, keys, n, shrink_capacity(st))) != 0)
         return rc == MDB_MAP_FULL ? rv : fail(st, "evicting", rc);
     return update_once(st, keys, n, fn, baton, &u, &map_full);
 }

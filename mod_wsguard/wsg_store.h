@@ -121,7 +121,8 @@ apr_status_t wsg_store_stat(wsg_store_t *st, wsg_store_stat_t *out);
  * oldest last_seen first), resuming where the last window stopped (a position in a meta
  * record), and never a record with a ban in force, WSG_RF_SHELL_HIT or WSG_RF_MANUAL. Only when
  * nothing in the window may go does it return APR_ENOSPC. A full filesystem under the
- * environment (ENOSPC/EDQUOT/EFBIG from LMDB's writes) is WSG_STORE_EDISKFULL instead, so the two
+ * environment (ENOSPC/EDQUOT/EFBIG, or EIO, which LMDB makes of a short write, from LMDB's
+ * writes) is WSG_STORE_EDISKFULL instead, so the two
  * are told apart. */
 #define WSG_STORE_EDISKFULL (APR_OS_START_USERERR + 1)
 
