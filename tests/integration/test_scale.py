@@ -53,6 +53,9 @@ def test_flood_of_new_addresses_does_not_stop_tracking(httpd, mpm):
     t0 = time.time()
     assert flood(h, FLOOD, "/probe/f", second=10) == {404: FLOOD}
     took = time.time() - t0
+    # A scanner after the flood is refused at its usual probe (the third), then at once.
+    assert h.statuses(["/probe/a", "/probe/b", "/probe/c"], src="127.250.0.2") == [404, 404, 403]
+    assert h.status("/index.html", src="127.250.0.2") == 403
     # Far more clients than the map holds went through it: evicted, logged once per child at most.
     assert h.error_lines(r"AH19456.*evicting")
     assert not h.error_lines(r"AH1945[15]")   # never failed, never the disk
@@ -62,9 +65,6 @@ def test_flood_of_new_addresses_does_not_stop_tracking(httpd, mpm):
     # request fails open and its child says so once, and the next write evicts and goes on.
     assert not h.error_lines(r"AH19450.*may be evicted")
     h.expect_log(r"AH19450.*MDB_MAP_FULL: Environment mapsize limit reached \(LMDB")
-    # A scanner after the flood is refused at its usual probe (the third), then at once.
-    assert h.statuses(["/probe/a", "/probe/b", "/probe/c"], src="127.250.0.2") == [404, 404, 403]
-    assert h.status("/index.html", src="127.250.0.2") == 403
     # The bans set before the flood are all still there and still refuse.
     out = listed(h)
     for ip in banned:
