@@ -79,11 +79,14 @@ apr_status_t wsg_store_get_many(wsg_store_t *st, const wsg_addr_t *keys, int n, 
  * fn gets the current records (zeroed, with found[i] = 0, where missing) and returns a bitmask of
  * the records to write back (bit i for keys[i]), or -1 to abort. A full map (MDB_MAP_FULL) returns
  * APR_ENOSPC after aborting; the caller logs once and fails open.
- * (Additive, implementation notes:) APR_ENOSPC is also returned, before LMDB runs out of pages,
- * when writing a new record would exceed wsg_store_stat_t.capacity, so a full store can always
- * be purged and every purged record makes room for a new one; updates of existing records go on
- * working. Aborting with -1 returns APR_SUCCESS (nothing written). The record version is set on
- * write. */
+ * (Additive, implementation notes:) a new record that would exceed wsg_store_stat_t.capacity
+ * first evicts the least valuable records in the same transaction (see "Eviction" below);
+ * APR_ENOSPC is returned, before LMDB runs out of pages, only when none may go, so a full store
+ * can always be purged and every purged record makes room for a new one; updates of existing
+ * records go on working. Should LMDB run out of pages all the same, the update evicts in a
+ * transaction of its own and is tried once more (fn is called again only if the records
+ * changed in between). A full filesystem is WSG_STORE_EDISKFULL. Aborting with -1 returns
+ * APR_SUCCESS (nothing written). The record version is set on write. */
 typedef int (*wsg_store_update_fn)(void *baton, wsg_rec_t *recs, const int *found, int n);
 apr_status_t wsg_store_update(wsg_store_t *st, const wsg_addr_t *keys, int n,
                               wsg_store_update_fn fn, void *baton);
