@@ -1061,16 +1061,20 @@ static int evict(wsg_store_t *st, MDB_txn *txn, const wsg_addr_t *keep, int nkee
         nc = inwin = 0;
         while (rc == 0 && inwin < EVICT_WINDOW) {
             if (!key_is_meta(&k) && k.mv_size <= KEY_V1_SIZE) {
-                int ok = key_unpack(&k, &a), readable = ok && rec_from_val(&v, &rec);
+                int valid = key_unpack(&k, &a), readable = valid && rec_from_val(&v, &rec);
+                int kept = 0;
                 inwin++;
-                for (j = 0; ok && j < nkeep; j++)
+                /* The records this update is about to write are never taken from under it. */
+                for (j = 0; valid && j < nkeep; j++)
                     if (!memcmp(&a, &keep[j], sizeof(a)))
-                        ok = 0;
-                if (!readable && j == nkeep) {
+                        kept = 1;
+                if (kept)
+                    goto next;
+                if (!readable) {
                     c[nc].value = -1;
                     c[nc].last = 0;
                 }
-                else if (ok && rec.ban_until <= now
+                else if (rec.ban_until <= now
                          && !(rec.flags & (WSG_RF_SHELL_HIT | WSG_RF_MANUAL))) {
                     apr_interval_time_t dt = now - rec.score_time;
                     c[nc].value = rec.score <= 0 ? 0

@@ -1086,6 +1086,28 @@ static void test_evict(void **state)
     assert_int_equal(wsg_store_stat(st, &ss), APR_SUCCESS);
     assert_int_equal(ss.evicted, 0);
     assert_int_equal(wsg_store_evicted(st), 0);
+    /* Full: an update of the least valuable record (score 0, the oldest) with a new one beside
+     * it evicts another record, never the one it is writing. */
+    {
+        wsg_addr_t two[2];
+        addr4(&two[0], 1, 1);                       /* i = 1: a plain low-score record */
+        memset(&rec, 0, sizeof(rec));
+        rec.last_seen = rec.first_seen = now - 100 * 3600 * SEC;
+        assert_int_equal(put_rec(st, &two[0], &rec), APR_SUCCESS);
+        addr4(&two[1], 250, 1);
+        assert_int_equal(wsg_store_update(st, two, 2, cb_incr, NULL), APR_SUCCESS);
+        assert_int_equal(wsg_store_get(st, &two[0], &r), APR_SUCCESS);
+        assert_int_equal(r.hits, 1);
+        assert_int_equal(wsg_store_get(st, &two[1], &r), APR_SUCCESS);
+        assert_int_equal(wsg_store_stat(st, &ss), APR_SUCCESS);
+        assert_int_equal(ss.records, ss.capacity);
+        assert_int_equal(ss.evicted, 1);
+        assert_int_equal(wsg_store_delete(st, &two[1]), APR_SUCCESS);
+        addr4(&a, 250, 2);
+        memset(&rec, 0, sizeof(rec));
+        assert_int_equal(put_rec(st, &a, &rec), APR_SUCCESS);   /* back to full, as before */
+        ss.evicted = 0;
+    }
     /* Three times the capacity in new clients: each one is recorded. */
     for (i = 0; (apr_size_t)i < 3 * ss.capacity; i++) {
         memset(&rec, 0, sizeof(rec));
@@ -1102,7 +1124,7 @@ static void test_evict(void **state)
     }
     assert_int_equal(wsg_store_stat(st, &ss), APR_SUCCESS);
     assert_true(ss.records <= ss.capacity);
-    assert_true(ss.evicted >= 3 * ss.capacity);
+    assert_true(ss.evicted >= 3 * ss.capacity + 1);
     assert_true(wsg_store_evicted(st) == ss.evicted);
     assert_int_equal(wsg_store_iterate(st, cb_evict_seen, counts), APR_SUCCESS);
     /* Every protected record survived. */
