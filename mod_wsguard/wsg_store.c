@@ -129,7 +129,8 @@ const char *wsg_store_strerror(apr_status_t rv)
 /* On disk (version 2), keys and values are packed: a key is a tag byte (0x10 | family), the
  * prefix length and only the address bytes the prefix length covers (6 bytes for an IPv4
  * address, 10 for a /64); a value is the fixed little-endian head below, the recent rules as
- * varints, and two optional tails (the member count of a prefix, the source of an import).
+ * varints, and two optional tails (the member count of a prefix, the source of an import or
+ * the reason of a manual ban).
  * Version-1 records (the 20-byte wsg_addr_t key, the 136-byte wsg_rec_t value) are still read,
  * and rewritten packed by the next write. A meta record (key byte 0x00) keeps the purge and
  * eviction positions and the eviction count; legacy keys start with 0x04/0x06 and so sort
@@ -137,7 +138,7 @@ const char *wsg_store_strerror(apr_status_t rv)
 #define KEY_TAG            0x10
 #define KEY_MAX            18
 #define KEY_V1_SIZE        sizeof(wsg_addr_t)
-#define VAL_HEAD           41     /* up to the rule count */
+#define VAL_HEAD           43     /* up to the rule count */
 #define VAL_MAX            (VAL_HEAD + WSG_REC_RULES * 5 + 10 + 1 + 32)
 #define VF_MEMBERS         0x80   /* value flag: prefix tail present */
 #define VF_SOURCE          0x40   /* value flag: source tail present */
@@ -248,15 +249,15 @@ static apr_uint64_t get64(const unsigned char *p)
     return (apr_uint64_t)get32(p) | (apr_uint64_t)get32(p + 4) << 32;
 }
 
-/* Seconds since REC_EPOCH: 0 stays 0 (unset), other times are at least 1; round_up for ban
- * ends (a ban never ends early); beyond the range: T32_FOREVER (read back as APR_INT64_MAX). */
-static apr_uint32_t t32(apr_time_t t, int round_up)
+/* Seconds since REC_EPOCH (first and last seen): 0 stays 0 (unset), other times are at least
+ * 1; beyond the range: T32_FOREVER (read back as APR_INT64_MAX). */
+static apr_uint32_t t32(apr_time_t t)
 {
     apr_int64_t s;
 
     if (t <= 0)
         return 0;
-    s = t / APR_USEC_PER_SEC + (round_up && t % APR_USEC_PER_SEC ? 1 : 0) - REC_EPOCH;
+    s = t / APR_USEC_PER_SEC - REC_EPOCH;
     if (s < 1)
         return 1;
     return s >= (apr_int64_t)T32_FOREVER ? T32_FOREVER : (apr_uint32_t)s;
@@ -271,23 +272,39 @@ static apr_time_t t32_time(apr_uint32_t s)
     return ((apr_time_t)s + REC_EPOCH) * APR_USEC_PER_SEC;
 }
 
-/* Milliseconds since REC_EPOCH in 48 bits (the score's time: decay between requests of a burst
- * must stay well inside WSG_SCORE_EPSILON). */
+/* Milliseconds since REC_EPOCH in 48 bits, for the score's time (decay between requests of a
+ * burst must stay well inside WSG_SCORE_EPSILON) and the ban's end (a ban of N seconds shows N
+ * seconds left, not N + 1); all ones: beyond the range (read back as APR_INT64_MAX). */
+#define T48_FOREVER APR_UINT64_C(0xffffffffffff)
+
 static apr_uint64_t t48(apr_time_t t)
 {
     apr_int64_t ms;
 
     if (t <= 0)
         return 0;
+    if (t / 1000 - REC_EPOCH * 1000 >= (apr_int64_t)T48_FOREVER)
+        return T48_FOREVER;
     ms = t / 1000 - REC_EPOCH * 1000;
-    if (ms < 1)
-        return 1;
-    return ms > APR_INT64_C(0xffffffffffff) ? APR_UINT64_C(0xffffffffffff) : (apr_uint64_t)ms;
+    return ms < 1 ? 1 : (apr_uint64_t)ms;
 }
 
 static apr_time_t t48_time(apr_uint64_t ms)
 {
+    if (ms == T48_FOREVER)
+        return APR_INT64_MAX;
     return ms ? ((apr_time_t)ms + REC_EPOCH * 1000) * 1000 : 0;
+}
+
+static void put48(unsigned char *p, apr_uint64_t v)
+{
+    put32(p, (apr_uint32_t)v);
+    put16(p + 4, (apr_uint32_t)(v >> 32) & 0xffff);
+}
+
+static apr_uint64_t get48(const unsigned char *p)
+{
+    return (apr_uint64_t)get32(p) | (apr_uint64_t)get16(p + 4) << 32;
 }
 
 static apr_uint32_t sat16(apr_uint32_t v)
@@ -297,7 +314,8 @@ static apr_uint32_t sat16(apr_uint32_t v)
 
 /* Packs rec into buf (VAL_MAX bytes); the length. Lossy where nobody needs more: times in
  * seconds (the score's in ms), ban count, distinct and members saturate at 65535, the score is
- * a float, misses is not kept (nothing counts it). */
+ * a float, misses is not kept (nothing counts it); the source (an import's peer, a manual ban's
+ * reason) and a prefix's members only when there are any. */
 static size_t rec_pack(const wsg_rec_t *rec, unsigned char *buf)
 {
     unsigned char *p = buf + VAL_HEAD;
@@ -308,7 +326,7 @@ static size_t rec_pack(const wsg_rec_t *rec, unsigned char *buf)
 
     if (rec->members || rec->member_bloom)
         fl |= VF_MEMBERS;
-    if ((rec->flags & WSG_RF_IMPORTED) && rec->source[0]) {
+    if (rec->source[0]) {
         slen = strnlen(rec->source, sizeof(rec->source) - 1);
         fl |= VF_SOURCE;
     }
@@ -316,18 +334,18 @@ static size_t rec_pack(const wsg_rec_t *rec, unsigned char *buf)
     buf[1] = (unsigned char)fl;
     put16(buf + 2, sat16(rec->ban_count));
     put32(buf + 4, rec->hits);
-    put32(buf + 8, t32(rec->first_seen, 0));
-    put32(buf + 12, t32(rec->last_seen, 0));
-    put32(buf + 16, t32(rec->ban_until, 1));
-    put64(buf + 20, t48(rec->score_time));     /* 6 bytes used; 26..27 overwritten next */
-    put16(buf + 26, sat16(rec->distinct));
+    put32(buf + 8, t32(rec->first_seen));
+    put32(buf + 12, t32(rec->last_seen));
+    put48(buf + 16, t48(rec->ban_until));
+    put48(buf + 22, t48(rec->score_time));
+    put16(buf + 28, sat16(rec->distinct));
     memcpy(&fbits, &score, sizeof(fbits));
-    put32(buf + 28, fbits);
-    put64(buf + 32, rec->probe_bloom);
+    put32(buf + 30, fbits);
+    put64(buf + 34, rec->probe_bloom);
     for (i = 0; i < WSG_REC_RULES; i++)
         if (rec->rules[i])
             nr = i + 1;
-    buf[40] = (unsigned char)nr;
+    buf[42] = (unsigned char)nr;
     for (i = 0; i < nr; i++) {
         apr_uint32_t v = rec->rules[i];
         do {
@@ -376,14 +394,14 @@ static int rec_from_val(const MDB_val *v, wsg_rec_t *out)
     out->hits = get32(b + 4);
     out->first_seen = t32_time(get32(b + 8));
     out->last_seen = t32_time(get32(b + 12));
-    out->ban_until = t32_time(get32(b + 16));
-    out->score_time = t48_time(get32(b + 20) | (apr_uint64_t)get16(b + 24) << 32);
-    out->distinct = get16(b + 26);
-    fbits = get32(b + 28);
+    out->ban_until = t48_time(get48(b + 16));
+    out->score_time = t48_time(get48(b + 22));
+    out->distinct = get16(b + 28);
+    fbits = get32(b + 30);
     memcpy(&score, &fbits, sizeof(score));
     out->score = score;
-    out->probe_bloom = get64(b + 32);
-    nr = b[40];
+    out->probe_bloom = get64(b + 34);
+    nr = b[42];
     p = b + VAL_HEAD;
     for (i = 0; i < nr; i++) {
         apr_uint32_t val = 0;

@@ -19,8 +19,9 @@
 #define WSG_RF_IMPORTED    0x04   /* ban imported from a peer (wsguardctl import) */
 
 /* One record in memory. Times are apr_time_t (microseconds). On disk it is packed to about 50
- * bytes (times in seconds since 2024, the score's time in ms, a float score, 16-bit counters,
- * the source only for imports): what survives a write is what the fields below say is kept. */
+ * bytes (first/last seen in seconds since 2024, the ban's end and the score's time in ms, a
+ * float score, 16-bit counters, the source only when set): what survives a write is what the
+ * fields below say is kept. */
 typedef struct wsg_rec_t {
     apr_uint32_t version;
     apr_uint32_t flags;

@@ -876,7 +876,7 @@ static void test_pack_roundtrip(void **state)
     in.last_seen = T_FIRST + 90 * SEC + 700000;          /* stored in whole seconds */
     in.score = 12.625;
     in.score_time = T_FIRST + 90 * SEC + 123456;         /* stored in ms */
-    in.ban_until = T_FIRST + 3600 * SEC + 1;             /* rounded up: never ends early */
+    in.ban_until = T_FIRST + 3600 * SEC + 1999;          /* stored in ms */
     in.hits = 70000;                                     /* 32 bits */
     in.ban_count = 70000;                                /* saturates at 65535 */
     in.distinct = 17;
@@ -898,7 +898,7 @@ static void test_pack_roundtrip(void **state)
     assert_int_equal(out.last_seen, T_FIRST + 90 * SEC);
     assert_true(out.score == 12.625);
     assert_int_equal(out.score_time, T_FIRST + 90 * SEC + 123000);
-    assert_int_equal(out.ban_until, T_FIRST + 3601 * SEC);
+    assert_int_equal(out.ban_until, T_FIRST + 3600 * SEC + 1000);
     assert_int_equal(out.hits, 70000);
     assert_int_equal(out.ban_count, 65535);
     assert_int_equal(out.distinct, 17);
@@ -912,21 +912,26 @@ static void test_pack_roundtrip(void **state)
     assert_true(out.member_bloom == in.member_bloom);
     assert_string_equal(out.source, in.source);
 
-    /* A plain address record: no tails; the source is kept only for imports; a ban for ever
-     * (APR_INT64_MAX) stays for ever; unset times stay unset. */
+    /* A manual ban keeps its reason; a ban for ever (APR_INT64_MAX) stays for ever; unset times
+     * stay unset. */
     memset(&in, 0, sizeof(in));
     in.flags = WSG_RF_MANUAL;
     in.ban_until = APR_INT64_MAX;
     in.score = 1.5;
-    strcpy(in.source, "not kept");
+    strcpy(in.source, "ssh brute force");
     assert_int_equal(wsg_addr_parse("2001:db8::1", &v6), APR_SUCCESS);
     assert_int_equal(put_rec(st, &v6, &in), APR_SUCCESS);
     assert_int_equal(wsg_store_get(st, &v6, &out), APR_SUCCESS);
     assert_int_equal(out.ban_until, APR_INT64_MAX);
     assert_int_equal(out.first_seen, 0);
     assert_int_equal(out.score_time, 0);
-    assert_string_equal(out.source, "");
+    assert_string_equal(out.source, "ssh brute force");
     assert_int_equal(out.flags, WSG_RF_MANUAL);
+    in.source[0] = '\0';                           /* no tails at all */
+    assert_int_equal(put_rec(st, &v6, &in), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &v6, &out), APR_SUCCESS);
+    assert_string_equal(out.source, "");
+    assert_int_equal(out.members, 0);
 
     /* Keys of every shape come back out of iterate as they went in. */
     wsg_addr_prefix(&v6, &pre);
