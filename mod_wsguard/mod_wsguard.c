@@ -402,7 +402,7 @@ static int record_score(request_rec *r, wsg_req_state_t *st, double score, unsig
     }
     if (wsg_store_evicted(store) && apr_atomic_cas32(&warned_evict, 1, 0) == 0)
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(19456)
-                      "state in %s is full (WSGuardMapSize): evicting the least valuable "
+                      "state in %s at its capacity (WSGuardMapSize): evicting the least valuable "
                       "records (faded scores, oldest first; never bans or alerts) to record "
                       "new ones (logged once per child)", G->state_dir);
     maybe_purge(r, b->t.now);
