@@ -920,6 +920,7 @@ fail:
 /* ---- meta record, version-1 keys ---- */
 
 #define LEGACY_RECHECK     (APR_INT64_C(60) * APR_USEC_PER_SEC)
+#define MIGRATE_MAX        32     /* version-1 records rewritten per purge transaction */
 
 static void meta_val(MDB_val *k)
 {
@@ -1478,7 +1479,8 @@ static int purge_txn(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
     wsg_addr_t a;
     meta_t m;
     apr_time_t t0 = apr_time_now();
-    unsigned seen = 0, del = 0;
+    wsg_addr_t mig[MIGRATE_MAX];
+    unsigned seen = 0, del = 0, nmig = 0, i;
     int rc;
 
     *deleted = 0;
@@ -1515,6 +1517,10 @@ static int purge_txn(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
                     break;
                 del++;
             }
+            /* A version-1 record still in use is rewritten packed once the cursor is closed,
+             * so lookups stop trying old keys once the last one is gone. */
+            else if (key_is_v1(&k) && nmig < MIGRATE_MAX)
+                mig[nmig++] = a;
         }
         /* After a delete, MDB_NEXT yields the record that followed the deleted one. */
         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
@@ -1530,6 +1536,18 @@ static int purge_txn(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
         rc = 0;
     }
     mdb_cursor_close(cur);
+    for (i = 0; rc == 0 && i < nmig; i++) {
+        unsigned char kb[KEY_MAX], vb[VAL_MAX];
+        MDB_val nk, nv;
+        key_val_v1(&k, &mig[i]);
+        if (mdb_get(txn, st->dbi, &k, &v) != 0 || !rec_from_val(&v, &rec))
+            continue;
+        key_val(&nk, &mig[i], kb);
+        nv.mv_size = rec_pack(&rec, vb);
+        nv.mv_data = vb;
+        if ((rc = mdb_del(txn, st->dbi, &k, NULL)) == 0)
+            rc = mdb_put(txn, st->dbi, &nk, &nv, 0);
+    }
     if (rc == 0 && use_meta) {
         m.purge_len = (unsigned char)*pos_len;
         memcpy(m.purge_pos, pos, *pos_len);

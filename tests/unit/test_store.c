@@ -1043,6 +1043,28 @@ static void test_v1_records(void **state)
     assert_int_equal(wsg_store_purge(st, cb_expired_mod3, NULL, 0, &purged), APR_SUCCESS);
     assert_int_equal(purged, 1);                    /* c (unreadable); a has 43 hits */
     assert_int_equal(raw_v1_size(fx->env, &c), 0);
+
+    /* A purge sweep rewrites the version-1 records still in use packed: afterwards lookups
+     * need no old keys (and find everything). */
+    wsg_store_close(st);
+    old.version = WSG_REC_VERSION_V1;
+    for (n = 0; n < 40; n++) {
+        addr4(&b, 4, n);
+        old.hits = (apr_uint32_t)(3 * n + 1);      /* none a multiple of 3: all kept */
+        put_v1(fx->env, &b, &old);
+    }
+    st = open_store(fx, fx->env, NULL);
+    for (n = 0; n < 2; n++)                         /* 32 rewritten per transaction */
+        assert_int_equal(wsg_store_purge(st, cb_expired_mod3, NULL, 0, &purged), APR_SUCCESS);
+    for (n = 0; n < 40; n++) {
+        addr4(&b, 4, n);
+        assert_int_equal(raw_v1_size(fx->env, &b), 0);
+        assert_int_equal(wsg_store_get(st, &b, &r), APR_SUCCESS);
+        assert_int_equal(r.hits, 3 * n + 1);
+    }
+    n = 0;
+    assert_int_equal(wsg_store_iterate(st, cb_count, &n), APR_SUCCESS);
+    assert_int_equal(n, 41);
 }
 
 /* Fills a 1 MiB map and keeps writing new low-value records: the store evicts instead of
