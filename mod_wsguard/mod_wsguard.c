@@ -73,7 +73,7 @@ static wsg_globals_t *G;                   /* this generation's globals */
 static wsg_store_t  *store;                /* this child's store handle (child_init) */
 
 /* Log-once latches for fail-open conditions (per child). */
-static volatile apr_uint32_t warned_full, warned_store, warned_event;
+static volatile apr_uint32_t warned_full, warned_store, warned_event, warned_evict;
 static apr_time_t last_purge;
 
 /* ------------------------------------------------------------------------------------------ */
@@ -174,7 +174,7 @@ static void wsg_child_init(apr_pool_t *pchild, server_rec *s)
     apr_status_t rv;
 
     store = NULL;
-    warned_full = warned_store = warned_event = 0;
+    warned_full = warned_store = warned_event = warned_evict = 0;
     last_purge = apr_time_now();
     if (!G || G->store_broken)
         return;
@@ -185,6 +185,8 @@ static void wsg_child_init(apr_pool_t *pchild, server_rec *s)
                      "cannot open state in %s, this child serves without tracking: %s",
                      G->state_dir, err ? err : "unknown error");
     }
+    else
+        wsg_store_set_halflife(store, G->policy.halflife);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -197,8 +199,18 @@ static void store_failed(request_rec *r, apr_status_t rv, const char *what)
         if (apr_atomic_cas32(&warned_full, 1, 0) == 0)
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(19450)
                           "state in %s is full (WSGuardMapSize): serving without recording new "
-                          "scores; expired records are being purged", G->state_dir);
-        last_purge = 0;   /* purge at the next write */
+                          "scores; expired records are being purged: %s", G->state_dir,
+                          wsg_store_strerror(rv));
+        last_purge = 0;   /* purge now, and at the next writes */
+        return;
+    }
+    if (rv == WSG_STORE_EDISKFULL) {
+        if (apr_atomic_cas32(&warned_full, 1, 0) == 0)
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(19455)
+                          "the filesystem holding the state in %s refused a write (disk full, "
+                          "quota or I/O error; not the map): serving without recording new "
+                          "scores: %s", G->state_dir,
+                          wsg_store_strerror(rv));
         return;
     }
     if (apr_atomic_cas32(&warned_store, 1, 0) == 0)
@@ -221,13 +233,17 @@ static void maybe_purge(request_rec *r, apr_time_t now)
     /* Records expire a few half-lives after their last probe: no point purging more often. */
     if (G->policy.halflife > 0 && G->policy.halflife < every)
         every = G->policy.halflife;
+    int wrapped = 0;
+
     if (now - last_purge < every)
         return;
-    last_purge = now;
-    rv = wsg_store_purge(store, purge_expired, &now, 2000, &n);
+    /* One bounded slice (1000 records or 2 ms) per write until the sweep has gone round. */
+    rv = wsg_store_purge_slice(store, purge_expired, &now, 0, 0, &n, &wrapped);
+    if (rv != APR_SUCCESS || wrapped)
+        last_purge = now;
     if (rv == APR_SUCCESS && n)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, APLOGNO(19452) "purged %u expired records", n);
-    else if (rv == APR_SUCCESS)
+    if (rv == APR_SUCCESS && n)
         apr_atomic_set32(&warned_full, 0);
 }
 
@@ -392,8 +408,15 @@ static int record_score(request_rec *r, wsg_req_state_t *st, double score, unsig
     rv = wsg_store_update(store, keys, G->policy.prefix_ban > 0 ? 2 : 1, score_update, b);
     if (rv != APR_SUCCESS) {
         store_failed(r, rv, "update");
+        if (rv == APR_ENOSPC)
+            maybe_purge(r, b->t.now);   /* a full map heals without a write succeeding first */
         return 0;
     }
+    if (wsg_store_evicted(store) && apr_atomic_cas32(&warned_evict, 1, 0) == 0)
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, APLOGNO(19456)
+                      "state in %s at its capacity (WSGuardMapSize): evicting the least valuable "
+                      "records (faded scores, oldest first; never bans or alerts) to record "
+                      "new ones (logged once per child)", G->state_dir);
     maybe_purge(r, b->t.now);
     return 1;
 }

@@ -37,6 +37,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <math.h>
 #include <pthread.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -61,6 +62,12 @@
 #define FILE_MODE          0640
 #define TLS_SLOTS          4      /* stores one thread reads at once; more only costs a new txn */
 #define PURGE_BATCH        256    /* deletes per write txn, so a full map frees pages as it goes */
+#define SLICE_SEEN         1000   /* records looked at per purge txn ... */
+#define SLICE_USEC         2000   /* ... or microseconds, whichever comes first */
+#define EVICT_WINDOW       64     /* records looked at per eviction window */
+#define EVICT_SEEN_MAX     4096   /* at most, per eviction (then: APR_ENOSPC) */
+#define EVICT_FADED        8      /* faded records taken beyond the need, as headroom */
+#define DEFAULT_HALFLIFE   (APR_INT64_C(3600) * APR_USEC_PER_SEC)
 
 /* LMDB's own codes (-30799..-30780) live in APR's user error space; errno values pass through. */
 #define LMDB_ERR_BASE      APR_OS_START_USERERR
@@ -76,6 +83,10 @@ struct wsg_store_t {
     unsigned        psize;        /* LMDB page size */
     apr_size_t      map_size;     /* as mapped (the file's size if larger than configured) */
     apr_size_t      capacity;     /* records allowed (see capacity_of) */
+    volatile apr_uint32_t legacy; /* version-1 keys: 0 not checked yet, 1 none, 2 some */
+    apr_time_t      legacy_checked;
+    apr_interval_time_t halflife; /* eviction's fading (0: 1 h) */
+    volatile apr_uint64_t evicted;/* by this handle */
     wsg_store_t    *next_live;
     /* every read txn created for thread caches (aborted at close) and those free for reuse;
      * both guarded by g_lock, touched only off the hot path */
@@ -118,6 +129,10 @@ static apr_status_t map_rc(int rc)
         return APR_NOTFOUND;
     if (rc == MDB_MAP_FULL)
         return APR_ENOSPC;
+    /* The filesystem under the map, not the map: told apart so the log can say which. LMDB
+     * turns a short write (what a disk filling up mid-write gives) into EIO. */
+    if (rc == ENOSPC || rc == EDQUOT || rc == EFBIG || rc == EIO)
+        return WSG_STORE_EDISKFULL;
     if (rc < 0)
         return LMDB_ERR_BASE + (apr_status_t)(-rc);
     return APR_FROM_OS_ERROR(rc);
@@ -137,6 +152,8 @@ const char *wsg_store_strerror(apr_status_t rv)
 {
     if (rv == tl_err_rv && tl_err[0])
         return tl_err;
+    if (rv == WSG_STORE_EDISKFULL)
+        return "the filesystem holding the state refused a write (full, quota, or I/O error)";
     if (rv >= LMDB_ERR_BASE + 30780 && rv <= LMDB_ERR_BASE + 30799)
         return mdb_strerror(-(int)(rv - LMDB_ERR_BASE));
     return apr_strerror(rv, tl_buf, sizeof(tl_buf));
@@ -144,24 +161,314 @@ const char *wsg_store_strerror(apr_status_t rv)
 
 /* ---- records ---- */
 
-static void key_val(MDB_val *k, const wsg_addr_t *key)
+/* On disk (version 2), keys and values are packed: a key is a tag byte (0x10 | family), the
+ * prefix length and only the address bytes the prefix length covers (6 bytes for an IPv4
+ * address, 10 for a /64); a value is the fixed little-endian head below, the recent rules as
+ * varints, and two optional tails (the member count of a prefix, the source of an import or
+ * the reason of a manual ban).
+ * Version-1 records (the 20-byte wsg_addr_t key, the 136-byte wsg_rec_t value) are still read,
+ * and rewritten packed by the next write. A meta record (key byte 0x00) keeps the purge and
+ * eviction positions and the eviction count; legacy keys start with 0x04/0x06 and so sort
+ * between the meta record and every packed key. */
+#define KEY_TAG            0x10
+#define KEY_MAX            18
+#define KEY_V1_SIZE        sizeof(wsg_addr_t)
+#define VAL_HEAD           43     /* up to the rule count */
+#define VAL_MAX            (VAL_HEAD + WSG_REC_RULES * 5 + 10 + 1 + 32)
+#define VF_MEMBERS         0x80   /* value flag: prefix tail present */
+#define VF_SOURCE          0x40   /* value flag: source tail present */
+#define VF_RECFLAGS        0x3f   /* the WSG_RF_* bits kept */
+#define REC_EPOCH          APR_INT64_C(1704067200)   /* 2024-01-01T00:00:00Z, in seconds */
+#define T32_FOREVER        0xffffffffu
+
+static const unsigned char META_KEY[] = { 0x00, 'w', 's', 'g', 'm' };
+
+/* What the meta record holds (private layout, copied whole). */
+typedef struct meta_t {
+    apr_uint32_t  version;
+    apr_uint32_t  reserved;
+    apr_uint64_t  evicted;                 /* records evicted so far (every process) */
+    unsigned char purge_len, evict_len;    /* 0: from the start */
+    unsigned char purge_pos[KEY_V1_SIZE];
+    unsigned char evict_pos[KEY_V1_SIZE];
+} meta_t;
+
+/* Packed key of addr into buf (KEY_MAX bytes); its length. */
+static size_t key_pack(const wsg_addr_t *a, unsigned char *buf)
+{
+    size_t nb = ((size_t)a->bits + 7) / 8;
+
+    if (nb > sizeof(a->bytes))
+        nb = sizeof(a->bytes);
+    buf[0] = (unsigned char)(KEY_TAG | (a->family & 0x0f));
+    buf[1] = a->bits;
+    memcpy(buf + 2, a->bytes, nb);
+    return 2 + nb;
+}
+
+static void key_val(MDB_val *k, const wsg_addr_t *key, unsigned char *buf)
+{
+    k->mv_size = key_pack(key, buf);
+    k->mv_data = buf;
+}
+
+/* The same key as version 1 stored it. */
+static void key_val_v1(MDB_val *k, const wsg_addr_t *key)
 {
     k->mv_size = sizeof(*key);
     k->mv_data = (void *)key;
 }
 
-/* Copies a stored value out; a value of another size or version is treated as absent, so a
- * layout change never feeds garbage to the policy. LMDB values need not be aligned: memcpy. */
+static int key_is_meta(const MDB_val *k)
+{
+    return k->mv_size > 0 && ((const unsigned char *)k->mv_data)[0] == 0x00;
+}
+
+static int key_is_v1(const MDB_val *k)
+{
+    return k->mv_size == KEY_V1_SIZE && ((const unsigned char *)k->mv_data)[0] < KEY_TAG;
+}
+
+/* A stored key back to an address (either layout); 0 for anything else (meta, garbage). */
+static int key_unpack(const MDB_val *k, wsg_addr_t *out)
+{
+    const unsigned char *b = k->mv_data;
+    size_t nb;
+
+    memset(out, 0, sizeof(*out));
+    if (key_is_v1(k)) {
+        memcpy(out, b, sizeof(*out));
+        return out->family == 4 || out->family == 6;
+    }
+    if (k->mv_size < 2 || k->mv_size > KEY_MAX || (b[0] & 0xf0) != KEY_TAG)
+        return 0;
+    nb = ((size_t)b[1] + 7) / 8;
+    if (nb > sizeof(out->bytes) || k->mv_size != 2 + nb)
+        return 0;
+    out->family = b[0] & 0x0f;
+    out->bits = b[1];
+    memcpy(out->bytes, b + 2, nb);
+    return out->family == 4 || out->family == 6;
+}
+
+static void put16(unsigned char *p, apr_uint32_t v)
+{
+    p[0] = (unsigned char)v;
+    p[1] = (unsigned char)(v >> 8);
+}
+
+static void put32(unsigned char *p, apr_uint32_t v)
+{
+    put16(p, v & 0xffff);
+    put16(p + 2, v >> 16);
+}
+
+static void put64(unsigned char *p, apr_uint64_t v)
+{
+    put32(p, (apr_uint32_t)v);
+    put32(p + 4, (apr_uint32_t)(v >> 32));
+}
+
+static apr_uint32_t get16(const unsigned char *p)
+{
+    return (apr_uint32_t)p[0] | (apr_uint32_t)p[1] << 8;
+}
+
+static apr_uint32_t get32(const unsigned char *p)
+{
+    return get16(p) | get16(p + 2) << 16;
+}
+
+static apr_uint64_t get64(const unsigned char *p)
+{
+    return (apr_uint64_t)get32(p) | (apr_uint64_t)get32(p + 4) << 32;
+}
+
+/* Seconds since REC_EPOCH (first and last seen): 0 stays 0 (unset), other times are at least
+ * 1; beyond the range: T32_FOREVER (read back as APR_INT64_MAX). */
+static apr_uint32_t t32(apr_time_t t)
+{
+    apr_int64_t s;
+
+    if (t <= 0)
+        return 0;
+    s = t / APR_USEC_PER_SEC - REC_EPOCH;
+    if (s < 1)
+        return 1;
+    return s >= (apr_int64_t)T32_FOREVER ? T32_FOREVER : (apr_uint32_t)s;
+}
+
+static apr_time_t t32_time(apr_uint32_t s)
+{
+    if (s == 0)
+        return 0;
+    if (s == T32_FOREVER)
+        return APR_INT64_MAX;
+    return ((apr_time_t)s + REC_EPOCH) * APR_USEC_PER_SEC;
+}
+
+/* Milliseconds since REC_EPOCH in 48 bits, for the score's time (decay between requests of a
+ * burst must stay well inside WSG_SCORE_EPSILON) and the ban's end (a ban of N seconds shows N
+ * seconds left, not N + 1); all ones: beyond the range (read back as APR_INT64_MAX). */
+#define T48_FOREVER APR_UINT64_C(0xffffffffffff)
+
+static apr_uint64_t t48(apr_time_t t)
+{
+    apr_int64_t ms;
+
+    if (t <= 0)
+        return 0;
+    if (t / 1000 - REC_EPOCH * 1000 >= (apr_int64_t)T48_FOREVER)
+        return T48_FOREVER;
+    ms = t / 1000 - REC_EPOCH * 1000;
+    return ms < 1 ? 1 : (apr_uint64_t)ms;
+}
+
+static apr_time_t t48_time(apr_uint64_t ms)
+{
+    if (ms == T48_FOREVER)
+        return APR_INT64_MAX;
+    return ms ? ((apr_time_t)ms + REC_EPOCH * 1000) * 1000 : 0;
+}
+
+static void put48(unsigned char *p, apr_uint64_t v)
+{
+    put32(p, (apr_uint32_t)v);
+    put16(p + 4, (apr_uint32_t)(v >> 32) & 0xffff);
+}
+
+static apr_uint64_t get48(const unsigned char *p)
+{
+    return (apr_uint64_t)get32(p) | (apr_uint64_t)get16(p + 4) << 32;
+}
+
+static apr_uint32_t sat16(apr_uint32_t v)
+{
+    return v > 0xffff ? 0xffff : v;
+}
+
+/* Packs rec into buf (VAL_MAX bytes); the length. Lossy where nobody needs more: times in
+ * seconds (the score's in ms), ban count, distinct and members saturate at 65535, the score is
+ * a float, misses is not kept (nothing counts it); the source (an import's peer, a manual ban's
+ * reason) and a prefix's members only when there are any. */
+static size_t rec_pack(const wsg_rec_t *rec, unsigned char *buf)
+{
+    unsigned char *p = buf + VAL_HEAD;
+    float score = (float)rec->score;
+    apr_uint32_t fl = rec->flags & VF_RECFLAGS, fbits;
+    size_t slen = 0;
+    int i, nr = 0;
+
+    if (rec->members || rec->member_bloom)
+        fl |= VF_MEMBERS;
+    if (rec->source[0]) {
+        slen = strnlen(rec->source, sizeof(rec->source) - 1);
+        fl |= VF_SOURCE;
+    }
+    buf[0] = WSG_REC_VERSION;
+    buf[1] = (unsigned char)fl;
+    put16(buf + 2, sat16(rec->ban_count));
+    put32(buf + 4, rec->hits);
+    put32(buf + 8, t32(rec->first_seen));
+    put32(buf + 12, t32(rec->last_seen));
+    put48(buf + 16, t48(rec->ban_until));
+    put48(buf + 22, t48(rec->score_time));
+    put16(buf + 28, sat16(rec->distinct));
+    memcpy(&fbits, &score, sizeof(fbits));
+    put32(buf + 30, fbits);
+    put64(buf + 34, rec->probe_bloom);
+    for (i = 0; i < WSG_REC_RULES; i++)
+        if (rec->rules[i])
+            nr = i + 1;
+    buf[42] = (unsigned char)nr;
+    for (i = 0; i < nr; i++) {
+        apr_uint32_t v = rec->rules[i];
+        do {
+            *p++ = (unsigned char)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+            v >>= 7;
+        } while (v);
+    }
+    if (fl & VF_MEMBERS) {
+        put16(p, sat16(rec->members));
+        put64(p + 2, rec->member_bloom);
+        p += 10;
+    }
+    if (fl & VF_SOURCE) {
+        *p++ = (unsigned char)slen;
+        memcpy(p, rec->source, slen);
+        p += slen;
+    }
+    return (size_t)(p - buf);
+}
+
+/* Unpacks a stored value of either version; a value that is neither is treated as absent, so a
+ * layout change never feeds garbage to the policy. LMDB values need not be aligned. */
 static int rec_from_val(const MDB_val *v, wsg_rec_t *out)
 {
-    if (v->mv_size != sizeof(wsg_rec_t))
-        return 0;
-    memcpy(out, v->mv_data, sizeof(*out));
-    if (out->version != WSG_REC_VERSION) {
+    const unsigned char *b = v->mv_data, *p, *end = b + v->mv_size;
+    apr_uint32_t fbits;
+    float score;
+    int i, nr;
+
+    memset(out, 0, sizeof(*out));
+    if (v->mv_size == sizeof(wsg_rec_t)) {
+        memcpy(out, b, sizeof(*out));
+        if (out->version == WSG_REC_VERSION_V1) {
+            out->version = WSG_REC_VERSION;
+            out->source[sizeof(out->source) - 1] = '\0';
+            return 1;
+        }
         memset(out, 0, sizeof(*out));
         return 0;
     }
+    if (v->mv_size < VAL_HEAD || b[0] != WSG_REC_VERSION)
+        return 0;
+    out->version = WSG_REC_VERSION;
+    out->flags = b[1] & VF_RECFLAGS;
+    out->ban_count = get16(b + 2);
+    out->hits = get32(b + 4);
+    out->first_seen = t32_time(get32(b + 8));
+    out->last_seen = t32_time(get32(b + 12));
+    out->ban_until = t48_time(get48(b + 16));
+    out->score_time = t48_time(get48(b + 22));
+    out->distinct = get16(b + 28);
+    fbits = get32(b + 30);
+    memcpy(&score, &fbits, sizeof(score));
+    out->score = score;
+    out->probe_bloom = get64(b + 34);
+    nr = b[42];
+    p = b + VAL_HEAD;
+    for (i = 0; i < nr; i++) {
+        apr_uint32_t val = 0;
+        int shift = 0;
+        do {
+            if (p >= end || shift > 28 || i >= WSG_REC_RULES)
+                goto bad;
+            val |= (apr_uint32_t)(*p & 0x7f) << shift;
+            shift += 7;
+        } while (*p++ & 0x80);
+        out->rules[i] = val;
+    }
+    if (b[1] & VF_MEMBERS) {
+        if (end - p < 10)
+            goto bad;
+        out->members = get16(p);
+        out->member_bloom = get64(p + 2);
+        p += 10;
+    }
+    if (b[1] & VF_SOURCE) {
+        size_t slen;
+        if (p >= end || (slen = *p++) >= sizeof(out->source) || (size_t)(end - p) < slen)
+            goto bad;
+        memcpy(out->source, p, slen);
+        p += slen;
+    }
+    if (p != end)
+        goto bad;
     return 1;
+bad:
+    memset(out, 0, sizeof(*out));
+    return 0;
 }
 
 /* ---- environment ---- */
@@ -181,16 +488,20 @@ static unsigned readers_of(const wsg_store_opts_t *opts)
  * (copy-on-write), so a map filled to its last page cannot be purged, and freeing records does
  * not free pages (leaves are merged only when under a quarter full), so a page-count reserve
  * stays exhausted after a purge. A record-count cap has neither problem: new records are
- * refused (APR_ENOSPC) at 40% of what full leaves could hold, which leaves room for leaves
- * that are only half full after splits, branch pages, the free list, copy-on-write and old
- * pages pinned by readers; every purged record makes room for one new one. */
+ * refused (APR_ENOSPC) at 25% of what full leaves could hold, which leaves room for leaves
+ * that are only half full after splits (a flood of new addresses fills them so, measured),
+ * branch pages, the free list, copy-on-write and old pages pinned by readers (many threads
+ * reading while one writes); every purged record makes room for one new one. Should LMDB run
+ * out of pages all the same, wsg_store_update lowers this handle's cap (see shrink_capacity). */
 static size_t capacity_of(size_t map_size, unsigned psize)
 {
-    /* node header 8 + key + value, plus the 2-byte slot index; page header 16 */
-    size_t per_page = (psize - 16) / (8 + sizeof(wsg_addr_t) + sizeof(wsg_rec_t) + 2);
+    /* node header 8 + key + value, plus the 2-byte slot index; page header 16. Packed records
+     * vary (an IPv4 address ~55 bytes of key and value, an IPv6 one ~67, an import up to ~100):
+     * counted at 80, as if every address were IPv6 with some rules. */
+    size_t per_page = (psize - 16) / (8 + 80 + 2);
     size_t pages = map_size / psize;
     pages = pages > 8 ? pages - 8 : 0;           /* meta pages, roots */
-    return pages * per_page * 2 / 5;
+    return pages * per_page / 4;
 }
 
 static int env_create(MDB_env **env, const wsg_store_opts_t *opts)
@@ -1098,14 +1409,294 @@ apr_status_t wsg_store_open_dir(apr_pool_t *p, const wsg_store_dir_t *d,
     return rv;
 }
 
+/* ---- meta record, version-1 keys ---- */
+
+#define LEGACY_RECHECK     (APR_INT64_C(60) * APR_USEC_PER_SEC)
+#define MIGRATE_MAX        32     /* version-1 records rewritten per purge transaction */
+
+static void meta_val(MDB_val *k)
+{
+    k->mv_size = sizeof(META_KEY);
+    k->mv_data = (void *)META_KEY;
+}
+
+/* The meta record in txn (zeroed when absent; found says whether it was there). */
+static int meta_read(MDB_txn *txn, MDB_dbi dbi, meta_t *m, int *found)
+{
+    MDB_val k, v;
+    int rc;
+
+    memset(m, 0, sizeof(*m));
+    meta_val(&k);
+    rc = mdb_get(txn, dbi, &k, &v);
+    if (found)
+        *found = rc == 0;
+    if (rc == 0 && v.mv_size == sizeof(*m))
+        memcpy(m, v.mv_data, sizeof(*m));
+    m->version = 1;
+    if (m->purge_len > sizeof(m->purge_pos))
+        m->purge_len = 0;
+    if (m->evict_len > sizeof(m->evict_pos))
+        m->evict_len = 0;
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+static int meta_write(MDB_txn *txn, MDB_dbi dbi, const meta_t *m)
+{
+    MDB_val k, v;
+
+    meta_val(&k);
+    v.mv_size = sizeof(*m);
+    v.mv_data = (void *)m;
+    return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/* Whether a version-1 key is left: they sort between the meta record and the packed keys. */
+static int legacy_present(MDB_txn *txn, MDB_dbi dbi)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    unsigned char from = 0x01;
+    int rc, yes;
+
+    if (mdb_cursor_open(txn, dbi, &cur) != 0)
+        return 1;
+    k.mv_size = 1;
+    k.mv_data = &from;
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    yes = rc == 0 ? ((const unsigned char *)k.mv_data)[0] < KEY_TAG : rc != MDB_NOTFOUND;
+    mdb_cursor_close(cur);
+    return yes;
+}
+
+/* Whether lookups must also try the version-1 key; checked once per handle and, while some
+ * are left, once a minute (the last one disappears by expiry or by being rewritten). */
+static int legacy_maybe(wsg_store_t *st, MDB_txn *txn)
+{
+    apr_uint32_t l = st->legacy;
+    apr_time_t now;
+
+    if (l == 1)
+        return 0;
+    now = apr_time_now();
+    if (l == 0 || now - st->legacy_checked > LEGACY_RECHECK) {
+        l = legacy_present(txn, st->dbi) ? 2 : 1;
+        st->legacy_checked = now;
+        st->legacy = l;
+    }
+    return l == 2;
+}
+
+/* Looks key up: the packed key, then (while version-1 keys remain) the old one; *v1 says that
+ * the old one was found. */
+static int rec_lookup(wsg_store_t *st, MDB_txn *txn, const wsg_addr_t *key, MDB_val *v, int *v1)
+{
+    unsigned char kb[KEY_MAX];
+    MDB_val k;
+    int rc;
+
+    *v1 = 0;
+    key_val(&k, key, kb);
+    rc = mdb_get(txn, st->dbi, &k, v);
+    if (rc == MDB_NOTFOUND && legacy_maybe(st, txn)) {
+        key_val_v1(&k, key);
+        if ((rc = mdb_get(txn, st->dbi, &k, v)) == 0)
+            *v1 = 1;
+    }
+    return rc;
+}
+
+/* ---- eviction ---- */
+
+typedef struct cand_t {
+    double        value;                /* faded score; -1: unreadable */
+    apr_time_t    last;
+    unsigned char len;
+    unsigned char key[KEY_V1_SIZE];
+} cand_t;
+
+#define FADED 0.01
+
+/* Least valuable first: unreadable, then faded scores oldest first, then the lowest score. */
+static int cand_cmp(const void *x, const void *y)
+{
+    const cand_t *a = x, *b = y;
+    int fa = a->value < FADED, fb = b->value < FADED;
+
+    if (a->value < 0 || b->value < 0)
+        return a->value < b->value ? -1 : a->value > b->value ? 1 : 0;
+    if (fa != fb)
+        return fa ? -1 : 1;
+    if (!fa && a->value != b->value)
+        return a->value < b->value ? -1 : 1;
+    return a->last < b->last ? -1 : a->last > b->last ? 1 : 0;
+}
+
+/* Deletes, in txn, at least need records (if it can) that nothing protects: no ban in force, no
+ * shell alert, no manual ban, not one of keep[]. Looks at windows of EVICT_WINDOW records from
+ * where the last eviction stopped (meta), at most EVICT_SEEN_MAX in all, and takes from each
+ * window the least valuable ones (plus up to EVICT_FADED faded ones, so the next inserts find
+ * room). *got gets the count; the position and the total are saved in the meta record. */
+static int evict(wsg_store_t *st, MDB_txn *txn, const wsg_addr_t *keep, int nkeep,
+                 unsigned need, unsigned *got)
+{
+    cand_t c[EVICT_WINDOW];
+    unsigned char next[KEY_V1_SIZE];
+    size_t next_len = 0;
+    meta_t m;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    MDB_stat ms;
+    wsg_rec_t rec;
+    wsg_addr_t a;
+    apr_time_t now = apr_time_now();
+    apr_interval_time_t hl = st->halflife > 0 ? st->halflife : DEFAULT_HALFLIFE;
+    unsigned seen = 0, nc, inwin, i, faded, take;
+    int rc, j, wrapped = 0, at_end;
+
+    *got = 0;
+    if ((rc = meta_read(txn, st->dbi, &m, NULL)) != 0 || (rc = mdb_stat(txn, st->dbi, &ms)) != 0)
+        return rc;
+    next_len = m.evict_len;
+    memcpy(next, m.evict_pos, next_len);
+    while (*got < need && seen < EVICT_SEEN_MAX && seen < ms.ms_entries + EVICT_WINDOW) {
+        if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) != 0)
+            return rc;
+        if (next_len) {
+            k.mv_size = next_len;
+            k.mv_data = next;
+            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        }
+        else
+            rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        nc = inwin = 0;
+        while (rc == 0 && inwin < EVICT_WINDOW) {
+            if (!key_is_meta(&k) && k.mv_size <= KEY_V1_SIZE) {
+                int valid = key_unpack(&k, &a), readable = valid && rec_from_val(&v, &rec);
+                int kept = 0;
+                inwin++;
+                /* The records this update is about to write are never taken from under it. */
+                for (j = 0; valid && j < nkeep; j++)
+                    if (!memcmp(&a, &keep[j], sizeof(a)))
+                        kept = 1;
+                if (kept)
+                    goto next;
+                if (!readable) {
+                    c[nc].value = -1;
+                    c[nc].last = 0;
+                }
+                else if (rec.ban_until <= now
+                         && !(rec.flags & (WSG_RF_SHELL_HIT | WSG_RF_MANUAL))) {
+                    apr_interval_time_t dt = now - rec.score_time;
+                    c[nc].value = rec.score <= 0 ? 0
+                                : dt > 0 ? rec.score * exp2(-(double)dt / (double)hl) : rec.score;
+                    c[nc].last = rec.last_seen;
+                }
+                else
+                    goto next;
+                c[nc].len = (unsigned char)k.mv_size;
+                memcpy(c[nc].key, k.mv_data, k.mv_size);
+                nc++;
+            }
+        next:
+            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        at_end = rc == MDB_NOTFOUND;
+        if (rc == 0 && k.mv_size <= sizeof(next)) {
+            next_len = k.mv_size;
+            memcpy(next, k.mv_data, k.mv_size);
+        }
+        else
+            next_len = 0;
+        mdb_cursor_close(cur);
+        if (rc != 0 && rc != MDB_NOTFOUND)
+            return rc;
+        seen += inwin;
+        qsort(c, nc, sizeof(c[0]), cand_cmp);
+        for (i = 0, faded = 0; i < nc; i++) {
+            take = *got < need || (faded < EVICT_FADED && c[i].value < FADED);
+            if (!take)
+                break;
+            if (*got >= need)
+                faded++;
+            k.mv_size = c[i].len;
+            k.mv_data = c[i].key;
+            if ((rc = mdb_del(txn, st->dbi, &k, NULL)) != 0 && rc != MDB_NOTFOUND)
+                return rc;
+            (*got)++;
+        }
+        if (at_end) {
+            if (wrapped)
+                break;
+            wrapped = 1;
+        }
+    }
+    m.evicted += *got;
+    m.evict_len = (unsigned char)next_len;
+    memcpy(m.evict_pos, next, next_len);
+    st->evicted += *got;
+    return meta_write(txn, st->dbi, &m);
+}
+
+/* LMDB itself ran out of pages (MDB_MAP_FULL): frees some in a transaction of its own. */
+static int evict_txn(wsg_store_t *st, const wsg_addr_t *keep, int nkeep, unsigned need)
+{
+    MDB_txn *txn;
+    unsigned got = 0;
+    int rc;
+
+    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+        return rc;
+    if ((rc = evict(st, txn, keep, nkeep, need, &got)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    if (got == 0) {
+        mdb_txn_abort(txn);
+        return MDB_MAP_FULL;
+    }
+    return mdb_txn_commit(txn);
+}
+
+/* Lowers this handle's record cap to 7/8 of the records there are (not below half the cap it
+ * opened with, so that pages pinned for a moment by a slow reader do not ratchet it down); returns how
+ * many records that puts over it (at least EVICT_WINDOW / 4, at most EVICT_WINDOW * 4). */
+static unsigned shrink_capacity(wsg_store_t *st)
+{
+    MDB_stat ms;
+    size_t want, over;
+
+    if (mdb_env_stat(st->env, &ms) != 0)
+        return EVICT_WINDOW;
+    want = ms.ms_entries - ms.ms_entries / 8;
+    if (want < capacity_of(st->map_size, st->psize) / 2)
+        want = capacity_of(st->map_size, st->psize) / 2;
+    if (want < st->capacity)
+        st->capacity = want;
+    over = ms.ms_entries > st->capacity ? ms.ms_entries - st->capacity : 0;
+    if (over < EVICT_WINDOW / 4)
+        over = EVICT_WINDOW / 4;
+    return over > EVICT_WINDOW * 4 ? EVICT_WINDOW * 4 : (unsigned)over;
+}
+
 /* ---- operations ---- */
 
-apr_status_t wsg_store_get_many(wsg_store_t *st, const wsg_addr_t *keys, int n, wsg_rec_t *out,
-                                int *found)
+void wsg_store_set_halflife(wsg_store_t *st, apr_interval_time_t halflife)
+{
+    if (st)
+        st->halflife = halflife;
+}
+
+apr_uint64_t wsg_store_evicted(const wsg_store_t *st)
+{
+    return st ? st->evicted : 0;
+}
+
+/* This thread's cached read txn for st, renewed (the caller resets it when done). */
+static apr_status_t slot_renew(wsg_store_t *st, tls_slot_t **out)
 {
     tls_slot_t *sl;
-    MDB_val k, v;
-    int rc = 0, tries, i;
+    int rc = 0, tries;
 
     for (tries = 0; tries < 2; tries++) {
         if ((rc = slot_get(st, &sl)) != 0)
@@ -1125,9 +1716,22 @@ apr_status_t wsg_store_get_many(wsg_store_t *st, const wsg_addr_t *keys, int n, 
         if (tries == 1)
             return fail(st, "mdb_txn_renew", rc);
     }
+    *out = sl;
+    return APR_SUCCESS;
+}
+
+apr_status_t wsg_store_get_many(wsg_store_t *st, const wsg_addr_t *keys, int n, wsg_rec_t *out,
+                                int *found)
+{
+    tls_slot_t *sl;
+    MDB_val v;
+    apr_status_t rv;
+    int rc = 0, i, v1;
+
+    if ((rv = slot_renew(st, &sl)) != APR_SUCCESS)
+        return rv;
     for (i = 0; i < n; i++) {
-        key_val(&k, &keys[i]);
-        rc = mdb_get(sl->txn, st->dbi, &k, &v);
+        rc = rec_lookup(st, sl->txn, &keys[i], &v, &v1);
         if (rc == 0 && !rec_from_val(&v, &out[i]))
             rc = MDB_NOTFOUND;
         found[i] = rc == 0;
@@ -1153,24 +1757,32 @@ apr_status_t wsg_store_get(wsg_store_t *st, const wsg_addr_t *key, wsg_rec_t *ou
     return rv;
 }
 
-apr_status_t wsg_store_update(wsg_store_t *st, const wsg_addr_t *keys, int n,
-                              wsg_store_update_fn fn, void *baton)
+/* One attempt of an update. When a previous attempt (prev) read the same records, its result
+ * is written again without calling fn twice (callbacks count things). */
+typedef struct upd_t {
+    int       done;                  /* fn ran */
+    wsg_rec_t before[4], after[4];
+    int       found[4];
+    int       mask;
+} upd_t;
+
+static apr_status_t update_once(wsg_store_t *st, const wsg_addr_t *keys, int n,
+                                wsg_store_update_fn fn, void *baton, upd_t *u, int *map_full)
 {
     wsg_rec_t recs[4];
-    int found[4];
+    int found[4], v1[4];
+    unsigned char kb[KEY_MAX], vb[VAL_MAX];
     MDB_txn *txn;
     MDB_val k, v;
     int i, rc, mask, inserts;
 
-    if (n < 1 || n > 4 || !fn)
-        return APR_EINVAL;
+    *map_full = 0;
     /* Serialised by LMDB's process-shared writer mutex: the read-modify-write of all n records
      * is atomic across every child. */
     if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
         return fail(st, "mdb_txn_begin (write)", rc);
     for (i = 0; i < n; i++) {
-        key_val(&k, &keys[i]);
-        rc = mdb_get(txn, st->dbi, &k, &v);
+        rc = rec_lookup(st, txn, &keys[i], &v, &v1[i]);
         if (rc == 0 && rec_from_val(&v, &recs[i]))
             found[i] = 1;
         else if (rc == 0 || rc == MDB_NOTFOUND) {
@@ -1182,7 +1794,19 @@ apr_status_t wsg_store_update(wsg_store_t *st, const wsg_addr_t *keys, int n,
             return fail(st, "mdb_get (write)", rc);
         }
     }
-    mask = fn(baton, recs, found, n);
+    if (u->done && !memcmp(u->before, recs, sizeof(recs[0]) * n)
+        && !memcmp(u->found, found, sizeof(found[0]) * n)) {
+        memcpy(recs, u->after, sizeof(recs[0]) * n);
+        mask = u->mask;
+    }
+    else {
+        memcpy(u->before, recs, sizeof(recs[0]) * n);
+        memcpy(u->found, found, sizeof(found[0]) * n);
+        mask = fn(baton, recs, found, n);
+        u->done = 1;
+        u->mask = mask;
+        memcpy(u->after, recs, sizeof(recs[0]) * n);
+    }
     if (mask < 0) {
         mdb_txn_abort(txn);
         return APR_SUCCESS;
@@ -1192,47 +1816,111 @@ apr_status_t wsg_store_update(wsg_store_t *st, const wsg_addr_t *keys, int n,
             inserts++;
     if (inserts) {
         MDB_stat ms;
+        size_t entries;
+        unsigned got = 0;
         if ((rc = mdb_stat(txn, st->dbi, &ms)) != 0) {
             mdb_txn_abort(txn);
             return fail(st, "mdb_stat", rc);
         }
-        if (ms.ms_entries + inserts > st->capacity) {
-            mdb_txn_abort(txn);
-            tl_err_rv = APR_ENOSPC;
-            snprintf(tl_err, sizeof(tl_err), "mdb_put: %s: %zu records, the most a map of "
-                     "%zu bytes keeps room for; purge or raise the map size "
-                     "(LMDB environment %s)", mdb_strerror(MDB_MAP_FULL),
-                     (size_t)ms.ms_entries, st->map_size, st->dir);
-            return APR_ENOSPC;
+        entries = ms.ms_entries;
+        if (entries) {
+            /* The meta record does not count. */
+            MDB_val mk, mv;
+            meta_val(&mk);
+            if (mdb_get(txn, st->dbi, &mk, &mv) == 0)
+                entries--;
+        }
+        /* Full: make room by evicting the least valuable records, in this same transaction. */
+        if (entries + inserts > st->capacity) {
+            unsigned need = (unsigned)(entries + inserts - st->capacity);
+            if ((rc = evict(st, txn, keys, n, need, &got)) != 0) {
+                mdb_txn_abort(txn);
+                *map_full = rc == MDB_MAP_FULL;
+                return fail(st, "evicting", rc);
+            }
+            if (got < need) {
+                /* Keep what was evicted and where the window stopped, so the next attempt
+                 * looks further on (past a run of bans) rather than at the same records. */
+                if ((rc = mdb_txn_commit(txn)) != 0)
+                    return fail(st, "mdb_txn_commit", rc);
+                tl_err_rv = APR_ENOSPC;
+                snprintf(tl_err, sizeof(tl_err), "mdb_put: %s: %zu records, the most a map of "
+                         "%zu bytes keeps room for, and none of those looked at may be evicted "
+                         "(bans in force, alerts, manual bans); purge or raise the map size "
+                         "(LMDB environment %s)", mdb_strerror(MDB_MAP_FULL),
+                         (size_t)entries, st->map_size, st->dir);
+                return APR_ENOSPC;
+            }
         }
     }
     for (i = 0; i < n; i++) {
         if (!(mask & (1 << i)))
             continue;
         recs[i].version = WSG_REC_VERSION;
-        key_val(&k, &keys[i]);
-        v.mv_size = sizeof(recs[i]);
-        v.mv_data = &recs[i];
-        if ((rc = mdb_put(txn, st->dbi, &k, &v, 0)) != 0) {
+        key_val(&k, &keys[i], kb);
+        v.mv_size = rec_pack(&recs[i], vb);
+        v.mv_data = vb;
+        if ((rc = mdb_put(txn, st->dbi, &k, &v, 0)) == 0 && v1[i]) {
+            /* Rewritten packed: the version-1 copy goes. */
+            key_val_v1(&k, &keys[i]);
+            if ((rc = mdb_del(txn, st->dbi, &k, NULL)) == MDB_NOTFOUND)
+                rc = 0;
+        }
+        if (rc != 0) {
             mdb_txn_abort(txn);
+            *map_full = rc == MDB_MAP_FULL;
             return fail(st, "mdb_put", rc);
         }
     }
-    if ((rc = mdb_txn_commit(txn)) != 0)
+    if ((rc = mdb_txn_commit(txn)) != 0) {
+        *map_full = rc == MDB_MAP_FULL;
         return fail(st, "mdb_txn_commit", rc);
+    }
     return APR_SUCCESS;
+}
+
+apr_status_t wsg_store_update(wsg_store_t *st, const wsg_addr_t *keys, int n,
+                              wsg_store_update_fn fn, void *baton)
+{
+    upd_t u;
+    apr_status_t rv;
+    int map_full, rc;
+
+    if (n < 1 || n > 4 || !fn)
+        return APR_EINVAL;
+    u.done = 0;
+    rv = update_once(st, keys, n, fn, baton, &u, &map_full);
+    if (rv == APR_SUCCESS || !map_full)
+        return rv;
+    /* LMDB ran out of pages before the record cap (leaves emptier than planned, pages pinned
+     * by readers, a file made by a bigger map...): this handle keeps fewer records from now
+     * on, frees some without needing a write to succeed first, then tries once more. */
+    if ((rc = evict_txn(st, keys, n, shrink_capacity(st))) != 0)
+        return rc == MDB_MAP_FULL ? rv : fail(st, "evicting", rc);
+    return update_once(st, keys, n, fn, baton, &u, &map_full);
 }
 
 apr_status_t wsg_store_delete(wsg_store_t *st, const wsg_addr_t *key)
 {
+    unsigned char kb[KEY_MAX];
     MDB_txn *txn;
     MDB_val k;
     int rc;
 
     if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
         return fail(st, "mdb_txn_begin (write)", rc);
-    key_val(&k, key);
-    if ((rc = mdb_del(txn, st->dbi, &k, NULL)) != 0) {
+    key_val(&k, key, kb);
+    rc = mdb_del(txn, st->dbi, &k, NULL);
+    if (legacy_maybe(st, txn)) {
+        int rc1;
+        key_val_v1(&k, key);
+        rc1 = mdb_del(txn, st->dbi, &k, NULL);
+        if (rc == MDB_NOTFOUND)
+            rc = rc1;
+        else if (rc == 0 && rc1 != MDB_NOTFOUND)
+            rc = rc1;
+    }
+    if (rc != 0) {
         mdb_txn_abort(txn);
         return rc == MDB_NOTFOUND ? APR_NOTFOUND : fail(st, "mdb_del", rc);
     }
@@ -1258,9 +1946,8 @@ apr_status_t wsg_store_iterate(wsg_store_t *st, wsg_store_iter_fn fn, void *bato
         return fail(st, "mdb_cursor_open", rc);
     }
     while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-        if (k.mv_size != sizeof(key) || !rec_from_val(&v, &rec))
+        if (!key_unpack(&k, &key) || !rec_from_val(&v, &rec))
             continue;
-        memcpy(&key, k.mv_data, sizeof(key));
         if (fn(baton, &key, &rec))
             break;
     }
@@ -1269,77 +1956,172 @@ apr_status_t wsg_store_iterate(wsg_store_t *st, wsg_store_iter_fn fn, void *bato
     return rc == 0 || rc == MDB_NOTFOUND ? APR_SUCCESS : fail(st, "mdb_cursor_get", rc);
 }
 
-apr_status_t wsg_store_purge(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
-                             unsigned max, unsigned *purged)
+/* One purge transaction from pos (len 0: the start; the meta record's position when use_meta):
+ * looks at up to max_seen records or max_usec, deletes up to max_del of those expired (and
+ * unreadable values), leaves in pos where the next one starts (*wrapped = 1 at the end). */
+static int purge_txn(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
+                     unsigned char *pos, size_t *pos_len, int use_meta, unsigned max_seen,
+                     apr_interval_time_t max_usec, unsigned max_del, unsigned *deleted,
+                     int *wrapped)
 {
     MDB_txn *txn;
     MDB_cursor *cur;
     MDB_val k, v;
-    unsigned char resume[512], next[512];   /* above LMDB's default max key size (511) */
-    size_t resume_len = 0, next_len = 0;
     wsg_rec_t rec;
-    unsigned done = 0, batch, limit = PURGE_BATCH;
-    int rc, more = 1;
+    wsg_addr_t a;
+    meta_t m;
+    apr_time_t t0 = apr_time_now();
+    wsg_addr_t mig[MIGRATE_MAX];
+    unsigned seen = 0, del = 0, nmig = 0, i;
+    int rc;
+
+    *deleted = 0;
+    *wrapped = 0;
+    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+        return rc;
+    if (use_meta) {
+        if ((rc = meta_read(txn, st->dbi, &m, NULL)) != 0) {
+            mdb_txn_abort(txn);
+            return rc;
+        }
+        *pos_len = m.purge_len;
+        memcpy(pos, m.purge_pos, m.purge_len);
+    }
+    if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) != 0) {
+        mdb_txn_abort(txn);
+        return rc;
+    }
+    if (*pos_len) {
+        k.mv_size = *pos_len;
+        k.mv_data = pos;
+        rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    }
+    else
+        rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (rc == 0 && seen < max_seen && del < max_del) {
+        if ((seen & 15) == 15 && apr_time_now() - t0 >= max_usec)
+            break;
+        if (!key_is_meta(&k)) {
+            seen++;
+            /* Unreadable values (other size or version) are dead weight nobody can use. */
+            if (!key_unpack(&k, &a) || !rec_from_val(&v, &rec) || expired(baton, &rec)) {
+                if ((rc = mdb_cursor_del(cur, 0)) != 0)
+                    break;
+                del++;
+            }
+            /* A version-1 record still in use is rewritten packed once the cursor is closed,
+             * so lookups stop trying old keys once the last one is gone. */
+            else if (key_is_v1(&k) && nmig < MIGRATE_MAX)
+                mig[nmig++] = a;
+        }
+        /* After a delete, MDB_NEXT yields the record that followed the deleted one. */
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    /* Stopped on a record not yet looked at: the next transaction starts there. */
+    if (rc == 0 && k.mv_size <= KEY_V1_SIZE) {
+        memcpy(pos, k.mv_data, k.mv_size);
+        *pos_len = k.mv_size;
+    }
+    else if (rc == 0 || rc == MDB_NOTFOUND) {
+        *pos_len = 0;
+        *wrapped = 1;
+        rc = 0;
+    }
+    mdb_cursor_close(cur);
+    for (i = 0; rc == 0 && i < nmig; i++) {
+        unsigned char kb[KEY_MAX], vb[VAL_MAX];
+        MDB_val nk, nv;
+        key_val_v1(&k, &mig[i]);
+        if (mdb_get(txn, st->dbi, &k, &v) != 0 || !rec_from_val(&v, &rec))
+            continue;
+        key_val(&nk, &mig[i], kb);
+        nv.mv_size = rec_pack(&rec, vb);
+        nv.mv_data = vb;
+        if ((rc = mdb_del(txn, st->dbi, &k, NULL)) == 0)
+            rc = mdb_put(txn, st->dbi, &nk, &nv, 0);
+    }
+    if (rc == 0 && use_meta) {
+        m.purge_len = (unsigned char)*pos_len;
+        memcpy(m.purge_pos, pos, *pos_len);
+        rc = meta_write(txn, st->dbi, &m);
+    }
+    if (rc == 0)
+        rc = mdb_txn_commit(txn);
+    else
+        mdb_txn_abort(txn);
+    if (rc == 0)
+        *deleted = del;
+    return rc;
+}
+
+apr_status_t wsg_store_purge(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
+                             unsigned max, unsigned *purged)
+{
+    unsigned char pos[KEY_V1_SIZE], before[KEY_V1_SIZE];
+    size_t pos_len = 0, before_len;
+    unsigned done = 0, del, limit = SLICE_SEEN;
+    int rc, wrapped = 0;
 
     if (purged)
         *purged = 0;
-    /* In batches of short write txns: other children's updates wait for the writer lock only
-     * briefly. Deleting needs fresh pages too (copy-on-write), so on a nearly full map a batch
-     * that runs out is retried smaller; each commit frees pages for the next. */
-    while (more && (max == 0 || done < max)) {
-        if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
-            return fail(st, "mdb_txn_begin (write)", rc);
-        if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) != 0) {
-            mdb_txn_abort(txn);
-            return fail(st, "mdb_cursor_open", rc);
-        }
-        if (resume_len) {
-            k.mv_size = resume_len;
-            k.mv_data = resume;
-            rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
-        }
-        else
-            rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-        batch = 0;
-        while (rc == 0 && batch < limit && (max == 0 || done + batch < max)) {
-            /* Unreadable values (other size or version) are dead weight nobody can use. */
-            if (k.mv_size != sizeof(wsg_addr_t) || !rec_from_val(&v, &rec)
-                || expired(baton, &rec)) {
-                if ((rc = mdb_cursor_del(cur, 0)) != 0)
-                    break;
-                batch++;
-            }
-            /* After a delete, MDB_NEXT yields the record that followed the deleted one. */
-            rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-        }
-        /* Stopped on a record not yet looked at: the next batch starts there. */
-        more = rc == 0;
-        if (more && k.mv_size <= sizeof(next)) {
-            memcpy(next, k.mv_data, k.mv_size);
-            next_len = k.mv_size;
-        }
-        else
-            more = 0;
-        mdb_cursor_close(cur);
-        if (rc == 0 || rc == MDB_NOTFOUND)
-            rc = mdb_txn_commit(txn);
-        else
-            mdb_txn_abort(txn);
+    /* In short write txns: other children's updates wait for the writer lock only briefly.
+     * Deleting needs fresh pages too (copy-on-write), so on a nearly full map a txn that runs
+     * out is retried smaller; each commit frees pages for the next. */
+    while (!wrapped && (max == 0 || done < max)) {
+        memcpy(before, pos, pos_len);
+        before_len = pos_len;
+        rc = purge_txn(st, expired, baton, pos, &pos_len, 0, limit, SLICE_USEC,
+                       max ? max - done : limit, &del, &wrapped);
         if (rc == MDB_MAP_FULL && limit > 1) {
+            memcpy(pos, before, before_len);
+            pos_len = before_len;
+            wrapped = 0;
             limit /= 2;
-            more = 1;
             continue;
         }
-        if (rc != 0 && rc != MDB_NOTFOUND)
+        if (rc != 0)
             return fail(st, "purging", rc);
-        memcpy(resume, next, next_len);
-        resume_len = next_len;
-        if (limit < PURGE_BATCH)
+        if (limit < SLICE_SEEN)
             limit *= 2;
-        done += batch;
+        done += del;
         if (purged)
             *purged = done;
     }
+    return APR_SUCCESS;
+}
+
+apr_status_t wsg_store_purge_slice(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
+                                   unsigned max_seen, apr_interval_time_t max_usec,
+                                   unsigned *purged, int *wrapped)
+{
+    unsigned char pos[KEY_V1_SIZE];
+    size_t pos_len = 0;
+    unsigned del = 0;
+    int rc, w = 0;
+
+    if (purged)
+        *purged = 0;
+    if (wrapped)
+        *wrapped = 0;
+    if (!max_seen)
+        max_seen = SLICE_SEEN;
+    if (max_usec <= 0)
+        max_usec = SLICE_USEC;
+    for (;;) {
+        rc = purge_txn(st, expired, baton, pos, &pos_len, 1, max_seen, max_usec, max_seen,
+                       &del, &w);
+        if (rc == MDB_MAP_FULL && max_seen > 1) {
+            max_seen /= 2;
+            continue;
+        }
+        break;
+    }
+    if (rc != 0)
+        return fail(st, "purging", rc);
+    if (purged)
+        *purged = del;
+    if (wrapped)
+        *wrapped = w;
     return APR_SUCCESS;
 }
 
@@ -1347,7 +2129,9 @@ apr_status_t wsg_store_stat(wsg_store_t *st, wsg_store_stat_t *out)
 {
     MDB_envinfo info;
     MDB_stat ms;
-    int rc;
+    tls_slot_t *sl;
+    meta_t m;
+    int rc, have_meta = 0;
 
     memset(out, 0, sizeof(*out));
     if ((rc = mdb_env_info(st->env, &info)) != 0 || (rc = mdb_env_stat(st->env, &ms)) != 0)
@@ -1358,5 +2142,14 @@ apr_status_t wsg_store_stat(wsg_store_t *st, wsg_store_stat_t *out)
     out->capacity = st->capacity;
     out->max_readers = info.me_maxreaders;
     out->readers = info.me_numreaders;
+    /* The thread's cached read txn: no reader slot of its own. */
+    if (slot_renew(st, &sl) == APR_SUCCESS) {
+        if (meta_read(sl->txn, st->dbi, &m, &have_meta) == 0 && have_meta) {
+            out->evicted = m.evicted;
+            if (out->records)
+                out->records--;
+        }
+        mdb_txn_reset(sl->txn);
+    }
     return APR_SUCCESS;
 }

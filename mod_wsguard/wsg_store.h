@@ -9,7 +9,8 @@
 #include <apr_time.h>
 #include "wsg_ip.h"
 
-#define WSG_REC_VERSION 1
+#define WSG_REC_VERSION 2       /* on disk: packed (wsg_store.c); in memory always this struct */
+#define WSG_REC_VERSION_V1 1    /* the old on-disk layout (this struct as is), still read */
 #define WSG_REC_RULES 4
 
 /* flags */
@@ -18,7 +19,10 @@
 #define WSG_RF_IMPORTED    0x04   /* ban imported from a peer (wsguardctl import) */
 #define WSG_RF_CROWDSEC    0x08   /* ban pulled from a CrowdSec LAPI (source: its origin) */
 
-/* One record, stored as is (fixed layout, host byte order). Times are apr_time_t (microseconds). */
+/* One record in memory. Times are apr_time_t (microseconds). On disk it is packed to about 50
+ * bytes (first/last seen in seconds since 2024, the ban's end and the score's time in ms, a
+ * float score, 16-bit counters, the source only when set): what survives a write is what the
+ * fields below say is kept. */
 typedef struct wsg_rec_t {
     apr_uint32_t version;
     apr_uint32_t flags;
@@ -30,7 +34,7 @@ typedef struct wsg_rec_t {
     apr_uint32_t hits;           /* scored requests */
     apr_uint32_t ban_count;      /* bans so far (escalation) */
     apr_uint32_t distinct;       /* approximate distinct probes (from the bloom word) */
-    apr_uint32_t misses;         /* 404s on script extensions without a rule match */
+    apr_uint32_t misses;         /* not counted by anything, not stored (reads 0) */
     apr_uint64_t probe_bloom;    /* 64-bit bloom of probe path hashes */
     apr_uint32_t rules[WSG_REC_RULES]; /* most recent rule ids, newest first */
     apr_uint32_t members;        /* prefix records: distinct member addresses seen (approx.) */
@@ -102,11 +106,14 @@ apr_status_t wsg_store_get_many(wsg_store_t *st, const wsg_addr_t *keys, int n, 
  * fn gets the current records (zeroed, with found[i] = 0, where missing) and returns a bitmask of
  * the records to write back (bit i for keys[i]), or -1 to abort. A full map (MDB_MAP_FULL) returns
  * APR_ENOSPC after aborting; the caller logs once and fails open.
- * (Additive, implementation notes:) APR_ENOSPC is also returned, before LMDB runs out of pages,
- * when writing a new record would exceed wsg_store_stat_t.capacity, so a full store can always
- * be purged and every purged record makes room for a new one; updates of existing records go on
- * working. Aborting with -1 returns APR_SUCCESS (nothing written). The record version is set on
- * write. */
+ * (Additive, implementation notes:) a new record that would exceed wsg_store_stat_t.capacity
+ * first evicts the least valuable records in the same transaction (see "Eviction" below);
+ * APR_ENOSPC is returned, before LMDB runs out of pages, only when none may go, so a full store
+ * can always be purged and every purged record makes room for a new one; updates of existing
+ * records go on working. Should LMDB run out of pages all the same, the update evicts in a
+ * transaction of its own and is tried once more (fn is called again only if the records
+ * changed in between). A full filesystem is WSG_STORE_EDISKFULL. Aborting with -1 returns
+ * APR_SUCCESS (nothing written). The record version is set on write. */
 typedef int (*wsg_store_update_fn)(void *baton, wsg_rec_t *recs, const int *found, int n);
 apr_status_t wsg_store_update(wsg_store_t *st, const wsg_addr_t *keys, int n,
                               wsg_store_update_fn fn, void *baton);
@@ -117,7 +124,9 @@ apr_status_t wsg_store_delete(wsg_store_t *st, const wsg_addr_t *key);
 typedef int (*wsg_store_iter_fn)(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec);
 apr_status_t wsg_store_iterate(wsg_store_t *st, wsg_store_iter_fn fn, void *baton);
 
-/* Deletes up to max records for which expired(rec) is true; *purged gets the count. */
+/* Deletes up to max records for which expired(rec) is true; *purged gets the count. Walks the
+ * whole table in write transactions of at most 1000 records looked at or 2 ms each (the writer
+ * lock is never held longer), so other writers interleave. */
 typedef int (*wsg_store_expired_fn)(void *baton, const wsg_rec_t *rec);
 apr_status_t wsg_store_purge(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
                              unsigned max, unsigned *purged);
@@ -130,8 +139,37 @@ typedef struct wsg_store_stat_t {
     apr_size_t   capacity;       /* records allowed before updates adding one get APR_ENOSPC */
     unsigned     max_readers;
     unsigned     readers;        /* reader slots used so far (high-water mark) */
+    apr_uint64_t evicted;        /* records evicted to make room, by every process, ever */
 } wsg_store_stat_t;
 apr_status_t wsg_store_stat(wsg_store_t *st, wsg_store_stat_t *out);
+
+/* Additive (scale): the store's own housekeeping, bounded per write transaction.
+ *
+ * Eviction: when an update would add records beyond wsg_store_stat_t.capacity (or LMDB reports
+ * MDB_MAP_FULL), wsg_store_update evicts, inside its write transaction, the least valuable
+ * records found in a window of at most a few hundred (score faded with the half-life below,
+ * oldest last_seen first), resuming where the last window stopped (a position in a meta
+ * record), and never a record with a ban in force, WSG_RF_SHELL_HIT or WSG_RF_MANUAL. Only when
+ * nothing in the window may go does it return APR_ENOSPC. A full filesystem under the
+ * environment (ENOSPC/EDQUOT/EFBIG, or EIO, which LMDB makes of a short write, from LMDB's
+ * writes) is WSG_STORE_EDISKFULL instead, so the two
+ * are told apart. */
+#define WSG_STORE_EDISKFULL (APR_OS_START_USERERR + 1)
+
+/* The half-life eviction fades scores with (default 1 h). Call right after open. */
+void wsg_store_set_halflife(wsg_store_t *st, apr_interval_time_t halflife);
+
+/* Records evicted by this handle since it was opened (the glue logs the first once). */
+apr_uint64_t wsg_store_evicted(const wsg_store_t *st);
+
+/* One bounded purge slice, in one write transaction: looks at up to max_seen records (0: 1000)
+ * or max_usec microseconds (0: 2000), whichever ends first, from where the last slice of any
+ * process stopped (kept in the meta record), deleting those expired() says and any unreadable
+ * value. *purged (may be NULL) gets the deletions, *wrapped (may be NULL) 1 when the slice
+ * reached the end of the table (the next slice starts over). */
+apr_status_t wsg_store_purge_slice(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
+                                   unsigned max_seen, apr_interval_time_t max_usec,
+                                   unsigned *purged, int *wrapped);
 
 /* Human text of the last LMDB error behind an apr_status_t returned above (thread-local). */
 const char *wsg_store_strerror(apr_status_t rv);

@@ -40,6 +40,11 @@ int wsg_track_apply(const wsg_policy_t *pol, const wsg_track_t *t, wsg_rec_t *re
 {
     wsg_rec_t *rec = &recs[0];
     int mask = 1;
+    /* Rotation within a prefix: a new address of a prefix that already has many members is
+     * tracked as the prefix alone (one record for a whole /64), unless this one request would
+     * rate-limit or ban it by itself, or it sets a flag (an alert is kept per address). */
+    int fold = n > 1 && pol->prefix_ban > 0 && rec->version == 0 && !t->set_flags
+               && recs[1].members >= WSG_TRACK_FOLD_MEMBERS;
 
     res->action = wsg_policy_add(pol, rec, t->score, t->now);
     rec->version = WSG_REC_VERSION;
@@ -68,6 +73,8 @@ int wsg_track_apply(const wsg_policy_t *pol, const wsg_track_t *t, wsg_rec_t *re
             res->ban_until = pre->ban_until;
         }
         mask |= 2;
+        if (fold && rec->ban_until == 0 && wsg_policy_check(pol, rec, t->now, NULL) == WSG_ACT_PASS)
+            mask &= ~1;
     }
     res->rec = *rec;
     return mask;

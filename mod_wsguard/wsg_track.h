@@ -25,10 +25,18 @@ typedef struct wsg_track_result_t {
     wsg_rec_t    rec;              /* the address record as written */
 } wsg_track_result_t;
 
+/* A prefix with this many distinct members (approximately) tracks new members as itself. */
+#define WSG_TRACK_FOLD_MEMBERS 8
+
 /* Applies t to recs[0] (the address) and, when n == 2 and the policy bans prefixes, recs[1] (its
  * prefix). A prefix is banned on the sum of its members' scores, and only once it has two or more
  * members, so one address never bans its neighbours. Returns the mask of records to write
- * (the wsg_store_update callback's contract). */
+ * (the wsg_store_update callback's contract).
+ * An address with no record yet (recs[0] zeroed: version 0) in a prefix that already has
+ * WSG_TRACK_FOLD_MEMBERS members is not written (bit 0 clear) when this request alone leaves it
+ * passing and sets no flag: its score counts in the prefix only, so a scanner rotating through a
+ * /64 costs one record, and the prefix ban (read with the address on every request) refuses
+ * every member. */
 int wsg_track_apply(const wsg_policy_t *pol, const wsg_track_t *t, wsg_rec_t *recs, int n,
                     wsg_track_result_t *res);
 

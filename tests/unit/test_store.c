@@ -12,9 +12,13 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/resource.h>
+#include <signal.h>
 #include "wsg_test.h"
 #include <apr_strings.h>
+#include <lmdb.h>
 #include "wsg_store.h"
+#include "wsg_track.h"
 
 typedef struct fx_t {
     apr_pool_t *pool;
@@ -89,6 +93,9 @@ static wsg_store_t *open_store(fx_t *fx, const char *dir, const wsg_store_opts_t
 
 /* ---- update callbacks ---- */
 
+#define SEC APR_USEC_PER_SEC
+#define T_FIRST ((apr_time_t)1800000000 * SEC)   /* whole seconds: stored exactly */
+
 typedef struct set_baton_t {
     apr_uint32_t hits;
     double score;
@@ -106,7 +113,7 @@ static int cb_set(void *baton, wsg_rec_t *recs, const int *found, int n)
         b->found[i] = found[i];
         recs[i].hits = b->hits + (apr_uint32_t)i;
         recs[i].score = b->score;
-        recs[i].first_seen = 1234;
+        recs[i].first_seen = T_FIRST;
     }
     return b->mask;
 }
@@ -123,6 +130,19 @@ static apr_status_t put_hits(wsg_store_t *st, const wsg_addr_t *key, apr_uint32_
 {
     set_baton_t b = { hits, 0.5, 1, { 0 }, 0 };
     return wsg_store_update(st, key, 1, cb_set, &b);
+}
+
+/* A record eviction must not take (an operator's ban). */
+static int cb_manual(void *baton, wsg_rec_t *recs, const int *found, int n)
+{
+    recs[0].hits = *(apr_uint32_t *)baton;
+    recs[0].flags |= WSG_RF_MANUAL;
+    return 1;
+}
+
+static apr_status_t put_manual(wsg_store_t *st, const wsg_addr_t *key, apr_uint32_t hits)
+{
+    return wsg_store_update(st, key, 1, cb_manual, &hits);
 }
 
 /* ---- tests ---- */
@@ -143,7 +163,7 @@ static void test_roundtrip(void **state)
     assert_int_equal(r.version, WSG_REC_VERSION);     /* set by the store on write */
     assert_int_equal(r.hits, 7);
     assert_true(r.score == 1.5);
-    assert_int_equal(r.first_seen, 1234);
+    assert_int_equal(r.first_seen, T_FIRST);
 
     /* The second update sees the stored record. */
     assert_int_equal(wsg_store_update(st, &a, 1, cb_incr, NULL), APR_SUCCESS);
@@ -366,12 +386,12 @@ static void test_map_full(void **state)
 
     for (i = 0; i < 100000; i++) {
         addr4(&a, i / 256, i % 256);
-        rv = put_hits(st, &a, (apr_uint32_t)(i % 256));
+        rv = put_manual(st, &a, (apr_uint32_t)(i % 256));
         if (rv != APR_SUCCESS)
             break;
     }
     assert_int_equal(rv, APR_ENOSPC);
-    assert_true(i > 1000);                   /* ~2400 for 1 MiB */
+    assert_true(i > 2500);                   /* ~2,800 for 1 MiB */
     assert_non_null(strstr(wsg_store_strerror(rv), "MDB_MAP_FULL"));
     assert_non_null(strstr(wsg_store_strerror(rv), fx->env));
     assert_int_equal(wsg_store_stat(st, &ss), APR_SUCCESS);
@@ -397,10 +417,12 @@ static void test_map_full(void **state)
     for (n = 0; n < (int)purged; n++) {
         addr4(&a, 250, n % 256);
         a.bytes[1] = (unsigned char)(n / 256 + 1);
-        assert_int_equal(put_hits(st, &a, 1), APR_SUCCESS);
+        assert_int_equal(put_manual(st, &a, 1), APR_SUCCESS);
     }
     addr4(&a, 251, 1);
-    assert_int_equal(put_hits(st, &a, 1), APR_ENOSPC);
+    assert_int_equal(put_manual(st, &a, 1), APR_ENOSPC);
+    assert_int_equal(wsg_store_stat(st, &ss), APR_SUCCESS);
+    assert_int_equal(ss.evicted, 0);
     /* And a full store purges completely. */
     assert_int_equal(wsg_store_purge(st, cb_expired_all, NULL, 0, &purged), APR_SUCCESS);
     assert_int_equal(purged, (unsigned)i);
@@ -1162,6 +1184,510 @@ static void test_threads(void **state)
     assert_int_equal(r.hits, 5 * NTHREADS * TITER);
 }
 
+/* ---- packed records (version 2), version-1 records, eviction, purge slices ---- */
+
+static int cb_put_rec(void *baton, wsg_rec_t *recs, const int *found, int n)
+{
+    recs[0] = *(const wsg_rec_t *)baton;
+    return 1;
+}
+
+static apr_status_t put_rec(wsg_store_t *st, const wsg_addr_t *key, const wsg_rec_t *rec)
+{
+    return wsg_store_update(st, key, 1, cb_put_rec, (void *)rec);
+}
+
+static void test_pack_roundtrip(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *st = open_store(fx, fx->env, NULL);
+    wsg_addr_t a, pre, v6;
+    wsg_rec_t in, out;
+
+    memset(&in, 0, sizeof(in));
+    in.flags = WSG_RF_SHELL_HIT | WSG_RF_IMPORTED;
+    in.first_seen = T_FIRST;
+    in.last_seen = T_FIRST + 90 * SEC + 700000;          /* stored in whole seconds */
+    in.score = 12.625;
+    in.score_time = T_FIRST + 90 * SEC + 123456;         /* stored in ms */
+    in.ban_until = T_FIRST + 3600 * SEC + 1999;          /* stored in ms */
+    in.hits = 70000;                                     /* 32 bits */
+    in.ban_count = 70000;                                /* saturates at 65535 */
+    in.distinct = 17;
+    in.misses = 5;                                       /* not stored */
+    in.probe_bloom = 0x8000000000000001ULL;
+    in.rules[0] = 5;
+    in.rules[1] = 300;
+    in.rules[2] = 2147483647u;
+    in.members = 9;
+    in.member_bloom = 0x0123456789abcdefULL;
+    strcpy(in.source, "peer.example/feed-with-a-long-n");   /* 31 characters */
+
+    addr4(&a, 7, 9);
+    assert_int_equal(put_rec(st, &a, &in), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &a, &out), APR_SUCCESS);
+    assert_int_equal(out.version, WSG_REC_VERSION);
+    assert_int_equal(out.flags, in.flags);
+    assert_int_equal(out.first_seen, T_FIRST);
+    assert_int_equal(out.last_seen, T_FIRST + 90 * SEC);
+    assert_true(out.score == 12.625);
+    assert_int_equal(out.score_time, T_FIRST + 90 * SEC + 123000);
+    assert_int_equal(out.ban_until, T_FIRST + 3600 * SEC + 1000);
+    assert_int_equal(out.hits, 70000);
+    assert_int_equal(out.ban_count, 65535);
+    assert_int_equal(out.distinct, 17);
+    assert_int_equal(out.misses, 0);
+    assert_true(out.probe_bloom == in.probe_bloom);
+    assert_int_equal(out.rules[0], 5);
+    assert_int_equal(out.rules[1], 300);
+    assert_int_equal(out.rules[2], 2147483647u);
+    assert_int_equal(out.rules[3], 0);
+    assert_int_equal(out.members, 9);
+    assert_true(out.member_bloom == in.member_bloom);
+    assert_string_equal(out.source, in.source);
+
+    /* A manual ban keeps its reason; a ban for ever (APR_INT64_MAX) stays for ever; unset times
+     * stay unset. */
+    memset(&in, 0, sizeof(in));
+    in.flags = WSG_RF_MANUAL;
+    in.ban_until = APR_INT64_MAX;
+    in.score = 1.5;
+    strcpy(in.source, "ssh brute force");
+    assert_int_equal(wsg_addr_parse("2001:db8::1", &v6), APR_SUCCESS);
+    assert_int_equal(put_rec(st, &v6, &in), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &v6, &out), APR_SUCCESS);
+    assert_int_equal(out.ban_until, APR_INT64_MAX);
+    assert_int_equal(out.first_seen, 0);
+    assert_int_equal(out.score_time, 0);
+    assert_string_equal(out.source, "ssh brute force");
+    assert_int_equal(out.flags, WSG_RF_MANUAL);
+    in.source[0] = '\0';                           /* no tails at all */
+    assert_int_equal(put_rec(st, &v6, &in), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &v6, &out), APR_SUCCESS);
+    assert_string_equal(out.source, "");
+    assert_int_equal(out.members, 0);
+
+    /* Keys of every shape come back out of iterate as they went in. */
+    wsg_addr_prefix(&v6, &pre);
+    assert_int_equal(put_rec(st, &pre, &in), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &pre, &out), APR_SUCCESS);
+    wsg_addr_prefix(&a, &pre);
+    assert_int_equal(put_rec(st, &pre, &in), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &pre, &out), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &a, &out), APR_SUCCESS);
+    assert_int_equal(wsg_store_delete(st, &pre), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &pre, &out), APR_NOTFOUND);
+    assert_int_equal(wsg_store_get(st, &a, &out), APR_SUCCESS);   /* its neighbour key stays */
+}
+
+/* Writes one record the way version 1 did: the 20-byte key, the struct as is. */
+static void put_v1(const char *env, const wsg_addr_t *key, const wsg_rec_t *rec)
+{
+    MDB_env *e;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = { sizeof(*key), (void *)key }, v = { sizeof(*rec), (void *)rec };
+
+    assert_int_equal(mdb_env_create(&e), 0);
+    assert_int_equal(mdb_env_open(e, env, MDB_NOTLS, 0640), 0);
+    assert_int_equal(mdb_txn_begin(e, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    assert_int_equal(mdb_put(txn, dbi, &k, &v, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(e);
+}
+
+/* Size of the raw value under a 20-byte (version-1) key, 0 if none. */
+static size_t raw_v1_size(const char *env, const wsg_addr_t *key)
+{
+    MDB_env *e;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    MDB_val k = { sizeof(*key), (void *)key }, v;
+    size_t n = 0;
+
+    assert_int_equal(mdb_env_create(&e), 0);
+    assert_int_equal(mdb_env_open(e, env, MDB_NOTLS | MDB_RDONLY, 0640), 0);
+    assert_int_equal(mdb_txn_begin(e, NULL, MDB_RDONLY, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, NULL, 0, &dbi), 0);
+    if (mdb_get(txn, dbi, &k, &v) == 0)
+        n = v.mv_size;
+    mdb_txn_abort(txn);
+    mdb_env_close(e);
+    return n;
+}
+
+static void test_v1_records(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *st;
+    wsg_addr_t a, b, c;
+    wsg_rec_t old, r;
+    int n = 0;
+    unsigned purged = 0;
+
+    assert_int_equal(sizeof(wsg_rec_t), 136);      /* the version-1 layout, byte for byte */
+    st = open_store(fx, fx->env, NULL);
+    wsg_store_close(st);
+    memset(&old, 0, sizeof(old));
+    old.version = WSG_REC_VERSION_V1;
+    old.flags = WSG_RF_MANUAL;
+    old.ban_until = T_FIRST + 7 * 24 * 3600 * SEC;
+    old.score = 3.25;
+    old.score_time = T_FIRST + 5;
+    old.hits = 42;
+    old.rules[0] = 1001;
+    addr4(&a, 3, 1);
+    put_v1(fx->env, &a, &old);
+    old.hits = 43;
+    old.flags = 0;
+    old.ban_until = 0;
+    addr4(&b, 3, 2);
+    put_v1(fx->env, &b, &old);
+    old.version = 7;                                /* neither version: absent, purged */
+    addr4(&c, 3, 3);
+    put_v1(fx->env, &c, &old);
+
+    st = open_store(fx, fx->env, NULL);
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_SUCCESS);
+    assert_int_equal(r.version, WSG_REC_VERSION);
+    assert_int_equal(r.hits, 42);
+    assert_int_equal(r.flags, WSG_RF_MANUAL);
+    assert_int_equal(r.ban_until, T_FIRST + 7 * 24 * 3600 * SEC);
+    assert_true(r.score == 3.25);
+    assert_int_equal(r.score_time, T_FIRST + 5);     /* exact: read as it was */
+    assert_int_equal(r.rules[0], 1001);
+    assert_int_equal(wsg_store_get(st, &c, &r), APR_NOTFOUND);
+    assert_int_equal(wsg_store_iterate(st, cb_count, &n), APR_SUCCESS);
+    assert_int_equal(n, 2);
+
+    /* The next write sees the old record and rewrites it packed, under the packed key. */
+    assert_int_equal(wsg_store_update(st, &a, 1, cb_incr, NULL), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &a, &r), APR_SUCCESS);
+    assert_int_equal(r.hits, 43);
+    assert_int_equal(r.flags, WSG_RF_MANUAL);
+    assert_int_equal(raw_v1_size(fx->env, &a), 0);
+    assert_int_equal(raw_v1_size(fx->env, &b), sizeof(wsg_rec_t));
+    n = 0;
+    assert_int_equal(wsg_store_iterate(st, cb_count, &n), APR_SUCCESS);
+    assert_int_equal(n, 2);
+    /* Deleting an old one, and purging the unreadable one. */
+    assert_int_equal(wsg_store_delete(st, &b), APR_SUCCESS);
+    assert_int_equal(wsg_store_get(st, &b, &r), APR_NOTFOUND);
+    assert_int_equal(wsg_store_purge(st, cb_expired_mod3, NULL, 0, &purged), APR_SUCCESS);
+    assert_int_equal(purged, 1);                    /* c (unreadable); a has 43 hits */
+    assert_int_equal(raw_v1_size(fx->env, &c), 0);
+
+    /* A purge sweep rewrites the version-1 records still in use packed: afterwards lookups
+     * need no old keys (and find everything). */
+    wsg_store_close(st);
+    old.version = WSG_REC_VERSION_V1;
+    for (n = 0; n < 40; n++) {
+        addr4(&b, 4, n);
+        old.hits = (apr_uint32_t)(3 * n + 1);      /* none a multiple of 3: all kept */
+        put_v1(fx->env, &b, &old);
+    }
+    st = open_store(fx, fx->env, NULL);
+    for (n = 0; n < 2; n++)                         /* 32 rewritten per transaction */
+        assert_int_equal(wsg_store_purge(st, cb_expired_mod3, NULL, 0, &purged), APR_SUCCESS);
+    for (n = 0; n < 40; n++) {
+        addr4(&b, 4, n);
+        assert_int_equal(raw_v1_size(fx->env, &b), 0);
+        assert_int_equal(wsg_store_get(st, &b, &r), APR_SUCCESS);
+        assert_int_equal(r.hits, 3 * n + 1);
+    }
+    n = 0;
+    assert_int_equal(wsg_store_iterate(st, cb_count, &n), APR_SUCCESS);
+    assert_int_equal(n, 41);
+}
+
+/* Fills a 1 MiB map and keeps writing new low-value records: the store evicts instead of
+ * refusing, and never a ban in force, an alert or a manual ban. */
+static int cb_evict_seen(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
+{
+    int *counts = baton;
+    if (rec->flags & WSG_RF_MANUAL)
+        counts[0]++;
+    else if (rec->flags & WSG_RF_SHELL_HIT)
+        counts[1]++;
+    else if (rec->ban_until > apr_time_now())
+        counts[2]++;
+    else
+        counts[3]++;
+    return 0;
+}
+
+static void test_evict(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_opts_t opts = { 1024 * 1024, 0, 0 };
+    wsg_store_t *st = open_store(fx, fx->env, &opts);
+    wsg_store_stat_t ss;
+    wsg_addr_t a;
+    wsg_rec_t rec, r;
+    apr_time_t now = apr_time_now();
+    int i, counts[4] = { 0 }, protected_n = 0;
+
+    assert_int_equal(wsg_store_stat(st, &ss), APR_SUCCESS);
+    /* A third protected, scattered among low-score records, first of all a 2 h old one. */
+    for (i = 0; (apr_size_t)i < ss.capacity; i++) {
+        memset(&rec, 0, sizeof(rec));
+        rec.score = 1 + (i % 7);
+        rec.score_time = rec.last_seen = rec.first_seen = now - (apr_time_t)(i % 5) * 3600 * SEC;
+        if (i % 9 == 0)
+            rec.flags = WSG_RF_MANUAL;
+        else if (i % 9 == 3)
+            rec.flags = WSG_RF_SHELL_HIT;
+        else if (i % 9 == 6)
+            rec.ban_until = now + 3600 * SEC;
+        protected_n += i % 3 == 0;
+        addr4(&a, 1 + i / 256, i % 256);
+        assert_int_equal(put_rec(st, &a, &rec), APR_SUCCESS);
+    }
+    assert_int_equal(wsg_store_stat(st, &ss), APR_SUCCESS);
+    assert_int_equal(ss.evicted, 0);
+    assert_int_equal(wsg_store_evicted(st), 0);
+    /* Full: an update of the least valuable record (score 0, the oldest) with a new one beside
+     * it evicts another record, never the one it is writing. */
+    {
+        wsg_addr_t two[2];
+        addr4(&two[0], 1, 1);                       /* i = 1: a plain low-score record */
+        memset(&rec, 0, sizeof(rec));
+        rec.last_seen = rec.first_seen = now - 100 * 3600 * SEC;
+        assert_int_equal(put_rec(st, &two[0], &rec), APR_SUCCESS);
+        addr4(&two[1], 250, 1);
+        assert_int_equal(wsg_store_update(st, two, 2, cb_incr, NULL), APR_SUCCESS);
+        assert_int_equal(wsg_store_get(st, &two[0], &r), APR_SUCCESS);
+        assert_int_equal(r.hits, 1);
+        assert_int_equal(wsg_store_get(st, &two[1], &r), APR_SUCCESS);
+        assert_int_equal(wsg_store_stat(st, &ss), APR_SUCCESS);
+        assert_int_equal(ss.records, ss.capacity);
+        assert_int_equal(ss.evicted, 1);
+        assert_int_equal(wsg_store_delete(st, &two[1]), APR_SUCCESS);
+        addr4(&a, 250, 2);
+        memset(&rec, 0, sizeof(rec));
+        assert_int_equal(put_rec(st, &a, &rec), APR_SUCCESS);   /* back to full, as before */
+        ss.evicted = 0;
+    }
+    /* Three times the capacity in new clients: each one is recorded. */
+    for (i = 0; (apr_size_t)i < 3 * ss.capacity; i++) {
+        memset(&rec, 0, sizeof(rec));
+        rec.score = 2;
+        rec.score_time = rec.last_seen = rec.first_seen = now;
+        a.family = 4;
+        a.bits = 32;
+        a.bytes[0] = 10;
+        a.bytes[1] = (unsigned char)(i >> 16);
+        a.bytes[2] = (unsigned char)(i >> 8);
+        a.bytes[3] = (unsigned char)i;
+        assert_int_equal(put_rec(st, &a, &rec), APR_SUCCESS);
+        assert_int_equal(wsg_store_get(st, &a, &r), APR_SUCCESS);
+    }
+    assert_int_equal(wsg_store_stat(st, &ss), APR_SUCCESS);
+    assert_true(ss.records <= ss.capacity);
+    assert_true(ss.evicted >= 3 * ss.capacity + 1);
+    assert_true(wsg_store_evicted(st) == ss.evicted);
+    assert_int_equal(wsg_store_iterate(st, cb_evict_seen, counts), APR_SUCCESS);
+    /* Every protected record survived. */
+    assert_int_equal(counts[0] + counts[1] + counts[2], protected_n);
+    assert_true(counts[0] > 0 && counts[1] > 0 && counts[2] > 0);
+    /* Only protected records and new ones: the old low-score ones went first. */
+    assert_int_equal(counts[0] + counts[1] + counts[2] + counts[3], (int)ss.records);
+
+    /* Once nothing but protected records is left in reach, new ones are refused. */
+    for (i = 0; ; i++) {
+        apr_status_t rv;
+        memset(&rec, 0, sizeof(rec));
+        rec.flags = WSG_RF_MANUAL;
+        addr4(&a, 200 + i / 256, i % 256);
+        a.bytes[1] = 9;
+        rv = put_rec(st, &a, &rec);
+        if (rv != APR_SUCCESS) {
+            assert_int_equal(rv, APR_ENOSPC);
+            break;
+        }
+        assert_true((apr_size_t)i < ss.capacity);
+    }
+    assert_non_null(strstr(wsg_store_strerror(APR_ENOSPC), "may be evicted"));
+}
+
+/* A store callback that takes time, to show the time cap. */
+static int cb_expired_slow(void *baton, const wsg_rec_t *rec)
+{
+    apr_time_t t = apr_time_now();
+    while (apr_time_now() - t < 20)
+        ;
+    return 1;
+}
+
+static void test_purge_slices(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_opts_t opts = { 64 * 1024 * 1024, 0, 0 };
+    wsg_store_t *st = open_store(fx, fx->env, &opts);
+    wsg_addr_t a;
+    unsigned purged = 0, total = 0;
+    int i, wrapped = 0, slices = 0, n = 0;
+
+    for (i = 0; i < 5000; i++) {
+        addr4(&a, i / 256, i % 256);
+        a.bytes[1] = 1;
+        assert_int_equal(put_hits(st, &a, (apr_uint32_t)i), APR_SUCCESS);
+    }
+    /* At most max_seen records looked at, resuming where the last slice stopped. */
+    while (!wrapped) {
+        assert_int_equal(wsg_store_purge_slice(st, cb_expired_even, NULL, 700, 0, &purged,
+                                               &wrapped), APR_SUCCESS);
+        assert_true(purged <= 350 + 1);
+        total += purged;
+        slices++;
+        assert_true(slices <= 8);
+    }
+    assert_int_equal(total, 2500);
+    assert_int_equal(slices, 8);                    /* 5000 / 700, rounded up */
+    assert_int_equal(wsg_store_iterate(st, cb_odd_only, &n), APR_SUCCESS);
+    assert_int_equal(n, 2500);
+    /* The next sweep starts over; nothing more to purge. */
+    assert_int_equal(wsg_store_purge_slice(st, cb_expired_even, NULL, 0, 0, &purged, &wrapped),
+                     APR_SUCCESS);
+    assert_int_equal(purged, 0);
+    assert_int_equal(wrapped, 0);                   /* 1000 of 2500 */
+    /* Time cap: 20 us per record and 2 ms a slice: about 100 records, far below 1000. */
+    assert_int_equal(wsg_store_purge_slice(st, cb_expired_slow, NULL, 1000, 2000, &purged,
+                                           &wrapped), APR_SUCCESS);
+    assert_true(purged > 0 && purged < 300);
+    total = purged;
+    /* wsg_store_purge walks all of it in such slices. */
+    assert_int_equal(wsg_store_purge(st, cb_expired_all, NULL, 0, &purged), APR_SUCCESS);
+    assert_int_equal(purged, 2500 - total);
+    n = 0;
+    assert_int_equal(wsg_store_iterate(st, cb_count, &n), APR_SUCCESS);
+    assert_int_equal(n, 0);
+}
+
+/* 100,000 addresses of one IPv6 /64, one low-scoring probe each (a miss: 1), as the glue does
+ * it: read the address and its prefix (refused when either is banned), else score both in one
+ * update. The /64 costs a few records, and once banned refuses every member. And with every
+ * request scored (nothing refused), still a few records. */
+typedef struct track_baton_t {
+    wsg_policy_t       pol;
+    wsg_track_t        t;
+    wsg_track_result_t res;
+} track_baton_t;
+
+static int cb_track(void *baton, wsg_rec_t *recs, const int *found, int n)
+{
+    track_baton_t *b = baton;
+    return wsg_track_apply(&b->pol, &b->t, recs, n, &b->res);
+}
+
+static void test_prefix_rotation(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *st = open_store(fx, fx->env, NULL);
+    wsg_store_stat_t ss;
+    track_baton_t b;
+    wsg_addr_t keys[2];
+    wsg_rec_t recs[2];
+    apr_time_t now = apr_time_now();
+    int found[2], i, refused = 0, scored = 0, pass;
+
+    memset(&b, 0, sizeof(b));
+    wsg_policy_defaults(&b.pol);
+    for (pass = 0; pass < 2; pass++) {
+        for (i = 0; i < 100000; i++) {
+            memset(&keys[0], 0, sizeof(keys[0]));
+            keys[0].family = 6;
+            keys[0].bits = 128;
+            keys[0].bytes[0] = 0x20;
+            keys[0].bytes[1] = 0x01;
+            keys[0].bytes[2] = 0x0d;
+            keys[0].bytes[3] = 0xb8;
+            keys[0].bytes[7] = (unsigned char)(1 + pass);
+            keys[0].bytes[12] = (unsigned char)(i >> 24);
+            keys[0].bytes[13] = (unsigned char)(i >> 16);
+            keys[0].bytes[14] = (unsigned char)(i >> 8);
+            keys[0].bytes[15] = (unsigned char)i;
+            wsg_addr_prefix(&keys[0], &keys[1]);
+            if (pass == 0) {
+                assert_int_equal(wsg_store_get_many(st, keys, 2, recs, found), APR_SUCCESS);
+                if ((found[0] && recs[0].ban_until > now) || (found[1] && recs[1].ban_until > now)) {
+                    refused++;
+                    continue;
+                }
+            }
+            b.t.score = 1;
+            b.t.now = now;
+            b.t.rule = 0;
+            b.t.path = "/x.php";
+            b.t.addr = &keys[0];
+            assert_int_equal(wsg_store_update(st, keys, 2, cb_track, &b), APR_SUCCESS);
+            scored++;
+        }
+        assert_int_equal(wsg_store_stat(st, &ss), APR_SUCCESS);
+        if (pass == 0) {
+            /* Banned at a sum of 30 (two members or more); everyone after that refused. */
+            assert_true(scored >= 30 && scored <= 31);
+            assert_int_equal(refused, 100000 - scored);
+            assert_true(ss.records <= 12);
+        }
+        else
+            assert_true(ss.records <= 2 * 12);
+        printf("  /64 rotation, pass %d: %d scored, %d refused, %zu records\n", pass, scored,
+               refused, (size_t)ss.records);
+        scored = refused = 0;
+    }
+}
+
+/* A full filesystem is not a full map: in a child limited to 512 KiB of file (writes beyond fail
+ * short, as on a full disk, and LMDB says EIO), a 64 MiB map fails with WSG_STORE_EDISKFULL, not
+ * APR_ENOSPC. */
+static void test_disk_full(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_opts_t opts = { 64 * 1024 * 1024, 0, 0 };
+    wsg_store_t *st = open_store(fx, fx->env, &opts);
+    pid_t pid;
+    int status = 0;
+
+    wsg_store_close(st);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = { 512 * 1024, 512 * 1024 };
+        apr_pool_t *p;
+        wsg_addr_t a;
+        apr_status_t rv = APR_SUCCESS;
+        const char *err;
+        int i;
+
+        signal(SIGXFSZ, SIG_IGN);
+        setrlimit(RLIMIT_FSIZE, &rl);
+        apr_pool_create(&p, NULL);
+        if (wsg_store_open(p, fx->env, &opts, &st, &err) != APR_SUCCESS)
+            _exit(10);
+        for (i = 0; i < 100000 && rv == APR_SUCCESS; i++) {
+            addr4(&a, i / 256, i % 256);
+            a.bytes[1] = (unsigned char)(i >> 16);
+            rv = put_hits(st, &a, 1);
+        }
+        if (rv == APR_SUCCESS)
+            _exit(11);                  /* never failed */
+        if (rv == APR_ENOSPC)
+            _exit(12);                  /* taken for a full map */
+        if (rv != WSG_STORE_EDISKFULL) {
+            fprintf(stderr, "rv %d: %s\n", rv, wsg_store_strerror(rv));
+            _exit(13);
+        }
+        if (!strstr(wsg_store_strerror(rv), "mdb_txn_commit"))
+            _exit(14);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1189,6 +1715,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_readers_full, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_multi_process, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_threads, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_pack_roundtrip, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_v1_records, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_evict, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_purge_slices, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_prefix_rotation, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_disk_full, fx_setup, fx_teardown),
     };
     /* Fixtures here manage their own pool and temp dir. */
     (void)wsg_test_pool_setup;

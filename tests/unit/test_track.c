@@ -1,4 +1,5 @@
 /* Unit tests for wsg_track: one scored request applied to the address and prefix records. */
+#include <stdio.h>
 #include <string.h>
 #include "wsg_test.h"
 #include "wsg_track.h"
@@ -114,6 +115,74 @@ static void test_prefix_off(void **state)
     assert_int_equal(res.action, WSG_ACT_BAN);
 }
 
+/* Rotation within a /64: once the prefix has WSG_TRACK_FOLD_MEMBERS members, a new member's
+ * low-scoring request is kept in the prefix only (no address record), the prefix still bans on
+ * the sum; an address that bans or rate-limits itself, carries an alert, or already has a
+ * record is still written. */
+static void test_prefix_fold(void **state)
+{
+    wsg_policy_t pol = policy();
+    wsg_addr_t a;
+    wsg_rec_t recs[2], pre;
+    wsg_track_result_t res;
+    wsg_track_t t;
+    char text[64];
+    int i, written = 0;
+    (void)state;
+
+    pol.ratelimit = 5;
+    memset(&pre, 0, sizeof(pre));
+    for (i = 0; i < 100; i++) {
+        snprintf(text, sizeof(text), "2001:db8:1:2::%x", i + 1);
+        assert_int_equal(wsg_addr_parse(text, &a), APR_SUCCESS);
+        memset(recs, 0, sizeof(recs));
+        recs[1] = pre;
+        t = probe(&a, 0.25, 7, "/x.php", T0 + i * SEC);
+        if (wsg_track_apply(&pol, &t, recs, 2, &res) & 1)
+            written++;
+        pre = recs[1];
+        if (i < 30)
+            assert_int_equal(res.action, WSG_ACT_PASS);
+    }
+    /* The first members until the prefix counts 8 of them (the bloom may undercount a little). */
+    assert_true(written >= WSG_TRACK_FOLD_MEMBERS && written <= WSG_TRACK_FOLD_MEMBERS + 3);
+    assert_true(pre.members >= 20);                   /* approximate (a 64-bit bloom) */
+    assert_true(pre.score >= 24.9);                   /* every request counted in the prefix */
+    /* The prefix ban (at 30 with >= 2 members) comes from the folded requests too. */
+    for (i = 100; i < 130 && res.action != WSG_ACT_BAN; i++) {
+        snprintf(text, sizeof(text), "2001:db8:1:2::%x", i + 1);
+        assert_int_equal(wsg_addr_parse(text, &a), APR_SUCCESS);
+        memset(recs, 0, sizeof(recs));
+        recs[1] = pre;
+        t = probe(&a, 0.25, 7, NULL, T0 + i * SEC);
+        assert_int_equal(wsg_track_apply(&pol, &t, recs, 2, &res), 2);
+        pre = recs[1];
+    }
+    assert_int_equal(res.action, WSG_ACT_BAN);
+    assert_true(pre.ban_until > T0);
+
+    /* A member that rate-limits itself with one request is written. */
+    pre.ban_until = 0;
+    pre.score = 0;
+    memset(recs, 0, sizeof(recs));
+    recs[1] = pre;
+    t = probe(&a, 6, 7, NULL, T0 + 200 * SEC);
+    assert_int_equal(wsg_track_apply(&pol, &t, recs, 2, &res), 3);
+    /* So is an alert, and a member that already has a record. */
+    memset(recs, 0, sizeof(recs));
+    recs[1] = pre;
+    t = probe(&a, 0.25, 7, NULL, T0 + 201 * SEC);
+    t.set_flags = WSG_RF_SHELL_HIT;
+    assert_int_equal(wsg_track_apply(&pol, &t, recs, 2, &res), 3);
+    t.set_flags = 0;
+    assert_int_equal(wsg_track_apply(&pol, &t, recs, 2, &res), 3);
+    /* Without prefix bans nothing is folded. */
+    pol.prefix_ban = 0;
+    memset(recs, 0, sizeof(recs));
+    recs[1] = pre;
+    assert_int_equal(wsg_track_apply(&pol, &t, recs, 2, &res), 1);
+}
+
 static void test_script_ext(void **state)
 {
     static const char *yes[] = { "php", "php5", "phtml", "asp", "aspx", "jsp", "cgi", "pl", "alfa" };
@@ -134,6 +203,7 @@ int main(void)
         cmocka_unit_test(test_address_record),
         cmocka_unit_test(test_prefix_needs_two_members),
         cmocka_unit_test(test_prefix_off),
+        cmocka_unit_test(test_prefix_fold),
         cmocka_unit_test(test_script_ext),
     };
     return WSG_RUN_GROUP(tests);
