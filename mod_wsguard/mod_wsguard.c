@@ -289,13 +289,12 @@ static wsg_req_state_t *req_state(request_rec *r)
     return ap_get_module_config(r->request_config, &wsguard_module);
 }
 
+/* retry: whole seconds, as wsg_policy_check gives them. */
 static int refuse(request_rec *r, wsg_req_state_t *st, wsg_action_t act, apr_interval_time_t retry)
 {
     st->refused = 1;
     if (act == WSG_ACT_RATELIMIT) {
-        apr_int64_t secs = (retry + APR_USEC_PER_SEC - 1) / APR_USEC_PER_SEC;
-        if (secs < 1)
-            secs = 1;
+        apr_int64_t secs = retry < 1 ? 1 : (apr_int64_t)retry;
         apr_table_setn(r->err_headers_out, "Retry-After",
                        apr_psprintf(r->pool, "%" APR_INT64_T_FMT, secs));
         return HTTP_TOO_MANY_REQUESTS;
