@@ -37,6 +37,7 @@
 
 /* What a request carries between hooks. */
 typedef struct {
+    wsg_gen_t   *gen;                  /* this generation's state */
     int          skip;                 /* allowlisted, engine off, or no store */
     int          have_addr, have_prefix;
     wsg_addr_t   addr, prefix;
@@ -56,36 +57,22 @@ typedef struct {
     unsigned     norm_flags;
 } wsg_req_state_t;
 
-/* Shared by every hook of one configuration generation (pconf) plus the per-child store. */
-typedef struct {
-    wsg_policy_t     policy;
-    const char      *state_dir;
-    wsg_store_opts_t store_opts;
-    double           miss_score;
-    apr_file_t      *event_log;
-    int              store_broken;     /* post_config could not prepare it: said once there */
-} wsg_globals_t;
-
-static wsg_globals_t *G;                   /* this generation's globals */
-static wsg_store_t  *store;                /* this child's store handle (child_init) */
-
-/* Log-once latches for fail-open conditions (per child). */
-static volatile apr_uint32_t warned_full, warned_store, warned_event;
-static apr_time_t last_purge;
-
 /* ------------------------------------------------------------------------------------------ */
 /* Lifecycle */
 
 static int wsg_pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
 {
-    if (wsg_glue_rules_reset(pconf) != APR_SUCCESS)
+    wsg_gen_t *gen = wsg_glue_gen(pconf);
+
+    gen->ready = 0;
+    if (wsg_glue_rules_reset(gen, pconf) != APR_SUCCESS)
         return DONE;
-    wsg_glue_conf_reset(pconf);
-    G = NULL;
+    wsg_glue_conf_reset(gen, pconf);
     return OK;
 }
 
-static apr_status_t wsg_open_event_log(apr_pool_t *p, server_rec *s, const char *spec)
+static apr_status_t wsg_open_event_log(wsg_gen_t *G, apr_pool_t *p, server_rec *s,
+                                       const char *spec)
 {
     apr_status_t rv;
 
@@ -107,16 +94,9 @@ static apr_status_t wsg_open_event_log(apr_pool_t *p, server_rec *s, const char 
     return rv;
 }
 
-static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+/* The policy of this generation from the directives (unset ones keep the defaults). */
+static void policy_from_conf(wsg_gen_t *G, const wsg_srv_conf_t *sc)
 {
-    wsg_srv_conf_t *sc = ap_get_module_config(s->module_config, &wsguard_module);
-    const char *err = NULL, *notice = NULL;
-    apr_status_t rv;
-
-    if (wsg_glue_rules_commit(pconf, s, sc->rules_set) != APR_SUCCESS)
-        return HTTP_INTERNAL_SERVER_ERROR;
-
-    G = apr_pcalloc(pconf, sizeof(*G));
     wsg_policy_defaults(&G->policy);
     if (sc->ban >= 0) {
         G->policy.ratelimit = sc->ratelimit;
@@ -136,14 +116,31 @@ static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     G->miss_score = sc->miss_score >= 0 ? sc->miss_score : 1.0;
     G->state_dir = sc->state_dir ? sc->state_dir : WSG_STATE_DEFAULT;
     G->store_opts.map_size = sc->map_size;
+}
 
-    /* httpd reads its configuration twice at startup; the first pass only validates. */
+static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    wsg_srv_conf_t *sc = ap_get_module_config(s->module_config, &wsguard_module);
+    wsg_gen_t *G = sc->gen;
+    const char *err = NULL, *notice = NULL;
+    apr_status_t rv;
+    int rc = OK;
+
+    /* 1. The rules in force: this generation's, or the previous ones when a reload broke them. */
+    if (wsg_glue_rules_commit(G, pconf, s, sc->rules_set) != APR_SUCCESS) {
+        rc = HTTP_INTERNAL_SERVER_ERROR;
+        goto leave;
+    }
+    /* 2. The policy and the state's settings. */
+    policy_from_conf(G, sc);
+    G->ready = 1;
+    /* 3. httpd reads its configuration twice at startup; the first pass only validates. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
-        return OK;
-
+        goto leave;
+    /* 4. The event log (a failure is logged there; the module works without it). */
     if (sc->event_log)
-        wsg_open_event_log(pconf, s, sc->event_log);
-
+        wsg_open_event_log(G, pconf, s, sc->event_log);
+    /* 5. The LMDB state, prepared as root before the children open it as httpd's user. */
     rv = wsg_store_prepare_ex(ptemp, G->state_dir, &G->store_opts, (long)ap_unixd_config.user_id,
                               (long)ap_unixd_config.group_id, &notice, &err);
     if (notice)
@@ -156,26 +153,30 @@ static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
                      "state directory %s unusable, clients are not tracked until it is fixed: %s",
                      G->state_dir, err ? err : "unknown error");
     }
+    /* 6. What is in force, for the operator. */
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(19406)
                  "state in %s; thresholds %.4g/%.4g; ban %" APR_TIME_T_FMT "s (max %"
                  APR_TIME_T_FMT "s)", G->state_dir, G->policy.ratelimit, G->policy.ban,
                  apr_time_sec(G->policy.ban_time), apr_time_sec(G->policy.ban_max));
-    return OK;
+leave:
+    return rc;
 }
 
 static void wsg_child_init(apr_pool_t *pchild, server_rec *s)
 {
+    wsg_srv_conf_t *sc = ap_get_module_config(s->module_config, &wsguard_module);
+    wsg_gen_t *G = sc->gen;
     const char *err = NULL;
     apr_status_t rv;
 
-    store = NULL;
-    warned_full = warned_store = warned_event = 0;
-    last_purge = apr_time_now();
-    if (!G || G->store_broken)
+    G->store = NULL;
+    G->warned_full = G->warned_store = G->warned_event = 0;
+    G->last_purge = apr_time_now();
+    if (!G->ready || G->store_broken)
         return;
-    rv = wsg_store_open(pchild, G->state_dir, &G->store_opts, &store, &err);
+    rv = wsg_store_open(pchild, G->state_dir, &G->store_opts, &G->store, &err);
     if (rv != APR_SUCCESS) {
-        store = NULL;
+        G->store = NULL;
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(19407)
                      "cannot open state in %s, this child serves without tracking: %s",
                      G->state_dir, err ? err : "unknown error");
@@ -186,29 +187,36 @@ static void wsg_child_init(apr_pool_t *pchild, server_rec *s)
 /* Request path */
 
 /* Logs a store failure once per child, whatever the request rate. */
-static void store_failed(request_rec *r, apr_status_t rv, const char *what)
+static void store_failed(wsg_gen_t *G, request_rec *r, apr_status_t rv, const char *what)
 {
     if (rv == APR_ENOSPC) {
-        if (apr_atomic_cas32(&warned_full, 1, 0) == 0)
+        if (apr_atomic_cas32(&G->warned_full, 1, 0) == 0)
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(19450)
                           "state in %s is full (WSGuardMapSize): serving without recording new "
                           "scores; expired records are being purged", G->state_dir);
-        last_purge = 0;   /* purge at the next write */
+        G->last_purge = 0;   /* purge at the next write */
         return;
     }
-    if (apr_atomic_cas32(&warned_store, 1, 0) == 0)
+    if (apr_atomic_cas32(&G->warned_store, 1, 0) == 0)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(19451)
                       "state %s failed (%s): serving without tracking (logged once per child)",
                       what, wsg_store_strerror(rv));
 }
 
+typedef struct {
+    const wsg_policy_t *policy;
+    apr_time_t          now;
+} wsg_purge_baton_t;
+
 static int purge_expired(void *baton, const wsg_rec_t *rec)
 {
-    return wsg_policy_expired(&G->policy, rec, *(apr_time_t *)baton);
+    wsg_purge_baton_t *b = baton;
+    return wsg_policy_expired(b->policy, rec, b->now);
 }
 
-static void maybe_purge(request_rec *r, apr_time_t now)
+static void maybe_purge(wsg_gen_t *G, request_rec *r, apr_time_t now)
 {
+    wsg_purge_baton_t pb;
     apr_interval_time_t every = WSG_PURGE_EVERY;
     unsigned n = 0;
     apr_status_t rv;
@@ -216,14 +224,16 @@ static void maybe_purge(request_rec *r, apr_time_t now)
     /* Records expire a few half-lives after their last probe: no point purging more often. */
     if (G->policy.halflife > 0 && G->policy.halflife < every)
         every = G->policy.halflife;
-    if (now - last_purge < every)
+    if (now - G->last_purge < every)
         return;
-    last_purge = now;
-    rv = wsg_store_purge(store, purge_expired, &now, 2000, &n);
+    G->last_purge = now;
+    pb.policy = &G->policy;
+    pb.now = now;
+    rv = wsg_store_purge(G->store, purge_expired, &pb, 2000, &n);
     if (rv == APR_SUCCESS && n)
         ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, APLOGNO(19452) "purged %u expired records", n);
     else if (rv == APR_SUCCESS)
-        apr_atomic_set32(&warned_full, 0);
+        apr_atomic_set32(&G->warned_full, 0);
 }
 
 static const char *http_date(apr_pool_t *p, apr_time_t t)
@@ -240,6 +250,7 @@ static void log_event(request_rec *r, wsg_req_state_t *st, const char *event, in
     const char *line;
     apr_size_t len;
     apr_status_t rv;
+    wsg_gen_t *G = st->gen;
 
     if (!G->event_log)
         return;
@@ -267,13 +278,14 @@ static void log_event(request_rec *r, wsg_req_state_t *st, const char *event, in
         return;
     /* One write per line: O_APPEND files and pipes (under PIPE_BUF) keep lines whole. */
     rv = apr_file_write_full(G->event_log, line, len, NULL);
-    if (rv != APR_SUCCESS && apr_atomic_cas32(&warned_event, 1, 0) == 0)
+    if (rv != APR_SUCCESS && apr_atomic_cas32(&G->warned_event, 1, 0) == 0)
         ap_log_rerror(APLOG_MARK, APLOG_ERR, rv, r, APLOGNO(19502)
                       "cannot write the event log (logged once per child)");
 }
 
 /* The body of the write transaction: one scored request applied to address and prefix. */
 typedef struct {
+    const wsg_policy_t *policy;
     wsg_track_t        t;
     wsg_track_result_t res;
 } wsg_score_baton_t;
@@ -281,7 +293,7 @@ typedef struct {
 static int score_update(void *baton, wsg_rec_t *recs, const int *found, int n)
 {
     wsg_score_baton_t *b = baton;
-    return wsg_track_apply(&G->policy, &b->t, recs, n, &b->res);
+    return wsg_track_apply(b->policy, &b->t, recs, n, &b->res);
 }
 
 static wsg_req_state_t *req_state(request_rec *r)
@@ -309,6 +321,7 @@ static int refuse(request_rec *r, wsg_req_state_t *st, wsg_action_t act, apr_int
 static int wsg_quick_handler(request_rec *r, int lookup_uri)
 {
     wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
+    wsg_gen_t *G = sc->gen;
     wsg_req_state_t *st;
     wsg_addr_t keys[2];
     wsg_rec_t recs[2];
@@ -319,11 +332,12 @@ static int wsg_quick_handler(request_rec *r, int lookup_uri)
     int engine = wsg_glue_srv_engine(sc);
 
     /* State is set up even when the server's engine is Off: a <Location> may turn it On. */
-    if (!G || lookup_uri || r->main || r->prev)
+    if (!G->ready || lookup_uri || r->main || r->prev)
         return DECLINED;
     st = apr_pcalloc(r->pool, sizeof(*st));
+    st->gen = G;
     ap_set_module_config(r->request_config, &wsguard_module, st);
-    if (!store || (r->useragent_addr && wsg_allow_test(wsg_glue_allow(sc), r->useragent_addr))) {
+    if (!G->store || (r->useragent_addr && wsg_allow_test(wsg_glue_allow(sc), r->useragent_addr))) {
         st->skip = 1;
         return DECLINED;
     }
@@ -337,7 +351,7 @@ static int wsg_quick_handler(request_rec *r, int lookup_uri)
     now = apr_time_now();
     keys[0] = st->addr;
     keys[1] = st->prefix;
-    if (wsg_store_get_many(store, keys, 2, recs, found) == APR_SUCCESS) {
+    if (wsg_store_get_many(G->store, keys, 2, recs, found) == APR_SUCCESS) {
         st->have_addr = found[0];
         st->have_prefix = found[1];
         st->rec = recs[0];
@@ -364,10 +378,12 @@ static void request_target(request_rec *r, wsg_req_state_t *st, wsg_norm_t *norm
 static int record_score(request_rec *r, wsg_req_state_t *st, double score, unsigned rule,
                         apr_uint32_t flags, wsg_score_baton_t *b)
 {
+    wsg_gen_t *G = st->gen;
     wsg_addr_t keys[2];
     apr_status_t rv;
 
     memset(b, 0, sizeof(*b));
+    b->policy = &G->policy;
     b->t.score = score;
     b->t.now = apr_time_now();
     b->t.rule = rule;
@@ -376,12 +392,12 @@ static int record_score(request_rec *r, wsg_req_state_t *st, double score, unsig
     b->t.addr = &st->addr;
     keys[0] = st->addr;
     keys[1] = st->prefix;
-    rv = wsg_store_update(store, keys, G->policy.prefix_ban > 0 ? 2 : 1, score_update, b);
+    rv = wsg_store_update(G->store, keys, G->policy.prefix_ban > 0 ? 2 : 1, score_update, b);
     if (rv != APR_SUCCESS) {
-        store_failed(r, rv, "update");
+        store_failed(G, r, rv, "update");
         return 0;
     }
-    maybe_purge(r, b->t.now);
+    maybe_purge(G, r, b->t.now);
     return 1;
 }
 
@@ -454,7 +470,7 @@ static void inspect(request_rec *r, wsg_req_state_t *st, wsg_match_t *m)
     req.ua = apr_table_get(r->headers_in, "User-Agent");
     req.body = st->body;
     req.body_len = st->body_len;
-    if (!wsg_glue_rules() || !wsg_ruleset_match(wsg_glue_rules(), &req, m))
+    if (!st->gen->rules || !wsg_ruleset_match(st->gen->rules, &req, m))
         return;
     if (norm.flags & WSG_NF_EVASION) {
         if (m->score > 0)
@@ -510,7 +526,7 @@ static int wsg_header_parser(request_rec *r)
     apr_interval_time_t retry = 0;
     wsg_action_t act;
 
-    if (!st || st->skip || st->refused || engine == WSG_ENGINE_OFF || !wsg_glue_rules())
+    if (!st || st->skip || st->refused || engine == WSG_ENGINE_OFF || !st->gen->rules)
         return DECLINED;
 
     inspect(r, st, &m);
@@ -520,7 +536,7 @@ static int wsg_header_parser(request_rec *r)
     if (score <= 0) {
         /* Clean request: no write. A client in the rate-limit tier is still refused. */
         if (engine == WSG_ENGINE_ON && st->have_addr
-            && wsg_policy_check(&G->policy, &st->rec, apr_time_now(), &retry) != WSG_ACT_PASS)
+            && wsg_policy_check(&st->gen->policy, &st->rec, apr_time_now(), &retry) != WSG_ACT_PASS)
             return refuse(r, st, WSG_ACT_RATELIMIT, retry);
         return DECLINED;
     }
@@ -537,7 +553,7 @@ static int wsg_header_parser(request_rec *r)
                       engine == WSG_ENGINE_DETECT ? " [DetectionOnly: not refused]" : "");
     if (engine != WSG_ENGINE_ON || act == WSG_ACT_PASS)
         return DECLINED;
-    wsg_policy_check(&G->policy, &b.res.rec, b.t.now, &retry);
+    wsg_policy_check(&st->gen->policy, &b.res.rec, b.t.now, &retry);
     return refuse(r, st, act, retry);
 }
 
@@ -553,7 +569,7 @@ static int wsg_log_transaction(request_rec *r)
     int status, engine;
     double score;
 
-    if (!st || st->skip || st->refused || !G)
+    if (!st || st->skip || st->refused)
         return DECLINED;
     engine = wsg_glue_dir_engine(dc, sc);
     if (engine == WSG_ENGINE_OFF)
@@ -578,10 +594,10 @@ static int wsg_log_transaction(request_rec *r)
             /* Shapes that real sites also hold count now that the file is known to be missing. */
             score += st->miss_score;
         }
-        else if (G->miss_score > 0) {
+        else if (st->gen->miss_score > 0) {
             /* A POST to a missing script is password guessing at a shell that is not there. */
             if (wsg_track_is_script_ext(st->ext))
-                score += G->miss_score * (r->method_number == M_POST ? 2 : 1);
+                score += st->gen->miss_score * (r->method_number == M_POST ? 2 : 1);
         }
     }
     if (score <= 0 || !record_score(r, st, score, st->first ? st->first->id : 0, 0, &b))
@@ -594,13 +610,27 @@ static int wsg_log_transaction(request_rec *r)
 
 static void wsg_register_hooks(apr_pool_t *p)
 {
+    /* pre_config: a fresh candidate ruleset and defaults before this generation's directives. */
     ap_hook_pre_config(wsg_pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* post_config: as root, before the children exist: rules, policy, state dir, event log. */
     ap_hook_post_config(wsg_post_config, NULL, NULL, APR_HOOK_MIDDLE);
+    /* child_init: LMDB handles must not cross fork(), so each child opens its own. */
     ap_hook_child_init(wsg_child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    /* quick_handler, REALLY_FIRST: the earliest per-request hook after mod_remoteip has set the
+     * client address (post_read_request), before translation and mapping: a banned client costs
+     * one read and nothing of the request's processing, and the connection stays usable. */
     ap_hook_quick_handler(wsg_quick_handler, NULL, NULL, APR_HOOK_REALLY_FIRST);
+    /* header_parser, FIRST: after map_to_storage (r->finfo says whether the target exists) and
+     * the per-directory merge (WSGuardEngine in <Location>), before access checks and the
+     * handler: the last point to refuse a probe before anything serves it. */
     ap_hook_header_parser(wsg_header_parser, NULL, NULL, APR_HOOK_FIRST);
+    /* log_transaction: the answer's status is known (404 misses, 2xx alerts); runs for requests
+     * that httpd answered before header_parser too (an encoded slash, a NUL). */
     ap_hook_log_transaction(wsg_log_transaction, NULL, NULL, APR_HOOK_MIDDLE);
+    /* The body filter is added per request (a short form POST only), at the resource level so
+     * it sees the decoded body whether the handler or httpd's discard reads it. */
     ap_register_input_filter(WSG_BODY_FILTER, wsg_body_filter, NULL, AP_FTYPE_RESOURCE);
+    /* The status handler (mod_wsguard_status.c) reads the state through sc->gen. */
     wsg_status_register_hooks(p);
 }
 
@@ -614,13 +644,3 @@ AP_DECLARE_MODULE(wsguard) = {
     wsg_register_hooks,
     AP_MODULE_FLAG_NONE
 };
-
-wsg_store_t *wsg_glue_store(void)
-{
-    return store;
-}
-
-const wsg_policy_t *wsg_glue_policy(void)
-{
-    return G ? &G->policy : NULL;
-}
