@@ -27,6 +27,7 @@
 #include "wsg_event.h"
 #include "wsg_util.h"
 #include "wsg_track.h"
+#include "wsg_inspect.h"
 #include "mod_wsguard.h"
 
 #define WSG_STATE_DEFAULT "/var/lib/apache2/wsguard"
@@ -34,28 +35,6 @@
 #define WSG_PURGE_EVERY (60 * APR_USEC_PER_SEC)   /* at most; or every half-life if shorter */
 #define WSG_BODY_MAX 1024              /* body bytes kept for parameter-name rules */
 #define WSG_BODY_FILTER "WSGUARD_BODY"
-
-/* What a request carries between hooks. */
-typedef struct {
-    wsg_gen_t   *gen;                  /* this generation's state */
-    int          skip;                 /* allowlisted, engine off, or no store */
-    int          have_addr, have_prefix;
-    wsg_addr_t   addr, prefix;
-    wsg_rec_t    rec, prec;
-    int          inspected;            /* normalised and matched (header_parser, or later) */
-    int          matched;              /* rules matched */
-    int          refused;              /* refused by us */
-    int          score;                /* scored at once (outcome=any rules) */
-    int          miss_score;           /* scored if the answer is 404/410 (outcome=miss rules) */
-    unsigned     ids[WSG_MATCH_MAX];
-    int          n_ids;
-    const wsg_rule_info_t *first;
-    char        *body;                 /* first bytes of a urlencoded POST body (WSGUARD_BODY) */
-    apr_size_t   body_len;
-    const char  *path;                 /* normalised */
-    const char  *ext;
-    unsigned     norm_flags;
-} wsg_req_state_t;
 
 /* ------------------------------------------------------------------------------------------ */
 /* Lifecycle */
@@ -133,6 +112,9 @@ static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     }
     /* 2. The policy and the state's settings. */
     policy_from_conf(G, sc);
+    G->inspect.rules = G->rules;
+    G->inspect.policy = &G->policy;
+    G->inspect.miss_score = G->miss_score;
     G->ready = 1;
     /* 3. httpd reads its configuration twice at startup; the first pass only validates. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
@@ -184,7 +166,7 @@ static void wsg_child_init(apr_pool_t *pchild, server_rec *s)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Request path */
+/* Request path: gather the facts, let wsg_inspect decide, enforce. */
 
 /* Logs a store failure once per child, whatever the request rate. */
 static void store_failed(wsg_gen_t *G, request_rec *r, apr_status_t rv, const char *what)
@@ -243,36 +225,86 @@ static const char *http_date(apr_pool_t *p, apr_time_t t)
     return apr_pstrdup(p, buf);
 }
 
-static void log_event(request_rec *r, wsg_req_state_t *st, const char *event, int status,
-                      int req_score, double client_score, const char *action, apr_time_t until)
+/* What a request carries between hooks when it needs to (a client with a record, a request the
+ * log phase looks at again). A client without records needs none: a marker says where it is. */
+typedef struct {
+    wsg_gen_t     *gen;
+    int            refused;            /* refused by us: the log phase has nothing to do */
+    int            done;               /* decided in the header phase: nothing after the answer */
+    int            have_addr, have_prefix;
+    wsg_addr_t     addr, prefix;
+    wsg_rec_t      rec, prec;
+    wsg_inspect_t *ix;                 /* kept for the log phase */
+    char          *body;               /* first bytes of a urlencoded POST body (WSGUARD_BODY) */
+    apr_size_t     body_len;
+} wsg_req_state_t;
+
+/* Markers in r->request_config instead of a state (pointer identity only, never written). */
+static const char mark_skip = 0;       /* allowlisted, no store, or no usable address */
+static const char mark_clean = 0;      /* a client without records, not yet inspected */
+static const char mark_done = 0;       /* ... inspected in the header phase: nothing to do */
+#define IS_MARK(p) ((const void *)(p) == &mark_skip || (const void *)(p) == &mark_clean \
+                    || (const void *)(p) == &mark_done)
+
+static void set_state(request_rec *r, const void *st)
+{
+    ap_set_module_config(r->request_config, &wsguard_module, (void *)st);
+}
+
+/* The client's key, straight from the socket address (which mod_remoteip replaces, as the
+ * text). */
+static int client_key(request_rec *r, wsg_addr_t *addr, wsg_addr_t *prefix)
+{
+    if ((r->useragent_addr ? wsg_addr_from_sockaddr(r->useragent_addr, addr)
+                           : wsg_addr_parse(r->useragent_ip, addr)) != APR_SUCCESS)
+        return 0;
+    wsg_addr_prefix(addr, prefix);
+    return 1;
+}
+
+/* A state for a request that had only a marker (a client without records). */
+static wsg_req_state_t *real_state(request_rec *r, void *cur, wsg_gen_t *G)
+{
+    wsg_req_state_t *st;
+
+    if (cur && !IS_MARK(cur))
+        return cur;
+    st = apr_pcalloc(r->pool, sizeof(*st));
+    st->gen = G;
+    if (!client_key(r, &st->addr, &st->prefix))
+        return NULL;
+    set_state(r, st);
+    return st;
+}
+
+static void log_event(request_rec *r, wsg_gen_t *G, const wsg_inspect_t *ix, int enforce)
 {
     wsg_event_t ev;
     const char *line;
     apr_size_t len;
     apr_status_t rv;
-    wsg_gen_t *G = st->gen;
 
-    if (!G->event_log)
+    if (!G->event_log || !ix->event)
         return;
     memset(&ev, 0, sizeof(ev));
-    ev.event = event;
+    ev.event = ix->event;
     ev.time = apr_time_now();
     ev.client = r->useragent_ip;
     ev.vhost = r->server->server_hostname;
     ev.method = r->method;
     ev.uri = r->unparsed_uri;
-    ev.path = st->path;
+    ev.path = ix->norm.path;
     ev.ua = apr_table_get(r->headers_in, "User-Agent");
-    ev.status = status;
-    ev.rule_ids = st->ids;
-    ev.n_rules = st->n_ids;
-    ev.tag = st->first ? st->first->tag : NULL;
-    ev.msg = st->first ? st->first->msg : NULL;
-    ev.req_score = req_score;
-    ev.client_score = client_score;
-    ev.action = action;
-    ev.ban_until = until;
-    ev.norm_flags = st->norm_flags;
+    ev.status = ix->event_status;
+    ev.rule_ids = ix->m.ids;
+    ev.n_rules = ix->m.n < WSG_MATCH_MAX ? ix->m.n : WSG_MATCH_MAX;
+    ev.tag = ix->m.first ? ix->m.first->tag : NULL;
+    ev.msg = ix->m.first ? ix->m.first->msg : NULL;
+    ev.req_score = (int)ix->record;
+    ev.client_score = ix->res.client_score;
+    ev.action = wsg_inspect_action_name(ix, enforce);
+    ev.ban_until = ix->res.action == WSG_ACT_BAN ? ix->res.ban_until : 0;
+    ev.norm_flags = ix->norm.flags;
     line = wsg_event_json(r->pool, &ev, &len);
     if (!line)
         return;
@@ -283,41 +315,79 @@ static void log_event(request_rec *r, wsg_req_state_t *st, const char *event, in
                       "cannot write the event log (logged once per child)");
 }
 
-/* The body of the write transaction: one scored request applied to address and prefix. */
+/* The body of the write transaction: what wsg_inspect decides, applied to address and prefix. */
 typedef struct {
-    const wsg_policy_t *policy;
-    wsg_track_t        t;
-    wsg_track_result_t res;
-} wsg_score_baton_t;
+    const wsg_inspect_conf_t *ic;
+    wsg_inspect_t            *ix;
+    const wsg_addr_t         *addr;
+    apr_time_t                now;
+} wsg_write_baton_t;
 
-static int score_update(void *baton, wsg_rec_t *recs, const int *found, int n)
+static int write_cb(void *baton, wsg_rec_t *recs, const int *found, int n)
 {
-    wsg_score_baton_t *b = baton;
-    return wsg_track_apply(b->policy, &b->t, recs, n, &b->res);
+    wsg_write_baton_t *b = baton;
+    return wsg_inspect_apply(b->ic, b->ix, b->addr, b->now, recs, n);
 }
 
-static wsg_req_state_t *req_state(request_rec *r)
+/* The request's one write, then what it means (wsg_inspect_written), the event and the log
+ * lines. Returns ix->todo. */
+static wsg_do_t write_once(request_rec *r, wsg_req_state_t *st, wsg_inspect_t *ix,
+                           const wsg_facts_t *f)
 {
-    return ap_get_module_config(r->request_config, &wsguard_module);
+    wsg_gen_t *G = st->gen;
+    wsg_write_baton_t b;
+    wsg_addr_t keys[2];
+    apr_status_t rv;
+    int header = ix->header_write;
+    wsg_do_t todo;
+
+    b.ic = &G->inspect;
+    b.ix = ix;
+    b.addr = &st->addr;
+    b.now = f->now;
+    keys[0] = st->addr;
+    keys[1] = st->prefix;
+    rv = wsg_store_update(G->store, keys, G->policy.prefix_ban > 0 ? 2 : 1, write_cb, &b);
+    if (rv != APR_SUCCESS)
+        store_failed(G, r, rv, "update");
+    else
+        maybe_purge(G, r, f->now);
+    todo = wsg_inspect_written(&G->inspect, f, ix, rv == APR_SUCCESS);
+    if (todo == WSG_DO_LATER)
+        return todo;
+    if (ix->alert)
+        ap_log_rerror(APLOG_MARK, APLOG_ALERT, 0, r, APLOGNO(19454)
+                      "possible web shell present: %s %s answered %d to a probe (rule %u: %s)%s",
+                      r->method, ix->norm.path, header ? 200 : f->status,
+                      ix->m.first ? ix->m.first->id : 0,
+                      ix->m.first && ix->m.first->msg ? ix->m.first->msg : "",
+                      header ? " [the file exists; the probe itself was refused]" : "");
+    if (header && rv == APR_SUCCESS && ix->res.action == WSG_ACT_BAN)
+        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, APLOGNO(19453)
+                      "%s %s: client banned until %s (score %.1f, rule %u)", r->method,
+                      ix->norm.path, http_date(r->pool, ix->res.ban_until), ix->res.client_score,
+                      ix->m.first ? ix->m.first->id : 0);
+    log_event(r, G, ix, f->enforce);
+    return todo;
 }
 
-/* retry: whole seconds, as wsg_policy_check gives them. */
-static int refuse(request_rec *r, wsg_req_state_t *st, wsg_action_t act, apr_interval_time_t retry)
+static int refuse(request_rec *r, wsg_req_state_t *st, const wsg_inspect_t *ix)
 {
-    st->refused = 1;
-    if (act == WSG_ACT_RATELIMIT) {
-        apr_int64_t secs = retry < 1 ? 1 : (apr_int64_t)retry;
+    if (st)
+        st->refused = 1;
+    if (ix->status == HTTP_TOO_MANY_REQUESTS) {
         apr_table_setn(r->err_headers_out, "Retry-After",
-                       apr_psprintf(r->pool, "%" APR_INT64_T_FMT, secs));
+                       apr_psprintf(r->pool, "%" APR_INT64_T_FMT,
+                                    ix->retry_after < 1 ? (apr_int64_t)1 : ix->retry_after));
         return HTTP_TOO_MANY_REQUESTS;
     }
     return HTTP_FORBIDDEN;
 }
 
 /* quick_handler, the first hook after post_read_request (where mod_remoteip sets the client
- * address) and before any translation or mapping: who is it, and are they banned? Two reads (the
- * address and its prefix), no write. Refusing here rather than in post_read_request keeps the
- * connection alive, so a banned client's flood costs less than serving it 404s. */
+ * address) and before any translation or mapping: who is it, and are they banned? One read
+ * transaction (the address and its prefix), no write. A client without records (nearly every
+ * visitor) leaves a marker and allocates nothing. */
 static int wsg_quick_handler(request_rec *r, int lookup_uri)
 {
     wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
@@ -326,86 +396,41 @@ static int wsg_quick_handler(request_rec *r, int lookup_uri)
     wsg_addr_t keys[2];
     wsg_rec_t recs[2];
     int found[2];
-    apr_time_t now;
-    apr_interval_time_t retry = 0;
-    wsg_action_t act;
-    int engine = wsg_glue_srv_engine(sc);
+    wsg_facts_t f;
+    wsg_inspect_t ix;
 
     /* State is set up even when the server's engine is Off: a <Location> may turn it On. */
     if (!G->ready || lookup_uri || r->main || r->prev)
         return DECLINED;
+    if (!G->store || (r->useragent_addr && wsg_allow_test(wsg_glue_allow(sc), r->useragent_addr))
+        || !client_key(r, &keys[0], &keys[1])) {
+        set_state(r, &mark_skip);
+        return DECLINED;
+    }
+    if (wsg_store_get_many(G->store, keys, 2, recs, found) != APR_SUCCESS
+        || (!found[0] && !found[1])) {
+        set_state(r, &mark_clean);
+        return DECLINED;
+    }
     st = apr_pcalloc(r->pool, sizeof(*st));
     st->gen = G;
-    ap_set_module_config(r->request_config, &wsguard_module, st);
-    if (!G->store || (r->useragent_addr && wsg_allow_test(wsg_glue_allow(sc), r->useragent_addr))) {
-        st->skip = 1;
+    st->addr = keys[0];
+    st->prefix = keys[1];
+    st->have_addr = found[0];
+    st->have_prefix = found[1];
+    st->rec = recs[0];
+    st->prec = recs[1];
+    set_state(r, st);
+    if (wsg_glue_srv_engine(sc) != WSG_ENGINE_ON)
         return DECLINED;
-    }
-    /* The key straight from the socket address (which mod_remoteip replaces, as the text). */
-    if ((r->useragent_addr ? wsg_addr_from_sockaddr(r->useragent_addr, &st->addr)
-                           : wsg_addr_parse(r->useragent_ip, &st->addr)) != APR_SUCCESS) {
-        st->skip = 1;
-        return DECLINED;
-    }
-    wsg_addr_prefix(&st->addr, &st->prefix);
-    now = apr_time_now();
-    keys[0] = st->addr;
-    keys[1] = st->prefix;
-    if (wsg_store_get_many(G->store, keys, 2, recs, found) == APR_SUCCESS) {
-        st->have_addr = found[0];
-        st->have_prefix = found[1];
-        st->rec = recs[0];
-        st->prec = recs[1];
-    }
-    if (engine != WSG_ENGINE_ON)
-        return DECLINED;
-    act = st->have_addr ? wsg_policy_check(&G->policy, &st->rec, now, &retry) : WSG_ACT_PASS;
-    if (act != WSG_ACT_BAN && st->have_prefix && st->prec.ban_until > now)
-        act = WSG_ACT_BAN;
-    if (act == WSG_ACT_BAN)
-        return refuse(r, st, act, retry);
+    memset(&f, 0, sizeof(f));
+    f.now = apr_time_now();
+    f.rec = found[0] ? &st->rec : NULL;
+    f.prec = found[1] ? &st->prec : NULL;
+    memset(&ix, 0, sizeof(ix));
+    if (wsg_inspect_banned(&G->inspect, &f, &ix) == WSG_ACT_BAN)
+        return refuse(r, st, &ix);
     return DECLINED;
-}
-
-static void request_target(request_rec *r, wsg_req_state_t *st, wsg_norm_t *norm, char *buf)
-{
-    wsg_norm_target(r->unparsed_uri ? r->unparsed_uri : r->uri, buf, WSG_NORM_BUF, norm);
-    st->path = apr_pstrmemdup(r->pool, norm->path, norm->path_len);
-    st->ext = apr_pstrdup(r->pool, norm->ext);
-    st->norm_flags = norm->flags;
-}
-
-static int record_score(request_rec *r, wsg_req_state_t *st, double score, unsigned rule,
-                        apr_uint32_t flags, wsg_score_baton_t *b)
-{
-    wsg_gen_t *G = st->gen;
-    wsg_addr_t keys[2];
-    apr_status_t rv;
-
-    memset(b, 0, sizeof(*b));
-    b->policy = &G->policy;
-    b->t.score = score;
-    b->t.now = apr_time_now();
-    b->t.rule = rule;
-    b->t.path = st->path;
-    b->t.set_flags = flags;
-    b->t.addr = &st->addr;
-    keys[0] = st->addr;
-    keys[1] = st->prefix;
-    rv = wsg_store_update(G->store, keys, G->policy.prefix_ban > 0 ? 2 : 1, score_update, b);
-    if (rv != APR_SUCCESS) {
-        store_failed(G, r, rv, "update");
-        return 0;
-    }
-    maybe_purge(G, r, b->t.now);
-    return 1;
-}
-
-static const char *action_name(wsg_action_t act, int detect)
-{
-    if (detect && act != WSG_ACT_PASS)
-        return "detect";
-    return act == WSG_ACT_BAN ? "ban" : act == WSG_ACT_RATELIMIT ? "ratelimit" : "pass";
 }
 
 /* Input filter: copies the first WSG_BODY_MAX bytes of a form POST as the body passes by (to the
@@ -438,173 +463,145 @@ static apr_status_t wsg_body_filter(ap_filter_t *f, apr_bucket_brigade *bb, ap_i
 }
 
 /* A short form POST: worth keeping its parameter names (shell password guessing). */
-static void maybe_capture_body(request_rec *r, wsg_req_state_t *st)
+static int is_form_post(request_rec *r)
 {
     const char *ct, *cl;
 
     if (r->method_number != M_POST)
-        return;
+        return 0;
     ct = apr_table_get(r->headers_in, "Content-Type");
     cl = apr_table_get(r->headers_in, "Content-Length");
-    if (!cl || apr_atoi64(cl) <= 0 || apr_atoi64(cl) > 65536
-        || (ct && strncasecmp(ct, "application/x-www-form-urlencoded", 33)))
-        return;
+    return cl && apr_atoi64(cl) > 0 && apr_atoi64(cl) <= 65536
+           && (!ct || !strncasecmp(ct, "application/x-www-form-urlencoded", 33));
+}
+
+static void capture_body(request_rec *r, wsg_req_state_t *st)
+{
     st->body = apr_palloc(r->pool, WSG_BODY_MAX);
     ap_add_input_filter(WSG_BODY_FILTER, st, r, r->connection);
 }
 
-/* Normalises the request and matches it, with the body bytes seen so far, into m. Evasion tricks
- * on a request that already looks like a probe make it more certain (+1). */
-static void inspect(request_rec *r, wsg_req_state_t *st, wsg_match_t *m)
+/* Whether the target exists, as httpd mapped it before header_parser (map_to_storage). Not
+ * known for what is not a file (a proxy, a handler, a directory, a script with path info). */
+static int file_fact(const request_rec *r)
 {
-    char buf[WSG_NORM_BUF];
-    wsg_norm_t norm;
-    wsg_req_t req;
-
-    request_target(r, st, &norm, buf);
-    st->inspected = 1;
-    memset(m, 0, sizeof(*m));
-    memset(&req, 0, sizeof(req));
-    req.method = r->method;
-    req.norm = &norm;
-    req.ua = apr_table_get(r->headers_in, "User-Agent");
-    req.body = st->body;
-    req.body_len = st->body_len;
-    if (!st->gen->rules || !wsg_ruleset_match(st->gen->rules, &req, m))
-        return;
-    if (norm.flags & WSG_NF_EVASION) {
-        if (m->score > 0)
-            m->score += 1;
-        else
-            m->miss_score += 1;
-    }
+    if (!r->filename || r->proxyreq || !strncmp(r->filename, "proxy:", 6))
+        return WSG_FILE_UNKNOWN;
+    if (r->finfo.filetype == APR_NOFILE)
+        return WSG_FILE_MISSING;
+    if (r->finfo.filetype == APR_REG && (!r->path_info || !*r->path_info))
+        return WSG_FILE_EXISTS;
+    return WSG_FILE_UNKNOWN;
 }
 
-/* Takes m as what the request matched. */
-static void adopt_match(wsg_req_state_t *st, const wsg_match_t *m)
+static void request_facts(request_rec *r, wsg_facts_t *f, int enforce)
 {
-    st->matched = m->n > 0;
-    st->score = m->score;
-    st->miss_score = m->miss_score;
-    st->n_ids = m->n < WSG_MATCH_MAX ? m->n : WSG_MATCH_MAX;
-    memcpy(st->ids, m->ids, sizeof(unsigned) * st->n_ids);
-    st->first = m->first;
+    memset(f, 0, sizeof(*f));
+    f->method = r->method;
+    f->target = r->unparsed_uri ? r->unparsed_uri : r->uri;
+    f->ua = apr_table_get(r->headers_in, "User-Agent");
+    f->enforce = enforce;
+    f->now = apr_time_now();
 }
 
-/* The logging phase's look at the request: what it scores now that was not scored before. A
- * request httpd answered before header_parser ran (an encoded slash or NUL is a 404 at once) is
- * matched here for the first time; a form POST is matched again with its body. */
-static double late_score(request_rec *r, wsg_req_state_t *st)
-{
-    wsg_match_t m;
-    int before = st->score;
-
-    if (!st->inspected) {
-        inspect(r, st, &m);
-        adopt_match(st, &m);
-        return st->score;
-    }
-    if (!st->body_len)
-        return 0;
-    inspect(r, st, &m);
-    if (m.score + m.miss_score <= st->score + st->miss_score)
-        return 0;
-    adopt_match(st, &m);
-    return st->score > before ? st->score - before : 0;
-}
-
-/* header_parser: the directory is known; match, score, refuse. */
+/* header_parser: the directory is known and the target mapped; the verdict of the header
+ * phase: pass (nothing allocated for a clean request), refuse, write now, or wait for the
+ * answer. */
 static int wsg_header_parser(request_rec *r)
 {
     wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
     wsg_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &wsguard_module);
-    wsg_req_state_t *st = req_state(r);
-    int engine = wsg_glue_dir_engine(dc, sc);
-    wsg_match_t m;
-    wsg_score_baton_t b;
-    double score;
-    apr_interval_time_t retry = 0;
-    wsg_action_t act;
+    void *cur = ap_get_module_config(r->request_config, &wsguard_module);
+    wsg_req_state_t *st = cur && !IS_MARK(cur) ? cur : NULL;
+    wsg_gen_t *G = sc->gen;
+    int engine;
+    wsg_facts_t f;
+    wsg_inspect_t ix;
+    char buf[WSG_NORM_BUF];
+    wsg_do_t todo;
 
-    if (!st || st->skip || st->refused || engine == WSG_ENGINE_OFF || !st->gen->rules)
+    if (!cur || cur == &mark_skip || cur == &mark_done || (st && (st->refused || st->done)))
         return DECLINED;
-
-    inspect(r, st, &m);
-    adopt_match(st, &m);
-    maybe_capture_body(r, st);
-    score = st->score;
-    if (score <= 0) {
-        /* Clean request: no write. A client in the rate-limit tier is still refused. */
-        if (engine == WSG_ENGINE_ON && st->have_addr
-            && wsg_policy_check(&st->gen->policy, &st->rec, apr_time_now(), &retry) != WSG_ACT_PASS)
-            return refuse(r, st, WSG_ACT_RATELIMIT, retry);
+    engine = wsg_glue_dir_engine(dc, sc);
+    if (engine == WSG_ENGINE_OFF)
+        return DECLINED;
+    request_facts(r, &f, engine == WSG_ENGINE_ON);
+    f.file = file_fact(r);
+    if (st) {
+        f.rec = st->have_addr ? &st->rec : NULL;
+        f.prec = st->have_prefix ? &st->prec : NULL;
+    }
+    memset(&ix, 0, sizeof(ix));
+    todo = wsg_inspect_header(&G->inspect, &f, buf, sizeof(buf), &ix);
+    if (todo == WSG_DO_PASS && !is_form_post(r)) {
+        if (st)
+            st->done = 1;
+        else
+            set_state(r, &mark_done);
         return DECLINED;
     }
-    if (!record_score(r, st, score, m.first ? m.first->id : 0, 0, &b))
+    if (todo == WSG_DO_REFUSE)
+        return refuse(r, st, &ix);
+    if (!(st = real_state(r, cur, G)))
         return DECLINED;
-    act = b.res.action;
-    log_event(r, st, act == WSG_ACT_BAN ? "ban" : "probe", 0, (int)score, b.res.client_score,
-              action_name(act, engine == WSG_ENGINE_DETECT), act == WSG_ACT_BAN ? b.res.ban_until : 0);
-    if (act == WSG_ACT_BAN)
-        ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, APLOGNO(19453)
-                      "%s %s: client banned until %s (score %.1f, rule %u)%s", r->method,
-                      st->path, http_date(r->pool, b.res.ban_until), b.res.client_score,
-                      m.first ? m.first->id : 0,
-                      engine == WSG_ENGINE_DETECT ? " [DetectionOnly: not refused]" : "");
-    if (engine != WSG_ENGINE_ON || act == WSG_ACT_PASS)
-        return DECLINED;
-    wsg_policy_check(&st->gen->policy, &b.res.rec, b.t.now, &retry);
-    return refuse(r, st, act, retry);
+    if (todo == WSG_DO_WRITE) {
+        todo = write_once(r, st, &ix, &f);
+        if (todo == WSG_DO_REFUSE)
+            return refuse(r, st, &ix);
+        if (todo == WSG_DO_PASS) {
+            st->done = 1;
+            return DECLINED;
+        }
+    }
+    /* Later, or a form POST whose body may match: the log phase looks again. */
+    ix.written = 0;
+    st->ix = wsg_inspect_keep(&ix, r->pool);
+    if (is_form_post(r))
+        capture_body(r, st);
+    return DECLINED;
 }
 
 /* log_transaction: the status is known. A probe answered 2xx means the shell may be there; a
- * script that does not exist, asked for by a client, is how unknown shell names are caught. */
+ * script that does not exist, asked for by a client, is how unknown shell names are caught. A
+ * request httpd answered before header_parser ran (an encoded slash or NUL is a 404 at once) is
+ * inspected here for the first time. */
 static int wsg_log_transaction(request_rec *r)
 {
     wsg_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &wsguard_module);
     wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
-    wsg_req_state_t *st = req_state(r);
+    void *cur = ap_get_module_config(r->request_config, &wsguard_module);
+    wsg_req_state_t *st = cur && !IS_MARK(cur) ? cur : NULL;
+    wsg_gen_t *G = sc->gen;
     request_rec *last = r;
-    wsg_score_baton_t b;
-    int status, engine;
-    double score;
+    wsg_facts_t f;
+    wsg_inspect_t local, *ix;
+    char buf[WSG_NORM_BUF];
+    int engine;
 
-    if (!st || st->skip || st->refused)
+    if (!cur || cur == &mark_skip || cur == &mark_done || (st && (st->refused || st->done)))
         return DECLINED;
     engine = wsg_glue_dir_engine(dc, sc);
     if (engine == WSG_ENGINE_OFF)
         return DECLINED;
     while (last->next)
         last = last->next;
-    status = last->status;
-
-    score = late_score(r, st);
-
-    if (st->score > 0 && status >= 200 && status < 300) {
-        ap_log_rerror(APLOG_MARK, APLOG_ALERT, 0, r, APLOGNO(19454)
-                      "possible web shell present: %s %s answered %d to a probe (rule %u: %s)",
-                      r->method, st->path, status, st->first ? st->first->id : 0,
-                      st->first && st->first->msg ? st->first->msg : "");
-        log_event(r, st, "alert", status, (int)score, 0, "alert", 0);
-        (void)record_score(r, st, score, st->first ? st->first->id : 0, WSG_RF_SHELL_HIT, &b);
-        return DECLINED;
+    request_facts(r, &f, engine == WSG_ENGINE_ON);
+    f.status = last->status;
+    if (st) {
+        f.body = st->body;
+        f.body_len = st->body_len;
     }
-    if (status == HTTP_NOT_FOUND || status == HTTP_GONE) {
-        if (st->matched) {
-            /* Shapes that real sites also hold count now that the file is known to be missing. */
-            score += st->miss_score;
-        }
-        else if (st->gen->miss_score > 0) {
-            /* A POST to a missing script is password guessing at a shell that is not there. */
-            if (wsg_track_is_script_ext(st->ext))
-                score += st->gen->miss_score * (r->method_number == M_POST ? 2 : 1);
-        }
+    if (st && st->ix)
+        ix = st->ix;
+    else {
+        memset(&local, 0, sizeof(local));
+        ix = &local;
     }
-    if (score <= 0 || !record_score(r, st, score, st->first ? st->first->id : 0, 0, &b))
+    if (wsg_inspect_log(&G->inspect, &f, buf, sizeof(buf), ix) != WSG_DO_WRITE)
         return DECLINED;
-    log_event(r, st, b.res.action == WSG_ACT_BAN ? "ban" : st->matched ? "probe" : "miss", status,
-              (int)score, b.res.client_score, action_name(b.res.action, engine == WSG_ENGINE_DETECT),
-              b.res.action == WSG_ACT_BAN ? b.res.ban_until : 0);
+    if (!(st = real_state(r, cur, G)))
+        return DECLINED;
+    write_once(r, st, ix, &f);
     return DECLINED;
 }
 

@@ -8,6 +8,7 @@
 #include "wsg_policy.h"
 #include "wsg_rules.h"
 #include "wsg_ip.h"
+#include "wsg_inspect.h"
 
 extern module AP_MODULE_DECLARE_DATA wsguard_module;
 
@@ -35,6 +36,7 @@ typedef struct wsg_gen_t {
     apr_file_t      *event_log;
     int              store_broken;     /* post_config could not prepare it: said once there */
     wsg_allow_t     *default_allow;    /* 127.0.0.1 and ::1 */
+    wsg_inspect_conf_t inspect;        /* rules, policy and miss score the verdicts use */
     /* rules (mod_wsguard_rules.c): the candidate this generation's WSGuardRules load into, and
      * the rules in force */
     wsg_ruleset_t   *rules, *rules_cand;
