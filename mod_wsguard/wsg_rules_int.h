@@ -77,6 +77,14 @@ struct wsg_ruleset_t {
     wsg_ac_t           *ac[WSG_F_N];
     uint32_t           *always;
     unsigned            nalways;
+    /* The gate: the extensions some rule requires (hashes, open addressing, 0 empty) and the few
+     * rules that require none. A request whose extension is not in the set can only match those,
+     * tested directly. gate_on is 0 when too many rules are ungated to be worth it. */
+    int                 gate_on;
+    uint64_t           *gate_ext;
+    uint32_t            gate_mask;
+    uint32_t           *ungated;
+    unsigned            nungated;
     pcre2_match_context *mctx;
 };
 

@@ -7,6 +7,10 @@
  *                     distinct literal length, incrementally;
  *  - contains      -> one Aho-Corasick automaton per field (reduced alphabet, dense DFA);
  *  - regex-only / negation-only rules are evaluated on every request (keep them few).
+ * Before the index, a gate: most rules require an extension (ext.in=php,..., or a basename/path
+ * literal that names one), so the set of extensions any rule requires is built at compile time;
+ * a request whose extension is not in it (index.html, style.css) can only match the few rules
+ * that require none, which are tested directly: a hash lookup and a handful of literal tests.
  * PCRE2 patterns are JIT-compiled here and matched with limits; match data is per thread and
  * created once. A request that matches nothing allocates nothing. */
 #include <stdlib.h>
@@ -19,6 +23,7 @@
 #define WSG_RE_DEPTH_LIMIT 2000
 #define WSG_MAX_ANCHOR_LEN 1024
 #define WSG_LOCAL_MATCHES  64
+#define WSG_GATE_MAX_UNGATED 16     /* more rules that require no extension: no gate */
 
 /* Match data per thread, made on first use; a thread-specific key frees it when the thread ends
  * (event-MPM workers come and go). */
@@ -408,6 +413,110 @@ static wsg_ac_t *ac_build(apr_pool_t *p, const aclit_t *lits, unsigned n)
     return ac;
 }
 
+/* ---- the gate ------------------------------------------------------------------------------ */
+
+/* The extension a basename/path literal names (after the last '.' of its last segment), or
+ * NULL when it names none (no dot there, or nothing after it). For a suffix literal the dot is
+ * then inside it, so a request's extension is exactly that text. */
+static const char *lit_ext(const wsg_lit_t *l, size_t *len)
+{
+    const char *s = l->s, *end = l->s + l->len, *q;
+
+    for (q = end; q > s && q[-1] != '/'; q--)
+        if (q[-1] == '.') {
+            if (q == end)
+                return NULL;
+            *len = (size_t)(end - q);
+            return q;
+        }
+    return NULL;
+}
+
+typedef struct {
+    apr_array_header_t *h;
+} gate_acc_t;
+
+/* Whether condition c requires the request to have one of a set of extensions; with g, adds
+ * their hashes to it. */
+static int cond_exts(const wsg_cond_t *c, gate_acc_t *g)
+{
+    unsigned i;
+    size_t len = 0;
+
+    if (c->neg || c->nlits == 0 || c->op == WSG_OP_RE)
+        return 0;
+    if (c->field == WSG_F_EXT && c->op == WSG_OP_EQ) {
+        for (i = 0; g && i < c->nlits; i++)
+            *(uint64_t *)apr_array_push(g->h) = hash_lit(c->lits[i].s, c->lits[i].len, WSG_K_EQ,
+                                                         WSG_F_EXT);
+        return 1;
+    }
+    if ((c->field == WSG_F_BASENAME || c->field == WSG_F_PATH)
+        && (c->op == WSG_OP_EQ || c->op == WSG_OP_SUFFIX)) {
+        for (i = 0; i < c->nlits; i++)
+            if (!lit_ext(&c->lits[i], &len))
+                return 0;
+        for (i = 0; g && i < c->nlits; i++) {
+            const char *e = lit_ext(&c->lits[i], &len);
+            *(uint64_t *)apr_array_push(g->h) = hash_lit(e, len, WSG_K_EQ, WSG_F_EXT);
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static void build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
+{
+    apr_array_header_t *ung = apr_array_make(p, 8, sizeof(uint32_t));
+    gate_acc_t g;
+    unsigned i, j, nslots;
+
+    g.h = apr_array_make(p, 64, sizeof(uint64_t));
+    for (i = 0; i < rs->n; i++) {
+        const wsg_rule_t *r = rs->r[i];
+        int best = -1;
+        /* The condition with the fewest extensions gates the rule. */
+        for (j = 0; j < r->ncond; j++)
+            if (cond_exts(&r->cond[j], NULL)
+                && (best < 0 || r->cond[j].nlits < r->cond[best].nlits))
+                best = (int)j;
+        if (best < 0)
+            *(uint32_t *)apr_array_push(ung) = i;
+        else
+            cond_exts(&r->cond[best], &g);
+    }
+    rs->gate_on = ung->nelts <= WSG_GATE_MAX_UNGATED;
+    if (!rs->gate_on)
+        return;
+    for (nslots = 16; nslots < (unsigned)g.h->nelts * 2; nslots <<= 1)
+        ;
+    rs->gate_ext = apr_pcalloc(p, nslots * sizeof(uint64_t));
+    rs->gate_mask = nslots - 1;
+    for (i = 0; i < (unsigned)g.h->nelts; i++) {
+        uint64_t h = APR_ARRAY_IDX(g.h, i, uint64_t);
+        uint32_t pos;
+        for (pos = (uint32_t)h & rs->gate_mask; rs->gate_ext[pos] && rs->gate_ext[pos] != h;
+             pos = (pos + 1) & rs->gate_mask)
+            ;
+        rs->gate_ext[pos] = h;
+    }
+    rs->ungated = (uint32_t *)ung->elts;
+    rs->nungated = (unsigned)ung->nelts;
+}
+
+/* Might a rule that requires an extension concern this one? (A hash collision says yes: the
+ * index then decides, as without the gate.) */
+static int gate_open(const wsg_ruleset_t *rs, const char *ext, size_t len)
+{
+    uint64_t h = hash_lit(ext, len, WSG_K_EQ, WSG_F_EXT);
+    uint32_t pos;
+
+    for (pos = (uint32_t)h & rs->gate_mask; rs->gate_ext[pos]; pos = (pos + 1) & rs->gate_mask)
+        if (rs->gate_ext[pos] == h)
+            return 1;
+    return 0;
+}
+
 static apr_status_t mctx_cleanup(void *data)
 {
     pcre2_match_context_free(data);
@@ -530,6 +639,7 @@ apr_status_t wsg_ruleset_compile(wsg_ruleset_t *rs, const char **err)
     free(kv);
     rs->always = (uint32_t *)always->elts;
     rs->nalways = (unsigned)always->nelts;
+    build_gate(p, rs);
     rs->compiled = 1;
     return APR_SUCCESS;
 }
@@ -639,6 +749,13 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
     ms.sj = &sj;
     ms.nm = 0;
     ms.extra = 0;
+    if (rs->gate_on && !gate_open(rs, sj.s[WSG_F_EXT] ? sj.s[WSG_F_EXT] : "",
+                                  sj.s[WSG_F_EXT] ? sj.len[WSG_F_EXT] : 0)) {
+        /* No rule that requires an extension can match: only those that require none. */
+        for (i = 0; i < rs->nungated; i++)
+            visit(&ms, rs->ungated[i], -1);
+        goto matched;
+    }
     for (f = 0; f < WSG_F_N; f++) {
         if (f == WSG_F_ARGS || !sj.s[f])
             continue;
@@ -661,6 +778,7 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
     for (i = 0; i < rs->nalways; i++)
         visit(&ms, rs->always[i], -1);
 
+matched:
     if (!ms.nm)
         return 0;
     /* insertion sort by id: a handful of matches */
