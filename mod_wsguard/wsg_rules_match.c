@@ -23,7 +23,8 @@
 #define WSG_RE_DEPTH_LIMIT 2000
 #define WSG_MAX_ANCHOR_LEN 1024
 #define WSG_LOCAL_MATCHES  64
-#define WSG_GATE_MAX_UNGATED 16     /* more rules that require no extension: no gate */
+#define WSG_GATE_MAX_UNGATED 64     /* more rules that require no extension: no gate (and at
+                                     * most WSG_LOCAL_MATCHES, each listed once) */
 
 /* Match data per thread, made on first use; a thread-specific key frees it when the thread ends
  * (event-MPM workers come and go). */
@@ -153,6 +154,13 @@ static int lit_test(const wsg_ruleset_t *rs, const wsg_cond_t *c, const char *s,
     unsigned i;
     if (c->op == WSG_OP_RE)
         return re_test(rs, c, s, len);
+    if (len < c->minlen)
+        return 0;
+    if (c->op != WSG_OP_CONTAINS) {
+        unsigned char e = wsg_lc[(unsigned char)(c->op == WSG_OP_SUFFIX ? s[len - 1] : s[0])];
+        if (len == 0 || !(c->edge[e >> 5] & (1u << (e & 31))))
+            return 0;
+    }
     for (i = 0; i < c->nlits; i++) {
         const wsg_lit_t *l = &c->lits[i];
         switch (c->op) {
@@ -413,6 +421,32 @@ static wsg_ac_t *ac_build(apr_pool_t *p, const aclit_t *lits, unsigned n)
     return ac;
 }
 
+/* The length and edge-byte prechecks of a literal condition (see wsg_cond_t). An empty literal
+ * (which any subject holds) turns them off: minlen 0 and every edge byte allowed. */
+static void cond_prepare(wsg_cond_t *c)
+{
+    unsigned i, b;
+
+    c->minlen = (size_t)-1;
+    memset(c->edge, 0, sizeof(c->edge));
+    for (i = 0; i < c->nlits; i++) {
+        const wsg_lit_t *l = &c->lits[i];
+        if (l->len < c->minlen)
+            c->minlen = l->len;
+        if (l->len == 0) {
+            memset(c->edge, 0xff, sizeof(c->edge));
+            continue;
+        }
+        b = (unsigned char)(c->op == WSG_OP_SUFFIX ? l->s[l->len - 1] : l->s[0]);
+        b = wsg_lc[b];
+        c->edge[b >> 5] |= 1u << (b & 31);
+    }
+    if (c->nlits == 0)
+        c->minlen = 0, memset(c->edge, 0xff, sizeof(c->edge));
+    if (c->minlen == 0)
+        memset(c->edge, 0xff, sizeof(c->edge));
+}
+
 /* ---- the gate ------------------------------------------------------------------------------ */
 
 /* The extension a basename/path literal names (after the last '.' of its last segment), or
@@ -432,12 +466,24 @@ static const char *lit_ext(const wsg_lit_t *l, size_t *len)
     return NULL;
 }
 
+typedef struct wsg_gate_slot_t gate_slot_t;
+
 typedef struct {
-    apr_array_header_t *h;
+    apr_array_header_t *h;      /* gate_slot_t to insert */
 } gate_acc_t;
 
+static void gate_push(gate_acc_t *g, const char *s, size_t len, int req, uint64_t excl)
+{
+    gate_slot_t *e = apr_array_push(g->h);
+    e->h = hash_lit(s, len, WSG_K_EQ, WSG_F_EXT);
+    e->s = s;
+    e->len = len;
+    e->req = req;
+    e->excl = excl;
+}
+
 /* Whether condition c requires the request to have one of a set of extensions; with g, adds
- * their hashes to it. */
+ * them to it. */
 static int cond_exts(const wsg_cond_t *c, gate_acc_t *g)
 {
     unsigned i;
@@ -447,8 +493,7 @@ static int cond_exts(const wsg_cond_t *c, gate_acc_t *g)
         return 0;
     if (c->field == WSG_F_EXT && c->op == WSG_OP_EQ) {
         for (i = 0; g && i < c->nlits; i++)
-            *(uint64_t *)apr_array_push(g->h) = hash_lit(c->lits[i].s, c->lits[i].len, WSG_K_EQ,
-                                                         WSG_F_EXT);
+            gate_push(g, c->lits[i].s, c->lits[i].len, 1, 0);
         return 1;
     }
     if ((c->field == WSG_F_BASENAME || c->field == WSG_F_PATH)
@@ -458,20 +503,20 @@ static int cond_exts(const wsg_cond_t *c, gate_acc_t *g)
                 return 0;
         for (i = 0; g && i < c->nlits; i++) {
             const char *e = lit_ext(&c->lits[i], &len);
-            *(uint64_t *)apr_array_push(g->h) = hash_lit(e, len, WSG_K_EQ, WSG_F_EXT);
+            gate_push(g, e, len, 1, 0);
         }
         return 1;
     }
     return 0;
 }
 
-static void build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
+static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
 {
     apr_array_header_t *ung = apr_array_make(p, 8, sizeof(uint32_t));
     gate_acc_t g;
-    unsigned i, j, nslots;
+    unsigned i, j, k, nslots;
 
-    g.h = apr_array_make(p, 64, sizeof(uint64_t));
+    g.h = apr_array_make(p, 64, sizeof(gate_slot_t));
     for (i = 0; i < rs->n; i++) {
         const wsg_rule_t *r = rs->r[i];
         int best = -1;
@@ -487,34 +532,56 @@ static void build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
     }
     rs->gate_on = ung->nelts <= WSG_GATE_MAX_UNGATED;
     if (!rs->gate_on)
-        return;
+        return APR_SUCCESS;
+    /* The extensions an ungated rule excludes (!ext.in=html,css,...): not tested for those. */
+    for (k = 0; k < (unsigned)ung->nelts; k++) {
+        const wsg_rule_t *r = rs->r[APR_ARRAY_IDX(ung, k, uint32_t)];
+        for (j = 0; j < r->ncond; j++) {
+            const wsg_cond_t *c = &r->cond[j];
+            if (c->neg && c->field == WSG_F_EXT && c->op == WSG_OP_EQ)
+                for (i = 0; i < c->nlits; i++)
+                    gate_push(&g, c->lits[i].s, c->lits[i].len, 0, (uint64_t)1 << k);
+        }
+    }
     for (nslots = 16; nslots < (unsigned)g.h->nelts * 2; nslots <<= 1)
         ;
-    rs->gate_ext = apr_pcalloc(p, nslots * sizeof(uint64_t));
+    rs->gate_ext = apr_pcalloc(p, nslots * sizeof(gate_slot_t));
     rs->gate_mask = nslots - 1;
     for (i = 0; i < (unsigned)g.h->nelts; i++) {
-        uint64_t h = APR_ARRAY_IDX(g.h, i, uint64_t);
+        const gate_slot_t *e = &APR_ARRAY_IDX(g.h, i, gate_slot_t);
+        gate_slot_t *sl;
         uint32_t pos;
-        for (pos = (uint32_t)h & rs->gate_mask; rs->gate_ext[pos] && rs->gate_ext[pos] != h;
+        /* One slot per distinct extension (hash and text). */
+        for (pos = (uint32_t)e->h & rs->gate_mask; rs->gate_ext[pos].h;
              pos = (pos + 1) & rs->gate_mask)
-            ;
-        rs->gate_ext[pos] = h;
+            if (rs->gate_ext[pos].h == e->h && rs->gate_ext[pos].len == e->len
+                && !memcmp(rs->gate_ext[pos].s, e->s, e->len))
+                break;
+        sl = &rs->gate_ext[pos];
+        if (!sl->h)
+            *sl = *e;
+        else {
+            sl->req |= e->req;
+            sl->excl |= e->excl;
+        }
     }
     rs->ungated = (uint32_t *)ung->elts;
     rs->nungated = (unsigned)ung->nelts;
+    return APR_SUCCESS;
 }
 
-/* Might a rule that requires an extension concern this one? (A hash collision says yes: the
- * index then decides, as without the gate.) */
-static int gate_open(const wsg_ruleset_t *rs, const char *ext, size_t len)
+/* The gate's slot of this extension, or NULL when no rule requires or excludes it. A hash
+ * collision with a different extension gives a slot whose rules are not this extension's: the
+ * caller treats a slot whose text differs as "ask the index". */
+static const gate_slot_t *gate_find(const wsg_ruleset_t *rs, const char *ext, size_t len)
 {
     uint64_t h = hash_lit(ext, len, WSG_K_EQ, WSG_F_EXT);
     uint32_t pos;
 
-    for (pos = (uint32_t)h & rs->gate_mask; rs->gate_ext[pos]; pos = (pos + 1) & rs->gate_mask)
-        if (rs->gate_ext[pos] == h)
-            return 1;
-    return 0;
+    for (pos = (uint32_t)h & rs->gate_mask; rs->gate_ext[pos].h; pos = (pos + 1) & rs->gate_mask)
+        if (rs->gate_ext[pos].h == h)
+            return &rs->gate_ext[pos];
+    return NULL;
 }
 
 static apr_status_t mctx_cleanup(void *data)
@@ -561,6 +628,8 @@ apr_status_t wsg_ruleset_compile(wsg_ruleset_t *rs, const char **err)
             int q = anchor_quality(c);
             if (c->op == WSG_OP_RE)
                 c->jit = pcre2_jit_compile(c->re, PCRE2_JIT_COMPLETE) == 0;
+            else
+                cond_prepare(c);
             if (q > best) {
                 best = q;
                 r->anchor = (int)j;
@@ -639,8 +708,9 @@ apr_status_t wsg_ruleset_compile(wsg_ruleset_t *rs, const char **err)
     free(kv);
     rs->always = (uint32_t *)always->elts;
     rs->nalways = (unsigned)always->nelts;
-    build_gate(p, rs);
     rs->compiled = 1;
+    if (build_gate(p, rs) != APR_SUCCESS)
+        rs->gate_on = 0;    /* cannot happen short of memory; the index alone is as exact */
     return APR_SUCCESS;
 }
 
@@ -749,12 +819,23 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
     ms.sj = &sj;
     ms.nm = 0;
     ms.extra = 0;
-    if (rs->gate_on && !gate_open(rs, sj.s[WSG_F_EXT] ? sj.s[WSG_F_EXT] : "",
-                                  sj.s[WSG_F_EXT] ? sj.len[WSG_F_EXT] : 0)) {
-        /* No rule that requires an extension can match: only those that require none. */
-        for (i = 0; i < rs->nungated; i++)
-            visit(&ms, rs->ungated[i], -1);
-        goto matched;
+    if (rs->gate_on) {
+        const char *ext = sj.s[WSG_F_EXT] ? sj.s[WSG_F_EXT] : "";
+        size_t elen = sj.s[WSG_F_EXT] ? sj.len[WSG_F_EXT] : 0;
+        const gate_slot_t *sl = gate_find(rs, ext, elen);
+        int exact = sl && sl->len == elen && ci_eq(ext, sl->s, elen);
+
+        if (!sl || (exact && !sl->req)) {
+            /* No rule that requires an extension can match: only those that require none and
+             * do not exclude this one, each rejected by its cheapest condition (length, edge
+             * byte). (A rule list per extension, tested directly, was tried: slower than the
+             * index as soon as a rule has a long contains list.) */
+            uint64_t excl = exact ? sl->excl : 0;
+            for (i = 0; i < rs->nungated; i++)
+                if (!(excl & ((uint64_t)1 << i)) && rule_test(rs, rs->r[rs->ungated[i]], &sj, -1))
+                    ms.m[ms.nm++] = rs->ungated[i];     /* nungated <= WSG_LOCAL_MATCHES */
+            goto matched;
+        }
     }
     for (f = 0; f < WSG_F_N; f++) {
         if (f == WSG_F_ARGS || !sj.s[f])
