@@ -54,53 +54,59 @@ static const unsigned char needs_norm[256] = {
 int wsg_inspect_fast_norm(const char *target, char *buf, apr_size_t bufsize, wsg_norm_t *out)
 {
     const unsigned char *p = (const unsigned char *)target;
-    apr_size_t i;
-    const char *base, *dot = NULL;
+    apr_size_t i, slash = 0, dot = 0;
+    unsigned char prev = '/';
 
     if (!p || p[0] != '/' || !buf)
         return 0;
     /* One pass to the end of the path: no byte the normaliser changes, no "//", no segment
-     * ending in '.' ("/./", "/../", "x./", a trailing dot). */
-    for (i = 1; p[i] && p[i] != '?'; i++) {
+     * ending in '.' ("/./", "/../", "x./", a trailing dot); where the basename and the
+     * extension start, on the way. */
+    for (i = 1; p[i] && p[i] != '?'; prev = p[i++]) {
         unsigned char c = p[i];
         if (needs_norm[c])
             return 0;
-        if (c == '/' && (p[i - 1] == '/' || p[i - 1] == '.'))
-            return 0;
+        if (c == '/') {
+            if (prev == '/' || prev == '.')
+                return 0;
+            slash = i;
+            dot = 0;
+        }
+        else if (c == '.')
+            dot = i;
     }
-    if (p[i - 1] == '.' || i + 1 >= bufsize)
+    if (prev == '.' || i + 1 >= bufsize)
         return 0;
     memcpy(buf, target, i);
     buf[i] = '\0';
-    base = buf;
-    {
-        apr_size_t k;
-        for (k = 0; k < i; k++) {
-            if (buf[k] == '/')
-                base = buf + k + 1, dot = NULL;
-            else if (buf[k] == '.')
-                dot = buf + k;
-        }
-    }
     out->path = buf;
     out->path_len = i;
-    out->basename = base;
-    out->ext = dot ? dot + 1 : buf + i;
+    out->basename = buf + slash + 1;
+    out->ext = dot ? buf + dot + 1 : buf + i;
     out->query = p[i] == '?' ? target + i + 1 : NULL;
     out->flags = 0;
     return 1;
 }
 
-/* wsg_track_is_script_ext, skipped for extensions that cannot be one (every script extension
- * starts with one of these letters). */
+/* wsg_track_is_script_ext, skipped for extensions that cannot be one: every script extension
+ * is pl, py or sh, or starts with one of these pairs (css, js, png, html never reach it). */
 static int is_script_ext(const char *ext)
 {
-    switch (ext[0]) {
-    case 'a': case 'c': case 'j': case 'p': case 's':
-        return wsg_track_is_script_ext(ext);
-    default:
+    char a = ext[0], b = a ? ext[1] : 0;
+
+    if (!a || !b)
         return 0;
+    if (!ext[2])
+        return ((a == 'p' && (b == 'l' || b == 'y')) || (a == 's' && b == 'h'))
+               && wsg_track_is_script_ext(ext);
+    switch (a) {
+    case 'p': if (b != 'h') return 0; break;
+    case 'a': if (b != 's' && b != 'l') return 0; break;
+    case 'c': if (b != 'e' && b != 'f' && b != 'g') return 0; break;
+    case 'j': if (b != 's') return 0; break;
+    default: return 0;
     }
+    return wsg_track_is_script_ext(ext);
 }
 
 void wsg_inspect_target(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char *buf,

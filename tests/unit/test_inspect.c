@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <math.h>
+#include <apr_strings.h>
 #include "wsg_test.h"
 #include "wsg_inspect.h"
 
@@ -360,6 +361,96 @@ static void test_banned(void **state)
     assert_int_equal(ix.status, 403);
 }
 
+/* The matcher's gate (wsg_rules_match.c): rules that require an extension are skipped for a
+ * request of another one; those that require none are still tested; results are the same with
+ * the gate off (more ungated rules than it takes). */
+static unsigned first_id(const wsg_ruleset_t *rs, const char *target)
+{
+    char buf[512];
+    wsg_norm_t n;
+    wsg_req_t req;
+    wsg_match_t m;
+
+    wsg_norm_target(target, buf, sizeof(buf), &n);
+    memset(&req, 0, sizeof(req));
+    req.method = "GET";
+    req.norm = &n;
+    return wsg_ruleset_match(rs, &req, &m) > 0 ? m.first->id : 0;
+}
+
+static void test_gate(void **state)
+{
+    static const char *base =
+        "id=1 score=1 tag=t msg=m ext.in=php basename.contains=x\n"
+        "id=2 score=1 tag=t msg=m dir.contains=/secret/\n"
+        "id=3 score=1 tag=t msg=m basename.suffix=.php~\n"
+        "id=4 score=1 tag=t msg=m path.suffix=.php/\n"
+        "id=5 score=1 tag=t msg=m !ext.in=html basename.contains=zz\n"
+        "id=6 score=1 tag=t msg=m path.in=/a/b.jsp,/c.cgi\n";
+    apr_pool_t *p = *state;
+    int round;
+
+    for (round = 0; round < 2; round++) {
+        wsg_ruleset_t *rs;
+        const char *err = NULL;
+        char *text = apr_pstrdup(p, base);
+        int i;
+        if (round == 1)     /* 70 more ungated rules: the gate is off, the index alone */
+            for (i = 0; i < 70; i++)
+                text = apr_psprintf(p, "%sid=%d score=1 tag=t msg=m dir.contains=/d%d/\n", text,
+                                    100 + i, i);
+        wsg_ruleset_create(p, &rs);
+        if (wsg_ruleset_load_string(rs, "g.rules", text, strlen(text), &err) != APR_SUCCESS
+            || wsg_ruleset_compile(rs, &err) != APR_SUCCESS)
+            fail_msg("%s", err);
+        assert_int_equal(first_id(rs, "/x.php"), 1);
+        assert_int_equal(first_id(rs, "/X.PHP"), 1);
+        assert_int_equal(first_id(rs, "/x.html"), 0);
+        assert_int_equal(first_id(rs, "/secret/a.html"), 2);
+        assert_int_equal(first_id(rs, "/a.php~"), 3);
+        assert_int_equal(first_id(rs, "/a.php/"), 4);
+        assert_int_equal(first_id(rs, "/zz.css"), 5);
+        assert_int_equal(first_id(rs, "/zz.html"), 0);
+        assert_int_equal(first_id(rs, "/a/b.jsp"), 6);
+        assert_int_equal(first_id(rs, "/c.cgi"), 6);
+        assert_int_equal(first_id(rs, "/b.jsp"), 0);
+        assert_int_equal(first_id(rs, "/index.html"), 0);
+        if (round == 1)
+            assert_int_equal(first_id(rs, "/d7/index.html"), 107);
+    }
+}
+
+/* Every script extension scores as a miss (the pre-check in front of wsg_track_is_script_ext
+ * lets them all through), and common static ones do not. */
+static void test_script_names(void **state)
+{
+    fx_t *fx = *state;
+    static const char *scripts[] = {
+        "php", "php3", "php4", "php5", "php7", "phtml", "pht", "phar", "asp", "aspx", "ashx",
+        "asmx", "ascx", "asa", "cer", "cfm", "cfc", "jsp", "jspx", "jsw", "cgi", "pl", "py",
+        "sh", "alfa",
+    };
+    static const char *other[] = {"html", "css", "js", "png", "svg", "json", "p", "", "pdf"};
+    wsg_inspect_t ix;
+    char t[64];
+    size_t i;
+
+    fx->ic.rules = NULL;
+    for (i = 0; i < sizeof(scripts) / sizeof(scripts[0]); i++) {
+        snprintf(t, sizeof(t), "/zq.%s", scripts[i]);
+        inspect(fx, "GET", t, &ix);
+        if (ix.miss != 1)
+            fail_msg("%s: miss %g", t, ix.miss);
+    }
+    for (i = 0; i < sizeof(other) / sizeof(other[0]); i++) {
+        snprintf(t, sizeof(t), "/zq.%s", other[i]);
+        inspect(fx, "GET", t, &ix);
+        if (ix.miss != 0)
+            fail_msg("%s: miss %g", t, ix.miss);
+    }
+    fx->ic.rules = fx->rs;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -368,6 +459,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_phase, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_log_phase, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_banned, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_gate, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_script_names, fx_setup, fx_teardown),
     };
     return WSG_RUN_GROUP(tests);
 }
