@@ -390,6 +390,34 @@ static int refuse(request_rec *r, wsg_req_state_t *st, const wsg_inspect_t *ix)
     return HTTP_FORBIDDEN;
 }
 
+/* A banned client's refusal with the least work: on HTTP/1.x, a fixed 403 written straight to the
+ * connection (no header filter, no error page) and the connection closed, so a flood costs less
+ * than serving it 404s. HTTP/2 streams (c->master) and anything else get the ordinary refusal. */
+static int refuse_banned(request_rec *r, wsg_req_state_t *st, const wsg_inspect_t *ix)
+{
+    static const char resp[] = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
+                               "Content-Length: 10\r\nConnection: close\r\n\r\nForbidden\n";
+    conn_rec *c = r->connection;
+    apr_bucket_brigade *bb;
+    apr_size_t len = sizeof(resp) - 1;
+
+    if (c->master || r->proto_num < HTTP_VERSION(1, 0) || r->proto_num >= HTTP_VERSION(2, 0))
+        return refuse(r, st, ix);
+    if (r->header_only)
+        len -= 10;          /* HEAD: the same head, no body */
+    st->refused = 1;
+    r->status = HTTP_FORBIDDEN;
+    c->keepalive = AP_CONN_CLOSE;
+    /* What httpd would add to the answer is not wanted: the head is written already. */
+    ap_remove_output_filter_byhandle(r->output_filters, "HTTP_HEADER");
+    bb = apr_brigade_create(r->pool, c->bucket_alloc);
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_immortal_create(resp, len, c->bucket_alloc));
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(c->bucket_alloc));
+    (void)ap_pass_brigade(c->output_filters, bb);
+    r->bytes_sent = r->header_only ? 0 : 10;
+    return DONE;
+}
+
 /* quick_handler, the first hook after post_read_request (where mod_remoteip sets the client
  * address) and before any translation or mapping: who is it, and are they banned? One read
  * transaction (the address and its prefix), no write. A client without records (nearly every
@@ -435,7 +463,7 @@ static int wsg_quick_handler(request_rec *r, int lookup_uri)
     f.prec = found[1] ? &st->prec : NULL;
     memset(&ix, 0, sizeof(ix));
     if (wsg_inspect_banned(&G->inspect, &f, &ix) == WSG_ACT_BAN)
-        return refuse(r, st, &ix);
+        return refuse_banned(r, st, &ix);
     return DECLINED;
 }
 

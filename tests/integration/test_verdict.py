@@ -112,3 +112,23 @@ def test_refused_probe_of_missing_file_counts_its_miss_part(httpd, mpm):
     assert h.status("/index.html", src=src) == 429
     time.sleep(0.2)
     assert show(h, src)[0] == hits1 and len(h.events(client=src)) == n0 + 1
+
+
+def test_banned_client_refused_with_a_fixed_403(httpd, mpm):
+    """A banned client's HTTP/1.1 request gets a fixed 403 written at once (quick_handler) and the
+    connection closed; HEAD gets the head only; a POST's body is not waited for."""
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardAllow none")
+    h.start()
+    src = "127.9.0.8"
+    rc, out, err = h.ctl("ban", src, "--for", "1h")
+    assert rc == 0, err
+    r = h.get("/index.html", src=src)
+    assert r.status == 403 and r.body == b"Forbidden\n", (r, r.body)
+    assert r.headers.get("content-length") == "10" and r.headers.get("connection") == "close", r.headers
+    r = h.get("/index.html", src=src, method="HEAD")
+    assert r.status == 403 and r.body == b"", (r, r.body)
+    r = h.get("/x.php", src=src, method="POST", body="a=" + "x" * 5000)
+    assert r.status == 403, r
+    # Its neighbours are served, and nothing was written for the refusals.
+    assert h.status("/index.html", src="127.9.0.9") == 200
+    assert show(h, src)[0] == 0
