@@ -36,19 +36,15 @@
 #define WSG_HTTP_TOO_MANY 429
 #define WSG_HTTP_FORBIDDEN 403
 
-/* Bytes that make a target need the normaliser: controls, space, 8-bit, '%', '\\', ';', '$'
- * (NTFS "::$DATA"), '#' (a fragment: the split handles it) and upper case. */
-static const unsigned char needs_norm[256] = {
-    ['\0'] = 1, [1] = 1, [2] = 1, [3] = 1, [4] = 1, [5] = 1, [6] = 1, [7] = 1, [8] = 1, [9] = 1,
-    [10] = 1, [11] = 1, [12] = 1, [13] = 1, [14] = 1, [15] = 1, [16] = 1, [17] = 1, [18] = 1,
-    [19] = 1, [20] = 1, [21] = 1, [22] = 1, [23] = 1, [24] = 1, [25] = 1, [26] = 1, [27] = 1,
-    [28] = 1, [29] = 1, [30] = 1, [31] = 1, [' '] = 1, ['%'] = 1, ['\\'] = 1, [';'] = 1,
-    ['$'] = 1, ['#'] = 1, [127] = 1,
-    ['A'] = 1, ['B'] = 1, ['C'] = 1, ['D'] = 1, ['E'] = 1, ['F'] = 1, ['G'] = 1, ['H'] = 1,
-    ['I'] = 1, ['J'] = 1, ['K'] = 1, ['L'] = 1, ['M'] = 1, ['N'] = 1, ['O'] = 1, ['P'] = 1,
-    ['Q'] = 1, ['R'] = 1, ['S'] = 1, ['T'] = 1, ['U'] = 1, ['V'] = 1, ['W'] = 1, ['X'] = 1,
-    ['Y'] = 1, ['Z'] = 1,
-    [128 ... 255] = 1,
+/* The bytes the fast path's scan looks at: those that make a target need the normaliser
+ * (controls, space, 8-bit, '%', '\\', ';', '$' for NTFS "::$DATA", '#' for a fragment, upper
+ * case), '/' and '.' (empty and dot segments, where basename and extension start) and the end
+ * of the path. Every other byte is ordinary (0). */
+enum { C_ORD = 0, C_NORM, C_SLASH, C_DOT, C_END };
+static const unsigned char cls[256] = {
+    ['\0'] = C_END, ['?'] = C_END, ['/'] = C_SLASH, ['.'] = C_DOT,
+    [1 ... 31] = C_NORM, [' '] = C_NORM, ['%'] = C_NORM, ['\\'] = C_NORM, [';'] = C_NORM,
+    ['$'] = C_NORM, ['#'] = C_NORM, ['A' ... 'Z'] = C_NORM, [127 ... 255] = C_NORM,
 };
 
 int wsg_inspect_fast_norm(const char *target, char *buf, apr_size_t bufsize, wsg_norm_t *out)
@@ -62,9 +58,13 @@ int wsg_inspect_fast_norm(const char *target, char *buf, apr_size_t bufsize, wsg
     /* One pass to the end of the path: no byte the normaliser changes, no "//", no segment
      * ending in '.' ("/./", "/../", "x./", a trailing dot); where the basename and the
      * extension start, on the way. */
-    for (i = 1; p[i] && p[i] != '?'; prev = p[i++]) {
+    for (i = 1;; prev = p[i++]) {
         unsigned char c = p[i];
-        if (needs_norm[c])
+        if (!cls[c])
+            continue;           /* an ordinary byte: the common case, one load and a test */
+        if (cls[c] == C_END)
+            break;
+        if (cls[c] == C_NORM)
             return 0;
         if (c == '/') {
             if (prev == '/' || prev == '.')
@@ -72,7 +72,7 @@ int wsg_inspect_fast_norm(const char *target, char *buf, apr_size_t bufsize, wsg
             slash = i;
             dot = 0;
         }
-        else if (c == '.')
+        else
             dot = i;
     }
     if (prev == '.' || i + 1 >= bufsize)

@@ -95,6 +95,8 @@ struct wsg_ruleset_t {
     }                  *gate_ext;
     uint32_t            gate_mask;
     uint32_t           *ungated;
+    const struct wsg_cond_t **ungated_pre;  /* per ungated rule: a positive literal condition
+                                             * whose precheck rejects cheaply, or NULL */
     unsigned            nungated;
     pcre2_match_context *mctx;
 };

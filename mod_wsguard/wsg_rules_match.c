@@ -567,6 +567,21 @@ static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
     }
     rs->ungated = (uint32_t *)ung->elts;
     rs->nungated = (unsigned)ung->nelts;
+    rs->ungated_pre = apr_pcalloc(p, (rs->nungated + 1) * sizeof(*rs->ungated_pre));
+    for (k = 0; k < rs->nungated; k++) {
+        const wsg_rule_t *r = rs->r[rs->ungated[k]];
+        const wsg_cond_t *best = NULL;
+        /* A positive literal condition on a field other than args; one with an edge byte
+         * (eq, prefix, suffix) rejects more than one with a length only (contains). */
+        for (j = 0; j < r->ncond; j++) {
+            const wsg_cond_t *c = &r->cond[j];
+            if (c->neg || c->op == WSG_OP_RE || c->field == WSG_F_ARGS || c->nlits == 0)
+                continue;
+            if (!best || (best->op == WSG_OP_CONTAINS && c->op != WSG_OP_CONTAINS))
+                best = c;
+        }
+        rs->ungated_pre[k] = best;
+    }
     return APR_SUCCESS;
 }
 
@@ -831,9 +846,24 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
              * byte). (A rule list per extension, tested directly, was tried: slower than the
              * index as soon as a rule has a long contains list.) */
             uint64_t excl = exact ? sl->excl : 0;
-            for (i = 0; i < rs->nungated; i++)
-                if (!(excl & ((uint64_t)1 << i)) && rule_test(rs, rs->r[rs->ungated[i]], &sj, -1))
+            for (i = 0; i < rs->nungated; i++) {
+                const wsg_cond_t *c = rs->ungated_pre[i];
+                if (excl & ((uint64_t)1 << i))
+                    continue;
+                if (c) {
+                    /* The precheck of lit_test, inline: most rules stop here. */
+                    const char *v = sj.s[c->field];
+                    size_t vl = sj.len[c->field];
+                    unsigned char e;
+                    if (!v || vl < c->minlen || vl == 0)
+                        continue;
+                    e = wsg_lc[(unsigned char)(c->op == WSG_OP_SUFFIX ? v[vl - 1] : v[0])];
+                    if (c->op != WSG_OP_CONTAINS && !(c->edge[e >> 5] & (1u << (e & 31))))
+                        continue;
+                }
+                if (rule_test(rs, rs->r[rs->ungated[i]], &sj, -1))
                     ms.m[ms.nm++] = rs->ungated[i];     /* nungated <= WSG_LOCAL_MATCHES */
+            }
             goto matched;
         }
     }
