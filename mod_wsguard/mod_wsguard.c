@@ -535,7 +535,6 @@ static void request_facts(request_rec *r, wsg_facts_t *f, int enforce)
     f->target = r->unparsed_uri ? r->unparsed_uri : r->uri;
     f->ua = apr_table_get(r->headers_in, "User-Agent");
     f->enforce = enforce;
-    f->now = apr_time_now();
 }
 
 /* header_parser: the directory is known and the target mapped; the verdict of the header
@@ -562,6 +561,8 @@ static int wsg_header_parser(request_rec *r)
     request_facts(r, &f, engine == WSG_ENGINE_ON);
     f.file = file_fact(r);
     if (st) {
+        /* The clock only matters with a record (a client without one is judged without it). */
+        f.now = apr_time_now();
         f.rec = st->have_addr ? &st->rec : NULL;
         f.prec = st->have_prefix ? &st->prec : NULL;
     }
@@ -579,6 +580,8 @@ static int wsg_header_parser(request_rec *r)
     if (!(st = real_state(r, cur, G)))
         return DECLINED;
     if (todo == WSG_DO_WRITE) {
+        if (!f.now)
+            f.now = apr_time_now();
         todo = write_once(r, st, &ix, &f);
         if (todo == WSG_DO_REFUSE)
             return refuse(r, st, &ix);
@@ -620,6 +623,7 @@ static int wsg_log_transaction(request_rec *r)
     while (last->next)
         last = last->next;
     request_facts(r, &f, engine == WSG_ENGINE_ON);
+    f.now = apr_time_now();
     f.status = last->status;
     if (st) {
         f.body = st->body;
