@@ -355,13 +355,17 @@ static wsg_do_t write_once(request_rec *r, wsg_req_state_t *st, wsg_inspect_t *i
     todo = wsg_inspect_written(&G->inspect, f, ix, rv == APR_SUCCESS);
     if (todo == WSG_DO_LATER)
         return todo;
-    if (ix->alert)
+    if (ix->alert && header)
         ap_log_rerror(APLOG_MARK, APLOG_ALERT, 0, r, APLOGNO(19454)
-                      "possible web shell present: %s %s answered %d to a probe (rule %u: %s)%s",
-                      r->method, ix->norm.path, header ? 200 : f->status,
+                      "possible web shell present: %s %s: the file exists and was probed (rule "
+                      "%u: %s); the probe itself was refused with %d", r->method, ix->norm.path,
                       ix->m.first ? ix->m.first->id : 0,
-                      ix->m.first && ix->m.first->msg ? ix->m.first->msg : "",
-                      header ? " [the file exists; the probe itself was refused]" : "");
+                      ix->m.first && ix->m.first->msg ? ix->m.first->msg : "", ix->status);
+    else if (ix->alert)
+        ap_log_rerror(APLOG_MARK, APLOG_ALERT, 0, r, APLOGNO(19454)
+                      "possible web shell present: %s %s answered %d to a probe (rule %u: %s)",
+                      r->method, ix->norm.path, f->status, ix->m.first ? ix->m.first->id : 0,
+                      ix->m.first && ix->m.first->msg ? ix->m.first->msg : "");
     if (header && rv == APR_SUCCESS && ix->res.action == WSG_ACT_BAN)
         ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, APLOGNO(19453)
                       "%s %s: client banned until %s (score %.1f, rule %u)", r->method,

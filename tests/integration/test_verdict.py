@@ -66,6 +66,7 @@ def test_refused_probe_of_existing_file_raises_alert(httpd, mpm):
     lines = h.wait_error_line(r"possible web shell present")
     assert len(lines) == 1 and "/probe/wso.php" in lines[0], lines
     assert re.search(r"\[wsguard:alert\]", lines[0]), lines
+    assert "the file exists" in lines[0] and "refused with 429" in lines[0], lines
     evs = h.wait_events(lambda e: e.get("event") == "alert")
     assert len(evs) == 1 and evs[0]["client"] == src and evs[0]["status"] == 429, evs
     assert evs[0]["action"] == "ratelimit", evs
