@@ -532,12 +532,18 @@ static int file_fact(const request_rec *r)
     return WSG_FILE_UNKNOWN;
 }
 
+static const char *request_ua(void *baton)
+{
+    return apr_table_get(((request_rec *)baton)->headers_in, "User-Agent");
+}
+
 static void request_facts(request_rec *r, wsg_facts_t *f, int enforce)
 {
     memset(f, 0, sizeof(*f));
     f->method = r->method;
     f->target = r->unparsed_uri ? r->unparsed_uri : r->uri;
-    f->ua = apr_table_get(r->headers_in, "User-Agent");
+    f->ua_fn = request_ua;          /* only if a rule may look at it */
+    f->ua_baton = r;
     f->enforce = enforce;
 }
 

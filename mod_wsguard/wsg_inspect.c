@@ -122,6 +122,8 @@ void wsg_inspect_target(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char 
     req.method = method;
     req.norm = &ix->norm;
     req.ua = f->ua;
+    req.ua_fn = f->ua_fn;
+    req.ua_baton = f->ua_baton;
     req.body = f->body;
     req.body_len = f->body ? f->body_len : 0;
     if (c->rules)

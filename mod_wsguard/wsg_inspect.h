@@ -30,6 +30,8 @@ typedef struct wsg_facts_t {
     const char      *method;           /* NULL: GET */
     const char      *target;           /* the request target as sent (path and ?query) */
     const char      *ua;
+    const char    *(*ua_fn)(void *baton);  /* when ua is NULL: asked only if a rule may look */
+    void            *ua_baton;
     const char      *body;             /* first bytes of a form body (log phase) */
     apr_size_t       body_len;
     int              file;             /* WSG_FILE_* */

@@ -98,6 +98,7 @@ struct wsg_ruleset_t {
     const struct wsg_cond_t **ungated_pre;  /* per ungated rule: a positive literal condition
                                              * whose precheck rejects cheaply, or NULL */
     unsigned            nungated;
+    int                 ungated_ua;  /* an ungated rule has a User-Agent condition */
     pcre2_match_context *mctx;
 };
 

@@ -50,7 +50,10 @@ typedef struct {
     const wsg_req_t *req;
 } subj_t;
 
-static void subj_init(subj_t *sj, const wsg_req_t *req)
+static void subj_ua(subj_t *sj);
+
+/* lazy_ua: leave the User-Agent for subj_ua (the gate may show no rule needs it). */
+static void subj_init(subj_t *sj, const wsg_req_t *req, int lazy_ua)
 {
     const wsg_norm_t *n = req->norm;
     memset(sj, 0, sizeof(*sj));
@@ -80,9 +83,20 @@ static void subj_init(subj_t *sj, const wsg_req_t *req)
         sj->s[WSG_F_QUERY] = n->query;
         sj->len[WSG_F_QUERY] = strlen(n->query);
     }
-    if (req->ua) {
-        sj->s[WSG_F_UA] = req->ua;
-        sj->len[WSG_F_UA] = strlen(req->ua);
+    if (!lazy_ua)
+        subj_ua(sj);
+}
+
+/* The User-Agent, from the request or, when it only gives a way to ask, asked now. */
+static void subj_ua(subj_t *sj)
+{
+    const char *ua = sj->req->ua;
+
+    if (!ua && sj->req->ua_fn)
+        ua = sj->req->ua_fn(sj->req->ua_baton);
+    if (ua) {
+        sj->s[WSG_F_UA] = ua;
+        sj->len[WSG_F_UA] = strlen(ua);
     }
 }
 
@@ -581,6 +595,9 @@ static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
                 best = c;
         }
         rs->ungated_pre[k] = best;
+        for (j = 0; j < r->ncond; j++)
+            if (r->cond[j].field == WSG_F_UA)
+                rs->ungated_ua = 1;
     }
     return APR_SUCCESS;
 }
@@ -829,7 +846,7 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
     memset(out, 0, sizeof(*out));
     if (!rs->compiled || !req)
         return 0;
-    subj_init(&sj, req);
+    subj_init(&sj, req, rs->gate_on);
     ms.rs = rs;
     ms.sj = &sj;
     ms.nm = 0;
@@ -846,6 +863,8 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
              * byte). (A rule list per extension, tested directly, was tried: slower than the
              * index as soon as a rule has a long contains list.) */
             uint64_t excl = exact ? sl->excl : 0;
+            if (rs->ungated_ua)
+                subj_ua(&sj);
             for (i = 0; i < rs->nungated; i++) {
                 const wsg_cond_t *c = rs->ungated_pre[i];
                 if (excl & ((uint64_t)1 << i))
@@ -866,6 +885,7 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
             }
             goto matched;
         }
+        subj_ua(&sj);
     }
     for (f = 0; f < WSG_F_N; f++) {
         if (f == WSG_F_ARGS || !sj.s[f])

@@ -133,3 +133,17 @@ def test_banned_client_refused_with_a_fixed_403(httpd, mpm):
     # Its neighbours are served, and nothing was written for the refusals.
     assert h.status("/index.html", src="127.9.0.9") == 200
     assert show(h, src)[0] == 0
+
+
+def test_user_agent_rules_still_apply(httpd, mpm):
+    """The User-Agent is read only when a rule may look at it: a scripted client's missing script
+    still scores its User-Agent rule (500001), a browser's does not."""
+    h = httpd(mpm=mpm, rules=SHIPPED, wsguard="WSGuardAllow none")
+    h.start()
+    assert h.status("/zzqq.php", src="127.9.0.10", headers={"User-Agent": "python-requests/2.31.0"}) == 404
+    assert h.status("/zzqq.php", src="127.9.0.11",
+                    headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"}) == 404
+    lib = h.wait_events(lambda e: e.get("client") == "127.9.0.10")
+    web = h.wait_events(lambda e: e.get("client") == "127.9.0.11")
+    assert 500001 in lib[0]["rules"] and lib[0]["score"] == 3, lib
+    assert 500001 not in web[0]["rules"] and web[0]["score"] == 2, web
