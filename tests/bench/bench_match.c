@@ -97,12 +97,12 @@ static double bench(const wsg_ruleset_t *rs, unsigned long *hits, double *mean)
     volatile int sink = 0;
     *hits = 0;
     for (i = 0; i < nreqs; i++) {     /* warm-up, and the hit count */
-        wsg_req_t req = {reqs[i].method, &reqs[i].norm, NULL, NULL, 0};
+        wsg_req_t req = {.method = reqs[i].method, .norm = &reqs[i].norm};
         wsg_match_t m;
         *hits += wsg_ruleset_match(rs, &req, &m) > 0;
     }
     for (i = 0; i < nreqs; i++) {
-        wsg_req_t req = {reqs[i].method, &reqs[i].norm, NULL, NULL, 0};
+        wsg_req_t req = {.method = reqs[i].method, .norm = &reqs[i].norm};
         wsg_match_t m;
         double t0 = now_ns();
         for (k = 0; k < REPS; k++)
