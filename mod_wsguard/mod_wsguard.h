@@ -8,6 +8,7 @@
 #include "wsg_policy.h"
 #include "wsg_rules.h"
 #include "wsg_ip.h"
+#include "wsg_inspect.h"
 
 extern module AP_MODULE_DECLARE_DATA wsguard_module;
 
@@ -21,7 +22,34 @@ typedef struct wsg_dir_conf_t {
     int engine;                        /* wsg_engine_e or WSG_UNSET */
 } wsg_dir_conf_t;
 
+/* ---- the state of one configuration generation (as mod_md's md_mod_conf_t) ----
+ * One object per generation, in pconf (found by pool userdata, so it goes with the generation),
+ * reached from every server's configuration (sc->gen). post_config fills it; child_init sets
+ * the per-process part (each child has its own copy of this memory after fork). */
+typedef struct wsg_gen_t {
+    /* set by post_config */
+    int              ready;            /* post_config completed: requests are inspected */
+    wsg_policy_t     policy;
+    double           miss_score;       /* WSGuardMissScore */
+    const char      *state_dir;
+    wsg_store_opts_t store_opts;
+    apr_file_t      *event_log;
+    int              store_broken;     /* post_config could not prepare it: said once there */
+    wsg_allow_t     *default_allow;    /* 127.0.0.1 and ::1 */
+    wsg_inspect_conf_t inspect;        /* rules, policy and miss score the verdicts use */
+    /* rules (mod_wsguard_rules.c): the candidate this generation's WSGuardRules load into, and
+     * the rules in force */
+    wsg_ruleset_t   *rules, *rules_cand;
+    int              rules_cand_failed;
+    const char      *rules_cand_error;
+    /* per child (child_init) */
+    wsg_store_t     *store;            /* this child's handle, NULL: serving without tracking */
+    volatile apr_uint32_t warned_full, warned_store, warned_event, warned_evict; /* log once */
+    apr_time_t       last_purge;
+} wsg_gen_t;
+
 typedef struct wsg_srv_conf_t {
+    wsg_gen_t   *gen;                  /* the same object for every server of a generation */
     int          engine;               /* server/vhost level: used before the directory is known */
     wsg_allow_t *allow;                /* NULL: unset */
     /* global (main server only) */
@@ -40,8 +68,10 @@ void *wsg_glue_create_dir_conf(apr_pool_t *p, char *dir);
 void *wsg_glue_merge_dir_conf(apr_pool_t *p, void *basev, void *addv);
 void *wsg_glue_create_srv_conf(apr_pool_t *p, server_rec *s);
 void *wsg_glue_merge_srv_conf(apr_pool_t *p, void *basev, void *addv);
+/* This generation's state object, created on first use (pool userdata of pconf). */
+wsg_gen_t *wsg_glue_gen(apr_pool_t *pconf);
 /* pre_config: this generation's defaults (the allowlist of 127.0.0.1 and ::1). */
-void wsg_glue_conf_reset(apr_pool_t *pconf);
+void wsg_glue_conf_reset(wsg_gen_t *gen, apr_pool_t *pconf);
 int wsg_glue_srv_engine(const wsg_srv_conf_t *sc);
 int wsg_glue_dir_engine(const wsg_dir_conf_t *dc, const wsg_srv_conf_t *sc);
 const wsg_allow_t *wsg_glue_allow(const wsg_srv_conf_t *sc);
@@ -49,18 +79,14 @@ const wsg_allow_t *wsg_glue_allow(const wsg_srv_conf_t *sc);
 /* ---- rules per configuration generation (mod_wsguard_rules.c) ---- */
 
 /* pre_config: a fresh candidate ruleset for this generation's WSGuardRules. */
-apr_status_t wsg_glue_rules_reset(apr_pool_t *pconf);
+apr_status_t wsg_glue_rules_reset(wsg_gen_t *gen, apr_pool_t *pconf);
 /* WSGuardRules: loads path into the candidate. An error message at startup (configtest fails);
  * NULL at a restart, where post_config keeps the rules in force and says why. */
 const char *wsg_glue_rules_load(cmd_parms *cmd, const char *path);
 /* post_config: the candidate (or the default rules) becomes current, or, when it failed at a
  * restart, the previous generation's rules do. APR_EGENERAL when there are no usable rules. */
-apr_status_t wsg_glue_rules_commit(apr_pool_t *pconf, server_rec *s, int rules_set);
-
-/* The state the status handler reads: this child's store, the policy and rules in force. */
-wsg_store_t *wsg_glue_store(void);
-const wsg_policy_t *wsg_glue_policy(void);
-const wsg_ruleset_t *wsg_glue_rules(void);
+apr_status_t wsg_glue_rules_commit(wsg_gen_t *gen, apr_pool_t *pconf, server_rec *s,
+                                   int rules_set);
 
 void wsg_status_register_hooks(apr_pool_t *p);
 

@@ -27,9 +27,24 @@ void *wsg_glue_merge_dir_conf(apr_pool_t *p, void *basev, void *addv)
     return dc;
 }
 
+#define WSG_GEN_KEY "mod_wsguard-generation"
+
+wsg_gen_t *wsg_glue_gen(apr_pool_t *pconf)
+{
+    wsg_gen_t *gen = NULL;
+
+    apr_pool_userdata_get((void **)&gen, WSG_GEN_KEY, pconf);
+    if (!gen) {
+        gen = apr_pcalloc(pconf, sizeof(*gen));
+        apr_pool_userdata_setn(gen, WSG_GEN_KEY, NULL, pconf);
+    }
+    return gen;
+}
+
 void *wsg_glue_create_srv_conf(apr_pool_t *p, server_rec *s)
 {
     wsg_srv_conf_t *sc = apr_pcalloc(p, sizeof(*sc));
+    sc->gen = wsg_glue_gen(p);
     sc->engine = WSG_UNSET;
     sc->ratelimit = sc->ban = -1;
     sc->ban_time = sc->ban_max = sc->halflife = -1;
@@ -58,21 +73,19 @@ int wsg_glue_dir_engine(const wsg_dir_conf_t *dc, const wsg_srv_conf_t *sc)
     return dc && dc->engine != WSG_UNSET ? dc->engine : wsg_glue_srv_engine(sc);
 }
 
-static wsg_allow_t *default_allow;        /* 127.0.0.1 and ::1, per generation */
-
-void wsg_glue_conf_reset(apr_pool_t *pconf)
+void wsg_glue_conf_reset(wsg_gen_t *gen, apr_pool_t *pconf)
 {
     const char *err;
 
     wsg_cs_conf_reset(pconf);
-    default_allow = wsg_allow_make(pconf);
-    wsg_allow_add(default_allow, pconf, "127.0.0.1", &err);
-    wsg_allow_add(default_allow, pconf, "::1", &err);
+    gen->default_allow = wsg_allow_make(pconf);
+    wsg_allow_add(gen->default_allow, pconf, "127.0.0.1", &err);
+    wsg_allow_add(gen->default_allow, pconf, "::1", &err);
 }
 
 const wsg_allow_t *wsg_glue_allow(const wsg_srv_conf_t *sc)
 {
-    return sc->allow ? sc->allow : default_allow;
+    return sc->allow ? sc->allow : sc->gen->default_allow;
 }
 
 /* ---- directive handlers ---- */

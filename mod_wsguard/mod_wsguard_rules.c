@@ -15,13 +15,11 @@
 
 APLOG_USE_MODULE(wsguard);
 
-/* Rules of this configuration generation. candidate is what this generation's WSGuardRules load
- * into; current is what requests use. A graceful restart with a broken rule file keeps the rules in
- * force: their texts are kept in the process pool (which outlives generations and, unlike this
- * DSO's statics, is not reset when httpd reloads the module), and compiled again. */
-static wsg_ruleset_t *rules_cur, *rules_cand;
-static int            rules_cand_failed;
-static const char    *rules_cand_error;
+/* Rules of this configuration generation (wsg_gen_t): rules_cand is what this generation's
+ * WSGuardRules load into; rules is what requests use. A graceful restart with a broken rule file
+ * keeps the rules in force: their texts are kept in the process pool (which outlives generations
+ * and, unlike this DSO's statics, is not reset when httpd reloads the module), and compiled
+ * again. */
 #define WSG_KEPT_KEY "wsguard-rules-kept"
 
 static int wsg_is_restart(void)
@@ -29,33 +27,30 @@ static int wsg_is_restart(void)
     return ap_state_query(AP_SQ_CONFIG_GEN) > 0;
 }
 
-apr_status_t wsg_glue_rules_reset(apr_pool_t *pconf)
+apr_status_t wsg_glue_rules_reset(wsg_gen_t *gen, apr_pool_t *pconf)
 {
-    rules_cur = rules_cand = NULL;
-    rules_cand_failed = 0;
-    rules_cand_error = NULL;
-    return wsg_ruleset_create(pconf, &rules_cand);
+    gen->rules = gen->rules_cand = NULL;
+    gen->rules_cand_failed = 0;
+    gen->rules_cand_error = NULL;
+    return wsg_ruleset_create(pconf, &gen->rules_cand);
 }
 
 const char *wsg_glue_rules_load(cmd_parms *cmd, const char *path)
 {
+    wsg_srv_conf_t *sc = ap_get_module_config(cmd->server->module_config, &wsguard_module);
+    wsg_gen_t *gen = sc->gen;
     const char *err;
 
-    if (rules_cand_failed)
+    if (gen->rules_cand_failed)
         return NULL;
-    if (wsg_ruleset_load_path(rules_cand, path, &err) != APR_SUCCESS) {
+    if (wsg_ruleset_load_path(gen->rules_cand, path, &err) != APR_SUCCESS) {
         if (!wsg_is_restart())
             return apr_psprintf(cmd->pool, "%s: %s", cmd->cmd->name, err);
         /* A restart: keep serving with the rules in force; post_config says why. */
-        rules_cand_failed = 1;
-        rules_cand_error = apr_pstrdup(cmd->pool, err);
+        gen->rules_cand_failed = 1;
+        gen->rules_cand_error = apr_pstrdup(cmd->pool, err);
     }
     return NULL;
-}
-
-const wsg_ruleset_t *wsg_glue_rules(void)
-{
-    return rules_cur;
 }
 
 /* Copies the texts of a good ruleset into the process pool, for the next generation. */
@@ -105,44 +100,45 @@ static wsg_ruleset_t *rules_kept(apr_pool_t *pconf, server_rec *s)
 }
 
 /* Makes the candidate ruleset current or, when it failed at a restart, the previous one. */
-apr_status_t wsg_glue_rules_commit(apr_pool_t *pconf, server_rec *s, int rules_set)
+apr_status_t wsg_glue_rules_commit(wsg_gen_t *gen, apr_pool_t *pconf, server_rec *s,
+                                   int rules_set)
 {
     const char *err = NULL;
     apr_finfo_t fi;
 
     /* The default WSGuardRules: the shipped rules, then the admin's local ones (an empty or
      * missing local directory is fine: APR_ENOENT is "no *.rules there"). */
-    if (!rules_cand_failed && !rules_set) {
+    if (!gen->rules_cand_failed && !rules_set) {
         apr_status_t rv;
         if (apr_stat(&fi, WSG_RULES_DIR, APR_FINFO_TYPE, pconf) == APR_SUCCESS
-            && wsg_ruleset_load_path(rules_cand, WSG_RULES_DIR, &err) != APR_SUCCESS)
-            rules_cand_failed = 1, rules_cand_error = err;
-        else if ((rv = wsg_ruleset_load_path(rules_cand, WSG_LOCAL_RULES_DIR "/*.rules", &err))
+            && wsg_ruleset_load_path(gen->rules_cand, WSG_RULES_DIR, &err) != APR_SUCCESS)
+            gen->rules_cand_failed = 1, gen->rules_cand_error = err;
+        else if ((rv = wsg_ruleset_load_path(gen->rules_cand, WSG_LOCAL_RULES_DIR "/*.rules", &err))
                  != APR_SUCCESS && rv != APR_ENOENT)
-            rules_cand_failed = 1, rules_cand_error = err;
-        else if (wsg_ruleset_count(rules_cand) == 0)
+            gen->rules_cand_failed = 1, gen->rules_cand_error = err;
+        else if (wsg_ruleset_count(gen->rules_cand) == 0)
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(19400)
                          "no WSGuardRules configured and no rules in " WSG_RULES_DIR " or "
                          WSG_LOCAL_RULES_DIR ": only unknown-script misses are scored");
     }
-    if (!rules_cand_failed && wsg_ruleset_compile(rules_cand, &err) != APR_SUCCESS)
-        rules_cand_failed = 1, rules_cand_error = err;
+    if (!gen->rules_cand_failed && wsg_ruleset_compile(gen->rules_cand, &err) != APR_SUCCESS)
+        gen->rules_cand_failed = 1, gen->rules_cand_error = err;
 
-    if (!rules_cand_failed) {
-        rules_cur = rules_cand;
-        rules_keep(s, rules_cur);
+    if (!gen->rules_cand_failed) {
+        gen->rules = gen->rules_cand;
+        rules_keep(s, gen->rules);
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(19403)
-                     "%u rules loaded", wsg_ruleset_count(rules_cur));
+                     "%u rules loaded", wsg_ruleset_count(gen->rules));
         return APR_SUCCESS;
     }
-    rules_cur = wsg_is_restart() ? rules_kept(pconf, s) : NULL;
-    if (!rules_cur) {
+    gen->rules = wsg_is_restart() ? rules_kept(pconf, s) : NULL;
+    if (!gen->rules) {
         ap_log_error(APLOG_MARK, APLOG_EMERG, 0, s, APLOGNO(19401)
-                     "rules: %s", rules_cand_error ? rules_cand_error : "unknown error");
+                     "rules: %s", gen->rules_cand_error ? gen->rules_cand_error : "unknown error");
         return APR_EGENERAL;
     }
     ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(19402)
                  "rules not reloaded, the %u rules in force stay: %s",
-                 wsg_ruleset_count(rules_cur), rules_cand_error ? rules_cand_error : "unknown");
+                 wsg_ruleset_count(gen->rules), gen->rules_cand_error ? gen->rules_cand_error : "unknown");
     return APR_SUCCESS;
 }

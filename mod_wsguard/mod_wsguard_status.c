@@ -65,7 +65,7 @@ static int by_interest(const void *a, const void *b)
     return x->score < y->score ? 1 : x->score > y->score ? -1 : 0;
 }
 
-static void send_json(request_rec *r, wsg_collect_t *c)
+static void send_json(request_rec *r, wsg_collect_t *c, const wsg_gen_t *gen)
 {
     json_t *root = json_object(), *arr = json_array();
     char addr[WSG_ADDR_STRLEN], t1[WSG_EVENT_TIMESTR], t2[WSG_EVENT_TIMESTR];
@@ -76,8 +76,8 @@ static void send_json(request_rec *r, wsg_collect_t *c)
     json_object_set_new(root, "banned", json_integer(c->banned));
     json_object_set_new(root, "prefixes", json_integer(c->prefixes));
     json_object_set_new(root, "shell_alerts", json_integer(c->alerts));
-    json_object_set_new(root, "rules", json_integer(wsg_glue_rules()
-                                                    ? wsg_ruleset_count(wsg_glue_rules()) : 0));
+    json_object_set_new(root, "rules", json_integer(gen->rules
+                                                    ? wsg_ruleset_count(gen->rules) : 0));
     for (i = 0; i < c->rows->nelts && i < WSG_STATUS_TOP; i++) {
         const wsg_row_t *row = &APR_ARRAY_IDX(c->rows, i, wsg_row_t);
         json_t *o = json_object();
@@ -101,7 +101,7 @@ static void send_json(request_rec *r, wsg_collect_t *c)
     }
 }
 
-static void send_html(request_rec *r, wsg_collect_t *c)
+static void send_html(request_rec *r, wsg_collect_t *c, const wsg_gen_t *gen)
 {
     char addr[WSG_ADDR_STRLEN], t1[WSG_EVENT_TIMESTR], t2[WSG_EVENT_TIMESTR];
     int i;
@@ -116,7 +116,7 @@ static void send_html(request_rec *r, wsg_collect_t *c)
                    "a web shell may be present. Check the paths in the event log.</p>", c->alerts);
     ap_rprintf(r, "<p>%u records, %u banned, %u prefixes, %u rules in force.</p>", c->total,
                c->banned, c->prefixes,
-               wsg_glue_rules() ? wsg_ruleset_count(wsg_glue_rules()) : 0);
+               gen->rules ? wsg_ruleset_count(gen->rules) : 0);
     ap_rputs("<table><tr><th>address</th><th>score</th><th>hits</th><th>last seen</th>"
              "<th>banned until</th><th>recent rules</th></tr>", r);
     for (i = 0; i < c->rows->nelts && i < WSG_STATUS_TOP; i++) {
@@ -134,19 +134,21 @@ static void send_html(request_rec *r, wsg_collect_t *c)
 
 static int wsg_status_handler(request_rec *r)
 {
+    wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
+    const wsg_gen_t *gen = sc->gen;
     wsg_collect_t c;
-    wsg_store_t *st = wsg_glue_store();
+    wsg_store_t *st = gen->store;
     apr_status_t rv;
 
     if (strcmp(r->handler, "wsguard-status"))
         return DECLINED;
     if (r->method_number != M_GET)
         return HTTP_METHOD_NOT_ALLOWED;
-    if (!st || !wsg_glue_policy())
+    if (!st || !gen->ready)
         return HTTP_SERVICE_UNAVAILABLE;
     memset(&c, 0, sizeof(c));
     c.rows = apr_array_make(r->pool, 64, sizeof(wsg_row_t));
-    c.pol = wsg_glue_policy();
+    c.pol = &gen->policy;
     c.now = apr_time_now();
     rv = wsg_store_iterate(st, collect, &c);
     if (rv != APR_SUCCESS) {
@@ -157,9 +159,9 @@ static int wsg_status_handler(request_rec *r)
     qsort(c.rows->elts, c.rows->nelts, sizeof(wsg_row_t), by_interest);
     apr_table_setn(r->headers_out, "Cache-Control", "no-store");
     if (r->args && !strcmp(r->args, "json"))
-        send_json(r, &c);
+        send_json(r, &c, gen);
     else
-        send_html(r, &c);
+        send_html(r, &c, gen);
     return OK;
 }
 

@@ -236,7 +236,8 @@ static const char *rv_text(apr_pool_t *p, apr_status_t rv)
 
 static int sync_setup(sync_ctx_t *c)
 {
-    wsg_store_t *st = wsg_glue_store();
+    wsg_srv_conf_t *sc = ap_get_module_config(c->s->module_config, &wsguard_module);
+    wsg_store_t *st = sc->gen ? sc->gen->store : NULL;
     wsg_lapi_opts_t o;
     wsg_lapi_t *cl;
     wsg_outbox_t *ob;

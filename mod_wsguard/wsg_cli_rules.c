@@ -5,6 +5,7 @@
 #include <apr_strings.h>
 #include "wsg_cli.h"
 #include "wsg_rules.h"
+#include "wsg_inspect.h"
 
 
 #define NORM_BUF 8192
@@ -50,55 +51,63 @@ static int rules_check(wsg_cli_t *cli, int argc, const char *const *argv)
     return 0;
 }
 
-/* Matches one "METHOD TARGET" line; prints it with its ids and score. Returns 1 if it matched. */
+/* Inspects one "METHOD TARGET" line as the module does (wsg_inspect_target: normaliser, rules,
+ * evasion bonus, miss score of a script name); prints it with its ids and score. Returns 1 if a
+ * rule matched. */
 static int test_line(wsg_cli_t *cli, const wsg_ruleset_t *rs, const char *line, const char *ua,
                      const char *body, char *buf)
 {
     const char *sp = strchr(line, ' ');
     char method[32];
-    const char *target;
-    wsg_norm_t norm;
-    wsg_req_t req;
-    wsg_match_t m;
+    wsg_inspect_conf_t ic;
+    wsg_policy_t pol;
+    wsg_facts_t f;
+    wsg_inspect_t ix;
     size_t ml, need;
     int i;
 
+    memset(&f, 0, sizeof(f));
     if (!sp || (ml = (size_t)(sp - line)) == 0 || ml >= sizeof(method)) {
         memcpy(method, "GET", 4);
-        target = line;
+        f.target = line;
     }
     else {
         memcpy(method, line, ml);
         method[ml] = '\0';
-        target = sp + 1;
+        f.target = sp + 1;
     }
+    wsg_policy_defaults(&pol);
+    ic.rules = rs;
+    ic.policy = &pol;
+    ic.miss_score = 1.0;           /* the module's default WSGuardMissScore */
+    f.method = method;
+    f.ua = ua;
+    f.body = body;
+    f.body_len = body ? strlen(body) : 0;
+    memset(&ix, 0, sizeof(ix));
     /* Sized as the module sizes it: a long target is resolved whole, never cut (rare: lines of
      * a file are at most 16 KB, so this pool use stays small). */
-    need = wsg_norm_bufsize(target);
+    need = wsg_norm_bufsize(f.target);
     if (need > NORM_BUF)
         buf = apr_palloc(cli->pool, need);
-    wsg_norm_target(target, buf, need > NORM_BUF ? need : NORM_BUF, &norm);
-    memset(&req, 0, sizeof(req));
-    req.method = method;
-    req.norm = &norm;
-    req.ua = ua;
-    req.body = body;
-    req.body_len = body ? strlen(body) : 0;
-    wsg_ruleset_match(rs, &req, &m);
+    wsg_inspect_target(&ic, &f, buf, need > NORM_BUF ? need : NORM_BUF, &ix);
     fprintf(cli->out, "%s  ", line);
-    if (m.n == 0) {
-        fprintf(cli->out, "-\n");
+    if (ix.m.n == 0) {
+        if (ix.miss > 0)
+            fprintf(cli->out, "- score=0+%g(if-404)\n", ix.miss);
+        else
+            fprintf(cli->out, "-\n");
         return 0;
     }
     fprintf(cli->out, "ids=");
-    for (i = 0; i < m.n && i < WSG_MATCH_MAX; i++)
-        fprintf(cli->out, "%s%u", i ? "," : "", m.ids[i]);
-    if (m.n > WSG_MATCH_MAX)
-        fprintf(cli->out, ",...(+%d)", m.n - WSG_MATCH_MAX);
-    if (m.miss_score)
-        fprintf(cli->out, " score=%d+%d(if-404)\n", m.score, m.miss_score);
+    for (i = 0; i < ix.m.n && i < WSG_MATCH_MAX; i++)
+        fprintf(cli->out, "%s%u", i ? "," : "", ix.m.ids[i]);
+    if (ix.m.n > WSG_MATCH_MAX)
+        fprintf(cli->out, ",...(+%d)", ix.m.n - WSG_MATCH_MAX);
+    if (ix.miss > 0)
+        fprintf(cli->out, " score=%g+%g(if-404)\n", ix.score, ix.miss);
     else
-        fprintf(cli->out, " score=%d\n", m.score);
+        fprintf(cli->out, " score=%g\n", ix.score);
     return 1;
 }
 

@@ -28,6 +28,9 @@ typedef struct wsg_req_t {
     const char       *ua;          /* User-Agent or NULL */
     const char       *body;        /* first bytes of a urlencoded body or NULL */
     size_t            body_len;
+    /* (Additive) when ua is NULL: asked for the User-Agent only if a rule could look at it */
+    const char     *(*ua_fn)(void *baton);
+    void             *ua_baton;
 } wsg_req_t;
 
 #define WSG_MATCH_MAX 8

@@ -30,6 +30,10 @@ typedef struct wsg_cond_t {
     wsg_lit_t    *lits;     /* literal ops: any of these (nlits >= 1) */
     pcre2_code   *re;       /* WSG_OP_RE */
     int           jit;      /* JIT compilation succeeded */
+    /* built by compile, for literal ops: a subject shorter than minlen, or whose first (eq,
+     * prefix) or last (suffix) byte, lower-cased, is not in edge[], cannot hit */
+    size_t        minlen;
+    uint32_t      edge[8];
 } wsg_cond_t;
 
 typedef struct wsg_rule_t {
@@ -77,6 +81,24 @@ struct wsg_ruleset_t {
     wsg_ac_t           *ac[WSG_F_N];
     uint32_t           *always;
     unsigned            nalways;
+    /* The gate: the extensions some rule requires (hashes, open addressing, 0 empty) and the few
+     * rules that require none. A request whose extension is not in the set can only match those,
+     * tested directly. gate_on is 0 when too many rules are ungated to be worth it. */
+    int                 gate_on;
+    struct wsg_gate_slot_t {
+        uint64_t    h;          /* hash of the extension, 0: empty */
+        const char *s;          /* the extension (lower-case) */
+        size_t      len;
+        int         req;        /* some rule requires it: the index decides */
+        uint64_t    excl;       /* ungated rules (bit per index in ungated[]) that exclude it
+                                 * (!ext.in=...) and need not be tested */
+    }                  *gate_ext;
+    uint32_t            gate_mask;
+    uint32_t           *ungated;
+    const struct wsg_cond_t **ungated_pre;  /* per ungated rule: a positive literal condition
+                                             * whose precheck rejects cheaply, or NULL */
+    unsigned            nungated;
+    int                 ungated_ua;  /* an ungated rule has a User-Agent condition */
     pcre2_match_context *mctx;
 };
 

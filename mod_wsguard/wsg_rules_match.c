@@ -7,6 +7,10 @@
  *                     distinct literal length, incrementally;
  *  - contains      -> one Aho-Corasick automaton per field (reduced alphabet, dense DFA);
  *  - regex-only / negation-only rules are evaluated on every request (keep them few).
+ * Before the index, a gate: most rules require an extension (ext.in=php,..., or a basename/path
+ * literal that names one), so the set of extensions any rule requires is built at compile time;
+ * a request whose extension is not in it (index.html, style.css) can only match the few rules
+ * that require none, which are tested directly: a hash lookup and a handful of literal tests.
  * PCRE2 patterns are JIT-compiled here and matched with limits; match data is per thread and
  * created once. A request that matches nothing allocates nothing. */
 #include <stdlib.h>
@@ -19,6 +23,8 @@
 #define WSG_RE_DEPTH_LIMIT 2000
 #define WSG_MAX_ANCHOR_LEN 1024
 #define WSG_LOCAL_MATCHES  64
+#define WSG_GATE_MAX_UNGATED 64     /* more rules that require no extension: no gate (and at
+                                     * most WSG_LOCAL_MATCHES, each listed once) */
 
 /* Match data per thread, made on first use; a thread-specific key frees it when the thread ends
  * (event-MPM workers come and go). */
@@ -44,7 +50,10 @@ typedef struct {
     const wsg_req_t *req;
 } subj_t;
 
-static void subj_init(subj_t *sj, const wsg_req_t *req)
+static void subj_ua(subj_t *sj);
+
+/* lazy_ua: leave the User-Agent for subj_ua (the gate may show no rule needs it). */
+static void subj_init(subj_t *sj, const wsg_req_t *req, int lazy_ua)
 {
     const wsg_norm_t *n = req->norm;
     memset(sj, 0, sizeof(*sj));
@@ -74,9 +83,20 @@ static void subj_init(subj_t *sj, const wsg_req_t *req)
         sj->s[WSG_F_QUERY] = n->query;
         sj->len[WSG_F_QUERY] = strlen(n->query);
     }
-    if (req->ua) {
-        sj->s[WSG_F_UA] = req->ua;
-        sj->len[WSG_F_UA] = strlen(req->ua);
+    if (!lazy_ua)
+        subj_ua(sj);
+}
+
+/* The User-Agent, from the request or, when it only gives a way to ask, asked now. */
+static void subj_ua(subj_t *sj)
+{
+    const char *ua = sj->req->ua;
+
+    if (!ua && sj->req->ua_fn)
+        ua = sj->req->ua_fn(sj->req->ua_baton);
+    if (ua) {
+        sj->s[WSG_F_UA] = ua;
+        sj->len[WSG_F_UA] = strlen(ua);
     }
 }
 
@@ -148,6 +168,13 @@ static int lit_test(const wsg_ruleset_t *rs, const wsg_cond_t *c, const char *s,
     unsigned i;
     if (c->op == WSG_OP_RE)
         return re_test(rs, c, s, len);
+    if (len < c->minlen)
+        return 0;
+    if (c->op != WSG_OP_CONTAINS) {
+        unsigned char e = wsg_lc[(unsigned char)(c->op == WSG_OP_SUFFIX ? s[len - 1] : s[0])];
+        if (len == 0 || !(c->edge[e >> 5] & (1u << (e & 31))))
+            return 0;
+    }
     for (i = 0; i < c->nlits; i++) {
         const wsg_lit_t *l = &c->lits[i];
         switch (c->op) {
@@ -408,6 +435,187 @@ static wsg_ac_t *ac_build(apr_pool_t *p, const aclit_t *lits, unsigned n)
     return ac;
 }
 
+/* The length and edge-byte prechecks of a literal condition (see wsg_cond_t). An empty literal
+ * (which any subject holds) turns them off: minlen 0 and every edge byte allowed. */
+static void cond_prepare(wsg_cond_t *c)
+{
+    unsigned i, b;
+
+    c->minlen = (size_t)-1;
+    memset(c->edge, 0, sizeof(c->edge));
+    for (i = 0; i < c->nlits; i++) {
+        const wsg_lit_t *l = &c->lits[i];
+        if (l->len < c->minlen)
+            c->minlen = l->len;
+        if (l->len == 0) {
+            memset(c->edge, 0xff, sizeof(c->edge));
+            continue;
+        }
+        b = (unsigned char)(c->op == WSG_OP_SUFFIX ? l->s[l->len - 1] : l->s[0]);
+        b = wsg_lc[b];
+        c->edge[b >> 5] |= 1u << (b & 31);
+    }
+    if (c->nlits == 0)
+        c->minlen = 0, memset(c->edge, 0xff, sizeof(c->edge));
+    if (c->minlen == 0)
+        memset(c->edge, 0xff, sizeof(c->edge));
+}
+
+/* ---- the gate ------------------------------------------------------------------------------ */
+
+/* The extension a basename/path literal names (after the last '.' of its last segment), or
+ * NULL when it names none (no dot there, or nothing after it). For a suffix literal the dot is
+ * then inside it, so a request's extension is exactly that text. */
+static const char *lit_ext(const wsg_lit_t *l, size_t *len)
+{
+    const char *s = l->s, *end = l->s + l->len, *q;
+
+    for (q = end; q > s && q[-1] != '/'; q--)
+        if (q[-1] == '.') {
+            if (q == end)
+                return NULL;
+            *len = (size_t)(end - q);
+            return q;
+        }
+    return NULL;
+}
+
+typedef struct wsg_gate_slot_t gate_slot_t;
+
+typedef struct {
+    apr_array_header_t *h;      /* gate_slot_t to insert */
+} gate_acc_t;
+
+static void gate_push(gate_acc_t *g, const char *s, size_t len, int req, uint64_t excl)
+{
+    gate_slot_t *e = apr_array_push(g->h);
+    e->h = hash_lit(s, len, WSG_K_EQ, WSG_F_EXT);
+    e->s = s;
+    e->len = len;
+    e->req = req;
+    e->excl = excl;
+}
+
+/* Whether condition c requires the request to have one of a set of extensions; with g, adds
+ * them to it. */
+static int cond_exts(const wsg_cond_t *c, gate_acc_t *g)
+{
+    unsigned i;
+    size_t len = 0;
+
+    if (c->neg || c->nlits == 0 || c->op == WSG_OP_RE)
+        return 0;
+    if (c->field == WSG_F_EXT && c->op == WSG_OP_EQ) {
+        for (i = 0; g && i < c->nlits; i++)
+            gate_push(g, c->lits[i].s, c->lits[i].len, 1, 0);
+        return 1;
+    }
+    if ((c->field == WSG_F_BASENAME || c->field == WSG_F_PATH)
+        && (c->op == WSG_OP_EQ || c->op == WSG_OP_SUFFIX)) {
+        for (i = 0; i < c->nlits; i++)
+            if (!lit_ext(&c->lits[i], &len))
+                return 0;
+        for (i = 0; g && i < c->nlits; i++) {
+            const char *e = lit_ext(&c->lits[i], &len);
+            gate_push(g, e, len, 1, 0);
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
+{
+    apr_array_header_t *ung = apr_array_make(p, 8, sizeof(uint32_t));
+    gate_acc_t g;
+    unsigned i, j, k, nslots;
+
+    g.h = apr_array_make(p, 64, sizeof(gate_slot_t));
+    for (i = 0; i < rs->n; i++) {
+        const wsg_rule_t *r = rs->r[i];
+        int best = -1;
+        /* The condition with the fewest extensions gates the rule. */
+        for (j = 0; j < r->ncond; j++)
+            if (cond_exts(&r->cond[j], NULL)
+                && (best < 0 || r->cond[j].nlits < r->cond[best].nlits))
+                best = (int)j;
+        if (best < 0)
+            *(uint32_t *)apr_array_push(ung) = i;
+        else
+            cond_exts(&r->cond[best], &g);
+    }
+    rs->gate_on = ung->nelts <= WSG_GATE_MAX_UNGATED;
+    if (!rs->gate_on)
+        return APR_SUCCESS;
+    /* The extensions an ungated rule excludes (!ext.in=html,css,...): not tested for those. */
+    for (k = 0; k < (unsigned)ung->nelts; k++) {
+        const wsg_rule_t *r = rs->r[APR_ARRAY_IDX(ung, k, uint32_t)];
+        for (j = 0; j < r->ncond; j++) {
+            const wsg_cond_t *c = &r->cond[j];
+            if (c->neg && c->field == WSG_F_EXT && c->op == WSG_OP_EQ)
+                for (i = 0; i < c->nlits; i++)
+                    gate_push(&g, c->lits[i].s, c->lits[i].len, 0, (uint64_t)1 << k);
+        }
+    }
+    for (nslots = 16; nslots < (unsigned)g.h->nelts * 2; nslots <<= 1)
+        ;
+    rs->gate_ext = apr_pcalloc(p, nslots * sizeof(gate_slot_t));
+    rs->gate_mask = nslots - 1;
+    for (i = 0; i < (unsigned)g.h->nelts; i++) {
+        const gate_slot_t *e = &APR_ARRAY_IDX(g.h, i, gate_slot_t);
+        gate_slot_t *sl;
+        uint32_t pos;
+        /* One slot per distinct extension (hash and text). */
+        for (pos = (uint32_t)e->h & rs->gate_mask; rs->gate_ext[pos].h;
+             pos = (pos + 1) & rs->gate_mask)
+            if (rs->gate_ext[pos].h == e->h && rs->gate_ext[pos].len == e->len
+                && !memcmp(rs->gate_ext[pos].s, e->s, e->len))
+                break;
+        sl = &rs->gate_ext[pos];
+        if (!sl->h)
+            *sl = *e;
+        else {
+            sl->req |= e->req;
+            sl->excl |= e->excl;
+        }
+    }
+    rs->ungated = (uint32_t *)ung->elts;
+    rs->nungated = (unsigned)ung->nelts;
+    rs->ungated_pre = apr_pcalloc(p, (rs->nungated + 1) * sizeof(*rs->ungated_pre));
+    for (k = 0; k < rs->nungated; k++) {
+        const wsg_rule_t *r = rs->r[rs->ungated[k]];
+        const wsg_cond_t *best = NULL;
+        /* A positive literal condition on a field other than args; one with an edge byte
+         * (eq, prefix, suffix) rejects more than one with a length only (contains). */
+        for (j = 0; j < r->ncond; j++) {
+            const wsg_cond_t *c = &r->cond[j];
+            if (c->neg || c->op == WSG_OP_RE || c->field == WSG_F_ARGS || c->nlits == 0)
+                continue;
+            if (!best || (best->op == WSG_OP_CONTAINS && c->op != WSG_OP_CONTAINS))
+                best = c;
+        }
+        rs->ungated_pre[k] = best;
+        for (j = 0; j < r->ncond; j++)
+            if (r->cond[j].field == WSG_F_UA)
+                rs->ungated_ua = 1;
+    }
+    return APR_SUCCESS;
+}
+
+/* The gate's slot of this extension, or NULL when no rule requires or excludes it. A hash
+ * collision with a different extension gives a slot whose rules are not this extension's: the
+ * caller treats a slot whose text differs as "ask the index". */
+static const gate_slot_t *gate_find(const wsg_ruleset_t *rs, const char *ext, size_t len)
+{
+    uint64_t h = hash_lit(ext, len, WSG_K_EQ, WSG_F_EXT);
+    uint32_t pos;
+
+    for (pos = (uint32_t)h & rs->gate_mask; rs->gate_ext[pos].h; pos = (pos + 1) & rs->gate_mask)
+        if (rs->gate_ext[pos].h == h)
+            return &rs->gate_ext[pos];
+    return NULL;
+}
+
 static apr_status_t mctx_cleanup(void *data)
 {
     pcre2_match_context_free(data);
@@ -452,6 +660,8 @@ apr_status_t wsg_ruleset_compile(wsg_ruleset_t *rs, const char **err)
             int q = anchor_quality(c);
             if (c->op == WSG_OP_RE)
                 c->jit = pcre2_jit_compile(c->re, PCRE2_JIT_COMPLETE) == 0;
+            else
+                cond_prepare(c);
             if (q > best) {
                 best = q;
                 r->anchor = (int)j;
@@ -531,6 +741,8 @@ apr_status_t wsg_ruleset_compile(wsg_ruleset_t *rs, const char **err)
     rs->always = (uint32_t *)always->elts;
     rs->nalways = (unsigned)always->nelts;
     rs->compiled = 1;
+    if (build_gate(p, rs) != APR_SUCCESS)
+        rs->gate_on = 0;    /* cannot happen short of memory; the index alone is as exact */
     return APR_SUCCESS;
 }
 
@@ -659,19 +871,58 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
     mstate_t ms;
     subj_t sj;
     unsigned i;
+    /* "/x.php/a/b": the rules see the script and the whole path; the gate judges one view only. */
+    int pathinfo = req && req->norm && req->norm->full && req->norm->full != req->norm->path;
 
     memset(out, 0, sizeof(*out));
     if (!rs->compiled || !req)
         return 0;
-    subj_init(&sj, req);
+    subj_init(&sj, req, rs->gate_on);
     ms.rs = rs;
     ms.sj = &sj;
     ms.nm = 0;
     ms.extra = 0;
+    if (rs->gate_on && !pathinfo) {
+        const char *ext = sj.s[WSG_F_EXT] ? sj.s[WSG_F_EXT] : "";
+        size_t elen = sj.s[WSG_F_EXT] ? sj.len[WSG_F_EXT] : 0;
+        const gate_slot_t *sl = gate_find(rs, ext, elen);
+        int exact = sl && sl->len == elen && ci_eq(ext, sl->s, elen);
+
+        if (!sl || (exact && !sl->req)) {
+            /* No rule that requires an extension can match: only those that require none and
+             * do not exclude this one, each rejected by its cheapest condition (length, edge
+             * byte). (A rule list per extension, tested directly, was tried: slower than the
+             * index as soon as a rule has a long contains list.) */
+            uint64_t excl = exact ? sl->excl : 0;
+            if (rs->ungated_ua)
+                subj_ua(&sj);
+            for (i = 0; i < rs->nungated; i++) {
+                const wsg_cond_t *c = rs->ungated_pre[i];
+                if (excl & ((uint64_t)1 << i))
+                    continue;
+                if (c) {
+                    /* The precheck of lit_test, inline: most rules stop here. */
+                    const char *v = sj.s[c->field];
+                    size_t vl = sj.len[c->field];
+                    unsigned char e;
+                    if (!v || vl < c->minlen || vl == 0)
+                        continue;
+                    e = wsg_lc[(unsigned char)(c->op == WSG_OP_SUFFIX ? v[vl - 1] : v[0])];
+                    if (c->op != WSG_OP_CONTAINS && !(c->edge[e >> 5] & (1u << (e & 31))))
+                        continue;
+                }
+                if (rule_test(rs, rs->r[rs->ungated[i]], &sj, -1))
+                    ms.m[ms.nm++] = rs->ungated[i];     /* nungated <= WSG_LOCAL_MATCHES */
+            }
+            goto matched;
+        }
+    }
+    if (rs->gate_on)
+        subj_ua(&sj);
     scan_subject(&ms, &sj, req);
     /* "/x.php/a/b": the rules see the script httpd runs, and the whole path too (a shell name
      * in the path-info is still a probe). Same dedup: a rule counts once. */
-    if (req->norm && req->norm->full && req->norm->full != req->norm->path) {
+    if (pathinfo) {
         wsg_norm_t whole = *req->norm;
         wsg_req_t wreq = *req;
         subj_t wsj;
@@ -682,10 +933,12 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
         whole.ext = strrchr(whole.basename, '.');
         whole.ext = whole.ext ? whole.ext + 1 : whole.full + whole.full_len;
         wreq.norm = &whole;
-        subj_init(&wsj, &wreq);
+        subj_init(&wsj, &wreq, 0);
         ms.sj = &wsj;
         scan_subject(&ms, &wsj, &wreq);
     }
+
+matched:
     if (!ms.nm)
         return 0;
     /* insertion sort by id: a handful of matches */

@@ -12,6 +12,7 @@
 #include <apr_strings.h>
 #include "wsg_rules.h"
 #include "wsg_norm.h"
+#include "wsg_inspect.h"
 
 #define REPS 16
 
@@ -96,12 +97,12 @@ static double bench(const wsg_ruleset_t *rs, unsigned long *hits, double *mean)
     volatile int sink = 0;
     *hits = 0;
     for (i = 0; i < nreqs; i++) {     /* warm-up, and the hit count */
-        wsg_req_t req = {reqs[i].method, &reqs[i].norm, NULL, NULL, 0};
+        wsg_req_t req = {.method = reqs[i].method, .norm = &reqs[i].norm};
         wsg_match_t m;
         *hits += wsg_ruleset_match(rs, &req, &m) > 0;
     }
     for (i = 0; i < nreqs; i++) {
-        wsg_req_t req = {reqs[i].method, &reqs[i].norm, NULL, NULL, 0};
+        wsg_req_t req = {.method = reqs[i].method, .norm = &reqs[i].norm};
         wsg_match_t m;
         double t0 = now_ns();
         for (k = 0; k < REPS; k++)
@@ -212,28 +213,42 @@ int main(int argc, const char *const *argv)
     printf("shipped rules (%u) on %zu dev requests: median %.0f ns/request, mean %.0f ns "
            "(%lu matched)\n", wsg_ruleset_count(rs), nreqs, shipped, mean, hits);
     {
-        /* normalisation + match, for the whole per-request detection cost */
+        /* The module's whole per-request detection cost: wsg_inspect_target (fast path or
+         * normaliser, match, bonuses), on probes and on legitimate requests. */
+        static const char *const files[] = {"probes-dev.txt", "legit-dev.txt"};
         char path[1024], line[4096], buf[8192];
-        FILE *f;
-        unsigned long n = 0;
-        double t0;
-        snprintf(path, sizeof(path), "%s/probes-dev.txt", dir);
-        f = fopen(path, "r");
-        t0 = now_ns();
-        while (f && fgets(line, sizeof(line), f)) {
-            wsg_norm_t nm;
-            wsg_match_t m;
-            wsg_req_t req = {"GET", &nm, NULL, NULL, 0};
-            char *sp = strchr(line, ' ');
-            line[strcspn(line, "\n")] = '\0';
-            wsg_norm_target(sp ? sp + 1 : line, buf, sizeof(buf), &nm);
-            wsg_ruleset_match(rs, &req, &m);
-            n++;
-        }
-        if (f) {
-            printf("  normalise + match, probes-dev: mean %.0f ns/request\n",
-                   (now_ns() - t0) / (double)n);
-            fclose(f);
+        wsg_policy_t pol;
+        wsg_inspect_conf_t ic;
+        unsigned fi;
+
+        wsg_policy_defaults(&pol);
+        ic.rules = rs;
+        ic.policy = &pol;
+        ic.miss_score = 1.0;
+        for (fi = 0; fi < 2; fi++) {
+            FILE *f;
+            unsigned long n = 0, fast = 0;
+            double t0;
+            snprintf(path, sizeof(path), "%s/%s", dir, files[fi]);
+            f = fopen(path, "r");
+            t0 = now_ns();
+            while (f && fgets(line, sizeof(line), f)) {
+                wsg_facts_t fa;
+                wsg_inspect_t ix;
+                char *sp = strchr(line, ' ');
+                line[strcspn(line, "\n")] = '\0';
+                memset(&fa, 0, sizeof(fa));
+                fa.method = "GET";
+                fa.target = sp ? sp + 1 : line;
+                wsg_inspect_target(&ic, &fa, buf, sizeof(buf), &ix);
+                fast += (unsigned long)ix.fast;
+                n++;
+            }
+            if (f) {
+                printf("  wsg_inspect_target, %s: mean %.0f ns/request (%lu/%lu on the fast "
+                       "path)\n", files[fi], (now_ns() - t0) / (double)n, fast, n);
+                fclose(f);
+            }
         }
     }
     for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {

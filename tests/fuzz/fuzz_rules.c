@@ -8,6 +8,7 @@
 #include <apr_general.h>
 #include <apr_pools.h>
 #include "wsg_rules.h"
+#include "wsg_inspect.h"
 
 #define CHECK(cond) do { if (!(cond)) __builtin_trap(); } while (0)
 
@@ -66,25 +67,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         goto done;
     }
     for (i = 0; i < sizeof(targets) / sizeof(targets[0]) * 2; i++) {
-        wsg_norm_t n;
-        wsg_req_t req;
-        wsg_match_t m;
+        /* As the module inspects a request: wsg_inspect_target. */
+        wsg_policy_t pol;
+        wsg_inspect_conf_t ic;
+        wsg_facts_t fa;
+        wsg_inspect_t ix;
         int hits, k;
-        memset(&req, 0, sizeof(req));
-        memset(&m, 0xa5, sizeof(m));
-        wsg_norm_target(targets[i % (sizeof(targets) / sizeof(targets[0]))], nbuf, sizeof(nbuf), &n);
-        req.method = methods[i % 4];
-        req.norm = &n;
+        wsg_policy_defaults(&pol);
+        ic.rules = rs;
+        ic.policy = &pol;
+        ic.miss_score = 1.0;
+        memset(&fa, 0, sizeof(fa));
+        memset(&ix, 0xa5, sizeof(ix));
+        fa.target = targets[i % (sizeof(targets) / sizeof(targets[0]))];
+        fa.method = methods[i % 4];
         if (i & 1) {
-            req.ua = "Mozilla/5.0 (compatible; scanner)";
-            req.body = "pass=123&cmd=id";
-            req.body_len = strlen(req.body);
+            fa.ua = "Mozilla/5.0 (compatible; scanner)";
+            fa.body = "pass=123&cmd=id";
+            fa.body_len = strlen(fa.body);
         }
-        hits = wsg_ruleset_match(rs, &req, &m);
-        CHECK(hits >= 0 && hits == m.n);
-        CHECK(hits == 0 ? (m.score == 0 && m.first == NULL) : m.first != NULL);
+        wsg_inspect_target(&ic, &fa, nbuf, sizeof(nbuf), &ix);
+        hits = ix.m.n;
+        CHECK(hits >= 0 && ix.inspected == 1);
+        CHECK(hits == 0 ? (ix.m.score == 0 && ix.m.first == NULL) : ix.m.first != NULL);
+        CHECK(ix.score >= ix.m.score && ix.score <= ix.m.score + 1);
+        CHECK(ix.miss >= 0);
         for (k = 0; k < hits && k < WSG_MATCH_MAX; k++)
-            CHECK(wsg_ruleset_rule(rs, m.ids[k]) != NULL);
+            CHECK(wsg_ruleset_rule(rs, ix.m.ids[k]) != NULL);
     }
 done:
     free(text);

@@ -6,6 +6,7 @@ open when LMDB is full, unusable or corrupt.
 """
 import concurrent.futures as cf
 import glob
+import math
 import os
 import re
 import shutil
@@ -72,18 +73,31 @@ def test_parallel_scanners_refused_exactly_clean_never(httpd, mpm, tiers):
     assert clean_res.count(404) == len(clean_res) // 5, "clean requests refused"
 
 
-def test_ratelimit_tier_429_with_retry_after(httpd, mpm):
-    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds 3 100\nWSGuardAllow none")
+def _retry_after(score, ratelimit, halflife):
+    """The Retry-After the policy implies: whole seconds (rounded up) until score decays below the
+    rate-limit tier (which starts WSG_SCORE_EPSILON = 0.05 under the threshold)."""
+    return max(1, math.ceil(halflife * math.log2(score / (ratelimit - 0.05)) + 1e-6))
+
+
+@pytest.mark.parametrize("halflife", [3600, 600])
+def test_ratelimit_tier_429_with_retry_after(httpd, mpm, halflife):
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds 3 100\nWSGuardScoreHalfLife %ds\n"
+              "WSGuardAllow none" % halflife)
     h.start()
+    t0 = time.time()
     got = [h.get(p, src="127.9.0.2") for p in probes(2)]
     assert [r.status for r in got] == [404, 404]
     r = h.get("/probe/third.php", src="127.9.0.2")
     assert r.status == 429, r
-    ra = r.headers.get("retry-after")
-    assert ra and ra.isdigit() and 1 <= int(ra) <= 3600, r.headers
-    # Clean requests of a rate-limited client are refused as well, with the header.
+    # Three probes of score 1, decayed by at most the seconds they took: the policy's wait for
+    # the score to fall below 3 - 0.05. Both bounds round to the same second for these half-lives.
+    low = 1 + 2 * 2 ** (-(time.time() - t0) / halflife)
+    want = _retry_after(3.0, 3, halflife)
+    assert _retry_after(low, 3, halflife) == want
+    assert r.headers.get("retry-after") == str(want), (want, r.headers)
+    # Clean requests of a rate-limited client are refused as well, with the same wait.
     r = h.get("/index.html", src="127.9.0.2")
-    assert r.status == 429 and r.headers.get("retry-after", "").isdigit(), (r, r.headers)
+    assert r.status == 429 and r.headers.get("retry-after") == str(want), (want, r, r.headers)
     # Neighbours are not.
     assert h.status("/index.html", src="127.9.0.3") == 200
 

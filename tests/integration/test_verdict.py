@@ -1,0 +1,149 @@
+"""Issue 8, the request path: one verdict per request (wsg_inspect), one write, one hit and one
+event for a request that scores at once and again after its answer; the alert for a probed file
+that exists even when the probe is refused; a refused probe of a missing file counts as its 404
+would have. Against a real httpd, both MPMs."""
+import os
+import re
+import time
+
+import wsg_httpd
+
+SHIPPED = os.path.abspath(os.path.join(os.path.dirname(wsg_httpd.__file__), "..", "..", "rules"))
+
+RULES = ('id=9001 score=1 tag=php-shell msg="test probe" path.prefix=/probe/\n'
+         'id=9002 score=3 tag=shell-family msg="strong probe" basename=wso.php\n'
+         'id=9003 score=1 tag=php-shell msg="both, at once" path.prefix=/both/\n'
+         'id=9004 score=2 outcome=miss tag=generic-shell-name msg="both, on a miss" path.prefix=/both/\n')
+
+
+def show(h, addr):
+    rc, out, err = h.ctl("show", addr)
+    assert rc == 0, err
+    hits = int(re.search(r"(?m)^hits\s+(\d+)", out).group(1))
+    score = float(re.search(r"(?m)^score now\s+([0-9.]+)", out).group(1))
+    flags = re.search(r"(?m)^flags\s+(\S+)", out).group(1)
+    return hits, score, flags
+
+
+def test_any_and_miss_probe_is_one_write_one_hit_one_event(httpd, mpm):
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds off 100\nWSGuardAllow none")
+    h.start()
+    src = "127.9.0.2"
+    assert h.status("/both/x.php", src=src) == 404
+    evs = h.wait_events(lambda e: e.get("client") == src)
+    time.sleep(0.3)
+    evs = h.events(client=src)
+    assert len(evs) == 1, evs
+    assert evs[0]["event"] == "probe" and evs[0]["score"] == 3 and evs[0]["status"] == 404, evs
+    hits, score, _ = show(h, src)
+    assert hits == 1 and abs(score - 3) < 0.05, (hits, score)
+
+
+def test_2xx_probe_is_one_write_one_hit_one_event(httpd, mpm):
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds off 100\nWSGuardAllow none",
+              files={"probe/shell.php": "<?php ?>\n"})
+    h.expect_log(r"possible web shell present")
+    h.start()
+    src = "127.9.0.3"
+    assert h.status("/probe/shell.php", src=src) == 200
+    h.wait_events(lambda e: e.get("event") == "alert")
+    time.sleep(0.3)
+    evs = h.events(client=src)
+    assert [e["event"] for e in evs] == ["alert"], evs
+    hits, score, flags = show(h, src)
+    assert hits == 1 and abs(score - 1) < 0.05 and "SHELL-HIT" in flags, (hits, score, flags)
+
+
+def test_refused_probe_of_existing_file_raises_alert(httpd, mpm):
+    """A fresh client's probe of a file that exists scores 4, crosses the rate-limit tier (3) and
+    is answered 429: the alert fires all the same (log line, event, flag)."""
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds 3 100\nWSGuardAllow none",
+              files={"probe/wso.php": "<?php ?>\n"})
+    h.expect_log(r"possible web shell present")
+    h.start()
+    src = "127.9.0.4"
+    assert h.status("/probe/wso.php", src=src) == 429
+    lines = h.wait_error_line(r"possible web shell present")
+    assert len(lines) == 1 and "/probe/wso.php" in lines[0], lines
+    assert re.search(r"\[wsguard:alert\]", lines[0]), lines
+    assert "the file exists" in lines[0] and "refused with 429" in lines[0], lines
+    evs = h.wait_events(lambda e: e.get("event") == "alert")
+    assert len(evs) == 1 and evs[0]["client"] == src and evs[0]["status"] == 429, evs
+    assert evs[0]["action"] == "ratelimit", evs
+    time.sleep(0.3)
+    assert len(h.events(client=src)) == 1, h.events(client=src)
+    hits, score, flags = show(h, src)
+    assert hits == 1 and abs(score - 4) < 0.05 and "SHELL-HIT" in flags, (hits, score, flags)
+    # The same probe of a missing file is no alert.
+    assert h.status("/probe/absent.php", src="127.9.0.5") == 404
+    time.sleep(0.3)
+    assert len(h.error_lines(r"possible web shell present")) == 1
+
+
+def test_issue_example_uploads_script_that_exists(httpd, mpm):
+    """The issue's case with the shipped rules: /wp-content/uploads/up.php that exists scores 7,
+    gets 429 (thresholds 5/10) and raises the alert."""
+    h = httpd(mpm=mpm, rules=SHIPPED, wsguard="WSGuardAllow none",
+              files={"wp-content/uploads/up.php": "<?php ?>\n"})
+    h.expect_log(r"possible web shell present")
+    h.start()
+    r = h.get("/wp-content/uploads/up.php", src="127.9.0.6")
+    assert r.status == 429, r
+    assert h.wait_error_line(r"possible web shell present.*/wp-content/uploads/up.php")
+    _, score, flags = show(h, "127.9.0.6")
+    assert abs(score - 7) < 0.05 and "SHELL-HIT" in flags, (score, flags)
+
+
+def test_refused_probe_of_missing_file_counts_its_miss_part(httpd, mpm):
+    """A client in the 429 tier probes a missing /both/ file: refused, and scored 1 + 2 at once
+    (as its 404 would have), in one write and one event."""
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds 3 100\nWSGuardAllow none")
+    h.start()
+    src = "127.9.0.7"
+    assert h.statuses(["/probe/a", "/probe/b", "/probe/c"], src=src) == [404, 404, 429]
+    hits0, score0, _ = show(h, src)
+    n0 = len(h.events(client=src))
+    assert h.status("/both/y.php", src=src) == 429
+    time.sleep(0.3)
+    hits1, score1, _ = show(h, src)
+    assert hits1 == hits0 + 1 and abs(score1 - score0 - 3) < 0.05, (hits0, score0, hits1, score1)
+    evs = h.events(client=src)
+    assert len(evs) == n0 + 1 and evs[-1]["score"] == 3 and evs[-1]["status"] == 429, evs
+    # A clean request of the rate-limited client is refused and writes nothing.
+    assert h.status("/index.html", src=src) == 429
+    time.sleep(0.2)
+    assert show(h, src)[0] == hits1 and len(h.events(client=src)) == n0 + 1
+
+
+def test_banned_client_refused_with_a_fixed_403(httpd, mpm):
+    """A banned client's HTTP/1.1 request gets a fixed 403 written at once (quick_handler) and the
+    connection closed; HEAD gets the head only; a POST's body is not waited for."""
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardAllow none")
+    h.start()
+    src = "127.9.0.8"
+    rc, out, err = h.ctl("ban", src, "--for", "1h")
+    assert rc == 0, err
+    r = h.get("/index.html", src=src)
+    assert r.status == 403 and r.body == b"Forbidden\n", (r, r.body)
+    assert r.headers.get("content-length") == "10" and r.headers.get("connection") == "close", r.headers
+    r = h.get("/index.html", src=src, method="HEAD")
+    assert r.status == 403 and r.body == b"", (r, r.body)
+    r = h.get("/x.php", src=src, method="POST", body="a=" + "x" * 5000)
+    assert r.status == 403, r
+    # Its neighbours are served, and nothing was written for the refusals.
+    assert h.status("/index.html", src="127.9.0.9") == 200
+    assert show(h, src)[0] == 0
+
+
+def test_user_agent_rules_still_apply(httpd, mpm):
+    """The User-Agent is read only when a rule may look at it: a scripted client's missing script
+    still scores its User-Agent rule (500001), a browser's does not."""
+    h = httpd(mpm=mpm, rules=SHIPPED, wsguard="WSGuardAllow none")
+    h.start()
+    assert h.status("/zzqq.php", src="127.9.0.10", headers={"User-Agent": "python-requests/2.31.0"}) == 404
+    assert h.status("/zzqq.php", src="127.9.0.11",
+                    headers={"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0"}) == 404
+    lib = h.wait_events(lambda e: e.get("client") == "127.9.0.10")
+    web = h.wait_events(lambda e: e.get("client") == "127.9.0.11")
+    assert 500001 in lib[0]["rules"] and lib[0]["score"] == 3, lib
+    assert 500001 not in web[0]["rules"] and web[0]["score"] == 2, web
