@@ -67,9 +67,10 @@ int wsg_inspect_fast_norm(const char *target, char *buf, apr_size_t bufsize, wsg
         if (cls[c] == C_NORM)
             return 0;
         if (c == '/') {
-            /* A dot in the segment that ends here may make it a script with path-info
+            /* A script name followed by more path is a script with path-info
              * ("/x.php/y.jpg"): the normaliser decides which part the rules see. */
-            if (prev == '/' || prev == '.' || dot > slash)
+            if (prev == '/' || prev == '.'
+                || (dot > slash && wsg_norm_is_script_ext((const char *)p + dot + 1, i - dot - 1)))
                 return 0;
             slash = i;
             dot = 0;

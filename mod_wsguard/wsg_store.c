@@ -1585,8 +1585,9 @@ static int evict(wsg_store_t *st, MDB_txn *txn, const wsg_addr_t *keep, int nkee
                     c[nc].value = -1;
                     c[nc].last = 0;
                 }
-                else if (rec.ban_until <= now
-                         && !(rec.flags & (WSG_RF_SHELL_HIT | WSG_RF_MANUAL))) {
+                else if (rec.ban_until <= now && !(rec.flags & WSG_RF_SHELL_HIT)) {
+                    /* A manual ban is protected while in force, like any ban; once over, its
+                     * record is an ordinary faded one. */
                     apr_interval_time_t dt = now - rec.score_time;
                     c[nc].value = rec.score <= 0 ? 0
                                 : dt > 0 ? rec.score * exp2(-(double)dt / (double)hl) : rec.score;

@@ -357,9 +357,14 @@ def test_state_dir_unwritable_midrun_keeps_serving(httpd, mpm):
         assert got[:10] == [200] * 10, got
     finally:
         os.system("chattr -i %s/* >/dev/null 2>&1" % h.state_dir)
-    # Fixed (immutable bit gone; the module chowns what it needs at startup): a graceful heals.
+    # Fixed by the admin (immutable bit gone, owner and modes back: the module never chowns what
+    # it did not create, see the README's security model): a graceful heals.
+    import pwd
+    www = pwd.getpwnam("www-data")
+    os.chown(h.state_dir, www.pw_uid, www.pw_gid)
     os.chmod(h.state_dir, 0o700)
     for f in glob.glob(os.path.join(h.state_dir, "*")):
+        os.chown(f, www.pw_uid, www.pw_gid)
         os.chmod(f, 0o600)
     h.graceful()
     assert h.status("/index.html", src="127.9.0.2") == 403                   # the old ban is back
@@ -393,9 +398,15 @@ def test_corrupt_environment_replaced_midrun(httpd, mpm):
 def test_corrupt_environment_at_start(httpd, mpm):
     h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds off 3\nWSGuardAllow none")
     h.expect_log(r"corrupt|AH19405")
-    os.makedirs(h.state_dir)
+    os.makedirs(h.state_dir, mode=0o750)
     with open(os.path.join(h.state_dir, "data.mdb"), "wb") as f:
         f.write(b"\xde\xad\xbe\xef" * 4096)
+    # Damaged as httpd's children left it: owned by them (a root-owned file there is refused).
+    import pwd
+    www = pwd.getpwnam("www-data")
+    for p in (h.state_dir, os.path.join(h.state_dir, "data.mdb")):
+        os.chown(p, www.pw_uid, www.pw_gid)
+    os.chmod(os.path.join(h.state_dir, "data.mdb"), 0o600)
     h.start()
     assert h.status("/index.html", src="127.9.0.3") == 200
     assert h.statuses(probes(3), src="127.9.0.2") == [404, 404, 403]

@@ -132,11 +132,12 @@ static apr_status_t put_hits(wsg_store_t *st, const wsg_addr_t *key, apr_uint32_
     return wsg_store_update(st, key, 1, cb_set, &b);
 }
 
-/* A record eviction must not take (an operator's ban). */
+/* A record eviction must not take (an operator's ban, in force). */
 static int cb_manual(void *baton, wsg_rec_t *recs, const int *found, int n)
 {
     recs[0].hits = *(apr_uint32_t *)baton;
     recs[0].flags |= WSG_RF_MANUAL;
+    recs[0].ban_until = apr_time_now() + 3600 * APR_USEC_PER_SEC;
     return 1;
 }
 
@@ -1434,8 +1435,10 @@ static void test_evict(void **state)
         memset(&rec, 0, sizeof(rec));
         rec.score = 1 + (i % 7);
         rec.score_time = rec.last_seen = rec.first_seen = now - (apr_time_t)(i % 5) * 3600 * SEC;
-        if (i % 9 == 0)
-            rec.flags = WSG_RF_MANUAL;
+        if (i % 9 == 0) {
+            rec.flags = WSG_RF_MANUAL;        /* an operator's ban, in force */
+            rec.ban_until = now + 7200 * SEC;
+        }
         else if (i % 9 == 3)
             rec.flags = WSG_RF_SHELL_HIT;
         else if (i % 9 == 6)
@@ -1499,6 +1502,7 @@ static void test_evict(void **state)
         apr_status_t rv;
         memset(&rec, 0, sizeof(rec));
         rec.flags = WSG_RF_MANUAL;
+        rec.ban_until = now + 7200 * SEC;
         addr4(&a, 200 + i / 256, i % 256);
         a.bytes[1] = 9;
         rv = put_rec(st, &a, &rec);
