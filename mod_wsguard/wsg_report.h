@@ -14,7 +14,8 @@ typedef enum {
     WSG_REPORT_CSV = 0,
     WSG_REPORT_JSON,
     WSG_REPORT_STIX,
-    WSG_REPORT_MISP
+    WSG_REPORT_MISP,
+    WSG_REPORT_NFORMATS       /* not a format: the number of them */
 } wsg_report_format_t;
 
 typedef struct wsg_report_opts_t {
@@ -40,6 +41,9 @@ int wsg_report_identity_ok(const char *id);
 
 /* Parses a format name ("csv", "json", "stix", "misp"); APR_EINVAL if unknown. */
 apr_status_t wsg_report_format_parse(const char *name, wsg_report_format_t *out);
+
+/* The name of a format (as wsg_report_format_parse takes it); NULL past the last one. */
+const char *wsg_report_format_name(wsg_report_format_t fmt);
 
 /* A report collecting in p. opts is copied; opts->tlp must be valid (see wsg_report_tlp_name). */
 wsg_report_t *wsg_report_make(apr_pool_t *p, const wsg_report_opts_t *opts);
