@@ -56,8 +56,10 @@ wsg_report_t *wsg_report_make(apr_pool_t *p, const wsg_report_opts_t *opts);
  * or not it fell in the time window), APR_EINVAL when it is not an event object (counted). */
 apr_status_t wsg_report_add_line(wsg_report_t *r, const char *line, apr_size_t len);
 
-/* Feeds every line of a file ("-" is stdin). APR_SUCCESS, or the error opening/reading it with
- * *err set to "PATH: reason". Unparseable lines are counted, not fatal. */
+/* Feeds every line of a file ("-" is stdin), plain or gzip-compressed (a rotated events.jsonl.2.gz;
+ * told by its content, not its name). APR_SUCCESS, or the error opening/reading it with *err set
+ * to "PATH: reason" (a truncated .gz: its lines up to the damage are fed, then the error).
+ * Unparseable lines are counted, not fatal. */
 apr_status_t wsg_report_read_file(wsg_report_t *r, const char *path, const char **err);
 
 /* Lines that were not event objects, lines read in total, and addresses aggregated. */

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <regex.h>
 #include <jansson.h>
+#include <zlib.h>
 #include <apr_strings.h>
 #include <apr_hash.h>
 #include "wsg_event.h"
@@ -129,6 +130,77 @@ static void test_long_line(void **state)
     assert_int_equal(wsg_report_lines(r), 2);
     assert_int_equal(wsg_report_bad_lines(r), 1);
     assert_int_equal(wsg_report_clients(r), 1);
+}
+
+/* A rotated, gzip-compressed log (events.jsonl.2.gz) reads like the plain one: same lines, same
+ * clients; two gzip members one after the other (a log compressed piecewise) are both read; an
+ * endless line inside the .gz is still capped; a truncated .gz says so after feeding what it had. */
+static const char *write_gz(apr_pool_t *p, int members, int pad, size_t cut)
+{
+    char *path = apr_pstrdup(p, "/tmp/wsg_test_report_gz_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    apr_pool_cleanup_register(p, path, unlink_cleanup, apr_pool_cleanup_null);
+    for (int m = 0; m < members; m++) {
+        gzFile gz = gzopen(path, m ? "ab" : "wb");
+        assert_non_null(gz);
+        if (pad) {
+            gzputs(gz, "{\"time\":\"2026-11-25T10:00:00.000Z\",\"event\":\"probe\",\"client\":\"45.9.9.9\"");
+            for (int i = 0; i < 1 << 20; i++)
+                gzputc(gz, ' ');
+            gzputs(gz, "}\n");
+        }
+        for (size_t i = 0; i < sizeof(log_lines) / sizeof(log_lines[0]); i++)
+            gzprintf(gz, "%s\n", log_lines[i]);
+        assert_int_equal(gzclose(gz), Z_OK);
+    }
+    if (cut)
+        assert_int_equal(truncate(path, cut), 0);
+    return path;
+}
+
+static void test_gzip(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *err = NULL;
+    wsg_report_t *plain = load(p, NULL), *r = wsg_report_make(p, NULL);
+    const char *gz = write_gz(p, 1, 0, 0);
+    FILE *f = fopen(gz, "rb");
+    unsigned char magic[2] = { 0, 0 };
+
+    assert_non_null(f);
+    assert_int_equal(fread(magic, 1, 2, f), 2);
+    fclose(f);
+    assert_true(magic[0] == 0x1f && magic[1] == 0x8b);   /* really compressed */
+    assert_int_equal(wsg_report_read_file(r, gz, &err), APR_SUCCESS);
+    assert_int_equal(wsg_report_lines(r), wsg_report_lines(plain));
+    assert_int_equal(wsg_report_bad_lines(r), wsg_report_bad_lines(plain));
+    assert_int_equal(wsg_report_clients(r), wsg_report_clients(plain));
+    assert_string_equal(wsg_report_render(r, WSG_REPORT_CSV, p),
+                        wsg_report_render(plain, WSG_REPORT_CSV, p));
+
+    /* the plain log and its rotated .gz: the counts add up */
+    assert_int_equal(wsg_report_read_file(plain, gz, &err), APR_SUCCESS);
+    assert_int_equal(wsg_report_lines(plain), 2 * wsg_report_lines(r));
+    assert_non_null(strstr(wsg_report_render(plain, WSG_REPORT_JSON, p), "\"count\": 4"));
+
+    r = wsg_report_make(p, NULL);
+    assert_int_equal(wsg_report_read_file(r, write_gz(p, 2, 0, 0), &err), APR_SUCCESS);
+    assert_int_equal(wsg_report_lines(r), 18);
+
+    r = wsg_report_make(p, NULL);
+    assert_int_equal(wsg_report_read_file(r, write_gz(p, 1, 1, 0), &err), APR_SUCCESS);
+    assert_int_equal(wsg_report_lines(r), 10);
+    assert_int_equal(wsg_report_bad_lines(r), 3);  /* the 1 MB line and the two of log_lines */
+    assert_int_equal(wsg_report_clients(r), 5);     /* 45.9.9.9 was never parsed */
+
+    r = wsg_report_make(p, NULL);
+    err = NULL;
+    assert_int_not_equal(wsg_report_read_file(r, write_gz(p, 1, 0, 200), &err), APR_SUCCESS);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "gzip"));
+    assert_true(wsg_report_lines(r) < 9);
 }
 
 /* A minimal RFC 4180 reader: number of fields per record; records end in CRLF. */
@@ -754,6 +826,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lines_counted, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_long_line, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_gzip, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_control_bytes, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_csv, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_window, wsg_test_pool_setup, wsg_test_pool_teardown),
