@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <zlib.h>
 #include <apr_general.h>
+#include <apr_sha1.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,9 +20,11 @@
 
 /* ATT&CK techniques every report refers to. */
 const wsg_rpt_tech_t wsg_rpt_techniques[N_TECH] = {
-    { "T1595.003", "Active Scanning: Wordlist Scanning", "reconnaissance",
+    /* id, MITRE's name (as in ATT&CK's own STIX data), its parent technique, tactic, page, and the
+     * MISP galaxy cluster value (misp-galaxy:mitre-attack-pattern="...") */
+    { "T1595.003", "Wordlist Scanning", "Active Scanning", "reconnaissance",
       "https://attack.mitre.org/techniques/T1595/003/", "Wordlist Scanning - T1595.003" },
-    { "T1505.003", "Server Software Component: Web Shell", "persistence",
+    { "T1505.003", "Web Shell", "Server Software Component", "persistence",
       "https://attack.mitre.org/techniques/T1505/003/", "Web Shell - T1505.003" },
 };
 
@@ -137,6 +140,63 @@ const char *wsg_rpt_uuid4(apr_pool_t *p)
                         b[12], b[13], b[14], b[15]);
 }
 
+const char *wsg_report_uuid5(apr_pool_t *p, const char *ns, const char *name)
+{
+    unsigned char nb[16], d[APR_SHA1_DIGESTSIZE];
+    apr_sha1_ctx_t c;
+    int k = 0;
+
+    for (const char *q = ns; q && *q && k < 32; q++) {
+        int v = apr_isdigit(*q) ? *q - '0' : apr_isxdigit(*q) ? (apr_tolower(*q) - 'a' + 10) : -1;
+        if (v < 0)
+            continue;   /* the dashes */
+        if (k % 2)
+            nb[k / 2] = (unsigned char)(nb[k / 2] | v);
+        else
+            nb[k / 2] = (unsigned char)(v << 4);
+        k++;
+    }
+    if (k != 32)
+        return NULL;
+    apr_sha1_init(&c);
+    apr_sha1_update_binary(&c, nb, sizeof(nb));
+    apr_sha1_update_binary(&c, (const unsigned char *)name, (unsigned int)strlen(name));
+    apr_sha1_final(d, &c);
+    d[6] = (d[6] & 0x0F) | 0x50;    /* RFC 4122 4.3: version 5 (SHA-1, name-based) */
+    d[8] = (d[8] & 0x3F) | 0x80;
+    return apr_psprintf(p, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+                        d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11],
+                        d[12], d[13], d[14], d[15]);
+}
+
+const char *wsg_report_identity_for(apr_pool_t *p, const char *org)
+{
+    /* As STIX 2.1 (2.9) derives deterministic ids: UUIDv5 in its namespace over the canonical JSON
+     * (sorted keys, no spaces) of the properties that make the object what it is; the name is
+     * case-folded and trimmed, so "ACME CERT " and "acme cert" are one reporter. */
+    const char *b = org ? org : DEFAULT_ORG, *e;
+    json_t *o = json_object();
+    char *canon, *name;
+    const char *id;
+
+    while (apr_isspace(*b))
+        b++;
+    e = b + strlen(b);
+    while (e > b && apr_isspace(e[-1]))
+        e--;
+    name = apr_pstrmemdup(p, b, (apr_size_t)(e - b));
+    for (char *q = name; *q; q++)
+        *q = (char)apr_tolower(*q);
+    json_object_set_new(o, "identity_class", json_string("organization"));
+    json_object_set_new(o, "name", json_string(name));
+    canon = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    id = apr_pstrcat(p, "identity--", wsg_report_uuid5(p, WSG_STIX_NAMESPACE, canon ? canon : name),
+                     NULL);
+    free(canon);
+    return id;
+}
+
 const char *wsg_rpt_stix_id(apr_pool_t *p, const char *type)
 {
     return apr_pstrcat(p, type, "--", wsg_rpt_uuid4(p), NULL);
@@ -232,6 +292,9 @@ wsg_report_t *wsg_report_make(apr_pool_t *p, const wsg_report_opts_t *opts)
     r->o.tlp = tlp ? tlp : "amber";
     if (!r->o.org || !*r->o.org)
         r->o.org = DEFAULT_ORG;
+    /* the same reporter in every report: the configured id, else one derived from the name */
+    if (!wsg_report_identity_ok(r->o.identity))
+        r->o.identity = wsg_report_identity_for(p, r->o.org);
     if (!r->o.now)
         r->o.now = apr_time_now();
     if (r->o.validity <= 0)
@@ -498,15 +561,18 @@ const char *wsg_rpt_join(apr_pool_t *p, json_t *a, const char *sep, unsigned max
 }
 /* -- formats -------------------------------------------------------------------------------- */
 
-/* The export formats, in wsg_report_format_t order: a new format is an enum value and one entry. */
+/* The export formats, in wsg_report_format_t order: a new format is an enum value and one entry,
+ * with a renderer (a text) or a directory writer. */
 static const struct {
-    const char *name;
-    char     *(*render)(wsg_report_t *r, apr_pool_t *p);
+    const char   *name;
+    char         *(*render)(wsg_report_t *r, apr_pool_t *p);
+    apr_status_t (*write_dir)(wsg_report_t *r, const char *dir, apr_pool_t *p, const char **err);
 } formats[] = {
-    [WSG_REPORT_CSV]  = { "csv",  wsg_rpt_render_csv },
-    [WSG_REPORT_JSON] = { "json", wsg_rpt_render_json },
-    [WSG_REPORT_STIX] = { "stix", wsg_rpt_render_stix },
-    [WSG_REPORT_MISP] = { "misp", wsg_rpt_render_misp },
+    [WSG_REPORT_CSV]       = { "csv",       wsg_rpt_render_csv,  NULL },
+    [WSG_REPORT_JSON]      = { "json",      wsg_rpt_render_json, NULL },
+    [WSG_REPORT_STIX]      = { "stix",      wsg_rpt_render_stix, NULL },
+    [WSG_REPORT_MISP]      = { "misp",      wsg_rpt_render_misp, NULL },
+    [WSG_REPORT_MISP_FEED] = { "misp-feed", NULL,                wsg_rpt_write_misp_feed },
 };
 #define N_FORMATS (sizeof(formats) / sizeof(formats[0]))
 _Static_assert(N_FORMATS == WSG_REPORT_NFORMATS, "one entry per wsg_report_format_t");
@@ -532,4 +598,20 @@ char *wsg_report_render(wsg_report_t *r, wsg_report_format_t fmt, apr_pool_t *p)
     if ((unsigned)fmt >= N_FORMATS || !formats[fmt].render)
         return NULL;
     return formats[fmt].render(r, p);
+}
+
+int wsg_report_format_is_dir(wsg_report_format_t fmt)
+{
+    return (unsigned)fmt < N_FORMATS && formats[fmt].write_dir != NULL;
+}
+
+apr_status_t wsg_report_write_dir(wsg_report_t *r, wsg_report_format_t fmt, const char *dir,
+                                  apr_pool_t *p, const char **err)
+{
+    if (!wsg_report_format_is_dir(fmt)) {
+        *err = apr_psprintf(p, "format %s writes a text, not a directory",
+                            wsg_report_format_name(fmt) ? wsg_report_format_name(fmt) : "?");
+        return APR_EINVAL;
+    }
+    return formats[fmt].write_dir(r, dir, p, err);
 }

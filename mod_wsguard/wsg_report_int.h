@@ -36,7 +36,7 @@
 
 /* ATT&CK techniques every report refers to. */
 typedef struct {
-    const char *id, *name, *phase, *url, *misp;
+    const char *id, *name, *parent, *phase, *url, *misp;
 } wsg_rpt_tech_t;
 #define N_TECH 2
 extern const wsg_rpt_tech_t wsg_rpt_techniques[N_TECH];
@@ -141,5 +141,8 @@ char *wsg_rpt_render_csv(wsg_report_t *r, apr_pool_t *p);
 char *wsg_rpt_render_json(wsg_report_t *r, apr_pool_t *p);
 char *wsg_rpt_render_stix(wsg_report_t *r, apr_pool_t *p);
 char *wsg_rpt_render_misp(wsg_report_t *r, apr_pool_t *p);
+/* Formats that write a directory instead of a text. */
+apr_status_t wsg_rpt_write_misp_feed(wsg_report_t *r, const char *dir, apr_pool_t *p,
+                                     const char **err);
 
 #endif

@@ -45,7 +45,7 @@ char *wsg_rpt_render_stix(wsg_report_t *r, apr_pool_t *p)
 
     x.created = wsg_rpt_tstr(p, r->o.now);
     x.marking = wsg_rpt_tlps[ti].id;
-    x.identity = wsg_report_identity_ok(r->o.identity) ? r->o.identity : wsg_rpt_stix_id(p, "identity");
+    x.identity = r->o.identity;   /* configured or derived from the org name: stable */
 
     /* The TLP marking as the specification defines it (no created_by_ref, no modified). */
     tlp = json_object();
@@ -75,7 +75,12 @@ char *wsg_rpt_render_stix(wsg_report_t *r, apr_pool_t *p)
         json_t *ext = json_object(), *kc = json_object();
         o = stix_obj(p, &x, "attack-pattern");
         ap_ids[k] = apr_pstrdup(p, oid(o));
+        /* MITRE's name and id, so OpenCTI (which keys attack patterns on the mitre-attack
+         * external_id, x_mitre_id for it) links these to its ATT&CK objects */
         json_object_set_new(o, "name", json_string(wsg_rpt_techniques[k].name));
+        json_object_set_new(o, "description", json_string(apr_psprintf(p, "%s: %s (ATT&CK %s)",
+            wsg_rpt_techniques[k].parent, wsg_rpt_techniques[k].name, wsg_rpt_techniques[k].id)));
+        json_object_set_new(o, "x_mitre_id", json_string(wsg_rpt_techniques[k].id));
         json_object_set_new(ext, "source_name", json_string("mitre-attack"));
         json_object_set_new(ext, "external_id", json_string(wsg_rpt_techniques[k].id));
         json_object_set_new(ext, "url", json_string(wsg_rpt_techniques[k].url));

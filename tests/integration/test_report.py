@@ -169,8 +169,13 @@ def test_misp_valid(log):
     attrs = ev["Event"]["Attribute"]
     assert {a["value"] for a in attrs if a["type"] == "ip-src"} == set(SCANNERS) | {
         "172.16.5.5", "fd00::1:2"}
-    assert {"url", "user-agent"} <= {a["type"] for a in attrs}
+    assert {"uri", "user-agent"} <= {a["type"] for a in attrs}
+    assert "url" not in {a["type"] for a in attrs}  # request paths are uri (MISP: url = absolute)
+    assert all(a["to_ids"] == (a["type"] == "ip-src") for a in attrs)
     assert {"name": "tlp:green"} in ev["Event"]["Tag"]
+    assert {"name": 'misp-galaxy:mitre-attack-pattern="Web Shell - T1505.003"'} in ev["Event"]["Tag"]
+    assert ev["Event"]["threat_level_id"] == "2"  # scanning (3), but a probe got a 2xx
+    assert ev["Event"]["analysis"] == "2"
 
 
 @pytest.mark.parametrize("fmt", ["csv", "json", "stix", "misp"])
