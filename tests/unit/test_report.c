@@ -675,7 +675,7 @@ static void test_misp_feed(void **state)
     char *base = apr_pstrdup(p, "/tmp/wsg_test_feed_XXXXXX");
     const char *dir, *err = NULL, *uuid = NULL, *k;
     wsg_report_opts_t o = { 0 };
-    json_t *man, *ev, *entry, *v;
+    json_t *man, *ev, *entry, *v, *evroot;
     char line[200];
     FILE *f;
     int lines = 0;
@@ -692,7 +692,8 @@ static void test_misp_feed(void **state)
     assert_int_equal(json_object_size(man), 1);
     json_object_foreach(man, k, entry)
         uuid = apr_pstrdup(p, k);
-    ev = json_object_get(load_file_json(p, dir, apr_pstrcat(p, uuid, ".json", NULL)), "Event");
+    evroot = load_file_json(p, dir, apr_pstrcat(p, uuid, ".json", NULL));
+    ev = json_object_get(evroot, "Event");
     entry = json_object_get(man, uuid);
     assert_string_equal(js(ev, "uuid"), uuid);
     assert_true(json_equal(json_object_get(entry, "Orgc"), json_object_get(ev, "Orgc")));
@@ -776,6 +777,7 @@ static void test_misp_feed(void **state)
     assert_int_not_equal(wsg_report_write_dir(load(p, &o), WSG_REPORT_MISP_FEED,
                                               "/nonexistent/wsg/feed", p, &err), APR_SUCCESS);
     assert_non_null(strstr(err, "/nonexistent/wsg/feed"));
+    json_decref(evroot);
 }
 
 /* Lines made by wsg_event_json (the writer the module uses) are what the report reads back,
