@@ -475,8 +475,10 @@ apr_status_t wsg_report_read_file(wsg_report_t *r, const char *path, const char 
         }
         else if (zerr != Z_OK && zerr != Z_STREAM_END) {
             /* a truncated .gz (still being written, or cut short): what came before was read */
+            const char *why = msg && !strncmp(msg, "<fd:", 4) && strstr(msg, ": ")
+                              ? strstr(msg, ": ") + 2 : msg;   /* zlib names the fd, we the file */
             rv = APR_EGENERAL;
-            *err = apr_psprintf(r->p, "%s: damaged gzip data: %s", path, msg ? msg : "?");
+            *err = apr_psprintf(r->p, "%s: damaged gzip data: %s", path, why ? why : "?");
         }
     }
     free(line);
