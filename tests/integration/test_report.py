@@ -378,3 +378,41 @@ def test_campaign_engine_on_from_httpd(httpd, tmp_path):
         f.write("0" * 32 + "," + next(iter(man)) + "\n")
     assert misp_feed_check.check_feed(str(feed)) != []
     assert run(h.event_log, "--format", "misp-feed", check=False).returncode == 2  # no --output
+
+
+def test_stix_check_catches_what_consumers_reject(log):
+    """The structural validator fails on each defect it exists for (a check that cannot fail
+    proves nothing): a non-MITRE name or URL, a missing creator, a bad property name, a wrong TLP
+    id, an identity that changes across reports."""
+    good = json.loads(run(log, "--format", "stix").stdout)
+    assert stix_check.check_stix(good) == []
+
+    def broken(fn):
+        b = json.loads(json.dumps(good))
+        fn(b)
+        return stix_check.check_stix(b)
+
+    def ap(b, xid):
+        return next(o for o in b["objects"] if o["type"] == "attack-pattern"
+                    and o["external_references"][0]["external_id"] == xid)
+
+    assert any("named 'Wordlist Scanning'" in e for e in broken(
+        lambda b: ap(b, "T1595.003").update(name="Active Scanning: Wordlist Scanning")))
+    assert any("is not MITRE's" in e for e in broken(
+        lambda b: ap(b, "T1505.003")["external_references"][0].update(
+            url="https://attack.mitre.org/techniques/T1505.003/")))
+    assert any("without its mitre-attack" in e for e in broken(
+        lambda b: ap(b, "T1505.003").update(external_references=[{"source_name": "x",
+                                                                   "url": "https://x"}])))
+    assert any("created_by_ref" in e for e in broken(
+        lambda b: next(o for o in b["objects"] if o["type"] == "indicator").pop("created_by_ref")))
+    assert any("property name" in e for e in broken(
+        lambda b: next(o for o in b["objects"] if o["type"] == "indicator").update(Bad=1)))
+    assert any("TLP" in e for e in broken(
+        lambda b: b["objects"][0]["definition"].update(tlp="red")))
+    assert any("Z" in e for e in broken(
+        lambda b: next(o for o in b["objects"] if o["type"] == "sighting").update(
+            first_seen="2026-11-25T10:00:00+00:00")))
+    other = json.loads(run(log, "--format", "stix", "--org", "someone else").stdout)
+    assert stix_check.check_identity_stable([good, good]) == []
+    assert stix_check.check_identity_stable([good, other]) != []
