@@ -39,10 +39,10 @@ static const wsg_cli_verb_t verbs[] = {
     { "import", wsg_cli_import, "import FILE|- [--source NAME] [--for DUR] [--max DUR] [--allow-private]\n"
                                 "       [--max-entries N] [--dry-run]\n"
                                 "      ban locally what a peer shares (json, STIX 2.1, MISP, CSV, plain)" },
-    { "report", wsg_cli_report, "report [--log] FILE... [--format csv|json|stix|misp] [--since T] [--until T]\n"
-                                "       [--anonymise] [--hostname NAME]... [--tlp LEVEL] [--org NAME]\n"
-                                "       [--identity ID] [--validity DUR] [--output FILE]\n"
-                                "      a sharing report from the event log" },
+    { "report", wsg_cli_report, "report [--log] FILE... [--format csv|json|stix|misp|misp-feed] [--since T]\n"
+                                "       [--until T] [--anonymise] [--hostname NAME]... [--tlp LEVEL]\n"
+                                "       [--org NAME] [--identity ID] [--validity DUR] [--output FILE|DIR]\n"
+                                "      a sharing report from the event log (rotated and .gz too)" },
     { "rules",  wsg_cli_rules,  "rules check FILE...\n"
                                 "  rules test [--rules PATH|DIR|GLOB] [--ua UA] [--body BODY] (--file FILE | \"METHOD PATH\")\n"
                                 "      check rule files; what requests would match" },

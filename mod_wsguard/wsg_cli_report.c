@@ -1,5 +1,5 @@
-/* wsg_cli_report: `wsguardctl report`, sharing reports (CSV, JSON, STIX 2.1, MISP) built from
- * event-log files by wsg_report. */
+/* wsg_cli_report: `wsguardctl report`, sharing reports (CSV, JSON, STIX 2.1, MISP event or feed)
+ * built from event-log files (plain or gzip-compressed) by wsg_report. */
 #include <errno.h>
 #include <string.h>
 #include <apr_strings.h>
@@ -11,15 +11,16 @@
 static void report_usage(FILE *f)
 {
     fprintf(f,
-"usage: wsguardctl report [--log] FILE... [--format csv|json|stix|misp] [--since T] [--until T]\n"
-"                         [--anonymise] [--hostname NAME]... [--tlp LEVEL] [--org NAME]\n"
-"                         [--identity ID] [--validity DUR] [--output FILE]\n"
+"usage: wsguardctl report [--log] FILE... [--format csv|json|stix|misp|misp-feed] [--since T]\n"
+"                         [--until T] [--anonymise] [--hostname NAME]... [--tlp LEVEL]\n"
+"                         [--org NAME] [--identity ID] [--validity DUR] [--output FILE|DIR]\n"
 "\n"
-"Reads wsguard event logs (JSON lines, as written by WSGuardEventLog; \"-\" is stdin), keeps the\n"
-"probe, miss, ban, refused and alert events in the time window, and aggregates them per client\n"
-"address: first/last seen, requests, distinct paths, rule tags, user agents, statuses, and whether\n"
-"any probe got a 2xx answer (possible web shell present). Unparseable lines are skipped and\n"
-"counted on stderr.\n"
+"Reads wsguard event logs (JSON lines, as written by WSGuardEventLog; \"-\" is stdin), rotated\n"
+"ones too, plain or gzip-compressed, told by content, not by name (events.jsonl events.jsonl.1\n"
+"events.jsonl.2.gz ...), keeps the probe, miss, ban, refused and alert events in the time window,\n"
+"and aggregates them per client address: first/last seen, requests, distinct paths, rule tags,\n"
+"user agents, statuses, and whether any probe got a 2xx answer (possible web shell present).\n"
+"Unparseable lines are skipped and counted on stderr.\n"
 "\n"
 "Campaigns: addresses in different /24 (IPv4) or /64 (IPv6) prefixes that each probed at least 5\n"
 "distinct normalised paths, with path sets at least half the same (Jaccard >= 0.5), are grouped\n"
@@ -30,9 +31,16 @@ static void report_usage(FILE *f)
 "  --format F      csv   one row per address (RFC 4180, header row)          [default]\n"
 "                  json  the aggregate\n"
 "                  stix  a STIX 2.1 bundle: identity, TLP marking, one indicator and one\n"
-"                        sighting per address, ATT&CK T1595.003 and T1505.003 attack patterns,\n"
-"                        one campaign per group of addresses probing the same paths\n"
-"                  misp  a MISP event (ip-src, url and user-agent attributes, tags)\n"
+"                        sighting per address, ATT&CK T1595.003 and T1505.003 attack patterns\n"
+"                        (mitre-attack external references), one campaign per group of\n"
+"                        addresses probing the same paths\n"
+"                  misp  a MISP event: ip-src (to_ids), uri and user-agent attributes, TLP and\n"
+"                        ATT&CK galaxy tags, threat level 3 (low; 2 when a probe got a 2xx),\n"
+"                        analysis 2 (completed)\n"
+"                  misp-feed  the MISP event added to the feed directory given by --output\n"
+"                        (manifest.json, hashes.csv, EVENT-UUID.json) that a MISP instance\n"
+"                        subscribes to by URL; a fixed window (--since and --until given)\n"
+"                        reported again updates its event, anything else adds one\n"
 "  --since T       only events at or after T; --until T: only events before T.\n"
 "                  T is an ISO-8601 date or UTC date-time (2026-11-26, 2026-11-26T10:30:00Z)\n"
 "                  or a time ago: 90m, 24h, 7d\n"
@@ -45,13 +53,15 @@ static void report_usage(FILE *f)
 "  --tlp LEVEL     white, green, amber (default) or red: the STIX marking / MISP tag and\n"
 "                  distribution\n"
 "  --org NAME      the reporting organisation (STIX identity, MISP Orgc)\n"
-"  --identity ID   the STIX identity id to use (identity--<uuid>); keep it fixed so\n"
-"                  consumers see one reporter across reports (default: a new one)\n"
-"  --output FILE   write there instead of stdout\n"
+"  --identity ID   the STIX identity id to use (identity--<uuid>; its uuid is also the MISP\n"
+"                  Orgc uuid). Default: derived from --org (UUIDv5, STIX namespace), so the\n"
+"                  same organisation is the same reporter in every report\n"
+"  --output FILE   write there instead of stdout (misp-feed: the feed directory, required)\n"
 "  --validity DUR  how long an indicator stays valid after the last sighting (default 30d;\n"
 "                  a ban that lasts longer extends it)\n"
 "\n"
-"Exit status: 0 ok, 1 a file could not be read or written, 2 usage error.\n");
+"Exit status: 0 ok, 1 a file could not be read or written (a truncated .gz: its readable part\n"
+"is not reported either), 2 usage error.\n");
 }
 
 /* ISO-8601, or a duration meaning "that long ago". */
@@ -116,7 +126,7 @@ int wsg_cli_report(wsg_cli_t *cli, int argc, const char *const *argv)
         }
         else if (!strcmp(name, "--format") || !strcmp(name, "-f")) {
             if (wsg_report_format_parse(val, &fmt) != APR_SUCCESS) {
-                fprintf(cli->err, "wsguardctl report: unknown format '%s' (csv, json, stix, misp)\n",
+                fprintf(cli->err, "wsguardctl report: unknown format '%s' (csv, json, stix, misp, misp-feed)\n",
                         val);
                 return 2;
             }
@@ -175,6 +185,11 @@ int wsg_cli_report(wsg_cli_t *cli, int argc, const char *const *argv)
         report_usage(cli->err);
         return 2;
     }
+    if (wsg_report_format_is_dir(fmt) && !output) {
+        fprintf(cli->err, "wsguardctl report: --format %s needs --output DIR (the feed directory)\n",
+                wsg_report_format_name(fmt));
+        return 2;
+    }
     if (o.since && o.until && o.until <= o.since) {
         fprintf(cli->err, "wsguardctl report: --until is not after --since\n");
         return 2;
@@ -193,6 +208,14 @@ int wsg_cli_report(wsg_cli_t *cli, int argc, const char *const *argv)
     if (rc)
         return rc;
 
+    if (wsg_report_format_is_dir(fmt)) {
+        if (wsg_report_write_dir(r, fmt, output, cli->pool, &err) != APR_SUCCESS) {
+            fprintf(cli->err, "wsguardctl report: %s\n", err);
+            return 1;
+        }
+        fprintf(cli->out, "%s: %u addresses reported\n", output, wsg_report_clients(r));
+        return 0;
+    }
     text = wsg_report_render(r, fmt, cli->pool);
     if (output && !(out = fopen(output, "w"))) {
         fprintf(cli->err, "wsguardctl report: cannot write %s: %s\n", output, strerror(errno));

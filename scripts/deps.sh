@@ -5,7 +5,7 @@
 # Does nothing when they are all present already.
 set -eu
 PKGS="build-essential autoconf automake pkg-config apache2 apache2-dev libpcre2-dev liblmdb-dev
-lmdb-utils libjansson-dev libcmocka-dev python3 python3-pytest curl nftables ipset iptables
+lmdb-utils libjansson-dev zlib1g-dev libcmocka-dev python3 python3-pytest curl nftables ipset iptables
 iproute2 wrk clang libclang-rt-14-dev
 debhelper dpkg-dev fakeroot lintian man-db bubblewrap
 libcurl4-openssl-dev crowdsec"

@@ -29,6 +29,15 @@ TLP_IDS = {
     "marking-definition--5e57c739-391a-4eb3-b6be-7d15ca92d5ed": "red",
 }
 
+# The ATT&CK techniques the reports refer to, as MITRE names them in its own STIX data (the
+# sub-technique's name, without its parent's): OpenCTI links an attack pattern to its ATT&CK
+# object through the mitre-attack external_id.
+ATTACK = {
+    "T1595.003": "Wordlist Scanning",
+    "T1505.003": "Web Shell",
+}
+PROP_RE = re.compile(r"^[a-z0-9_]{3,250}$")
+
 SDO_TYPES = {
     "attack-pattern", "campaign", "course-of-action", "grouping", "identity", "incident",
     "indicator", "infrastructure", "intrusion-set", "location", "malware", "malware-analysis",
@@ -147,8 +156,9 @@ def check_stix(bundle):
             errs.append(f"{where}: id is not '<type>--<RFC 4122 UUID>'")
         elif m.group(1) != t:
             errs.append(f"{where}: id prefix {m.group(1)!r} is not the type")
-        elif (t in SDO_TYPES or t in SRO_TYPES) and m.group(2)[14] != "4":
-            errs.append(f"{where}: SDO/SRO ids should be UUIDv4")
+        elif (t in SDO_TYPES or t in SRO_TYPES) and m.group(2)[14] not in "45":
+            # 2.9: SDO/SRO ids SHOULD be UUIDv4; a name-based v5 (a stable identity) is allowed
+            errs.append(f"{where}: SDO/SRO ids should be UUIDv4 (or a deterministic v5)")
         if oid in by_id:
             errs.append(f"{where}: duplicate id")
         by_id[oid] = o
@@ -186,12 +196,44 @@ def check_stix(bundle):
             if k in o and (not isinstance(o[k], list) or
                            not all(isinstance(x, str) and x for x in o[k])):
                 errs.append(f"{where}: {k} must be a list of non-empty strings")
+        # 3.1: property names are lower-case ASCII letters, digits and '_', 3 to 250 of them
+        for k in o:
+            if not PROP_RE.match(k) and k != "id":
+                errs.append(f"{where}: property name {k!r} is not [a-z0-9_]{{3,250}}")
         for j, ext in enumerate(o.get("external_references", []) or []):
             if not isinstance(ext, dict) or not ext.get("source_name"):
                 errs.append(f"{where}: external_references[{j}] needs source_name")
-            elif ext.get("source_name") == "mitre-attack" and \
-                    not re.match(r"^T\d{4}(\.\d{3})?$", str(ext.get("external_id", ""))):
-                errs.append(f"{where}: external_references[{j}] bad ATT&CK id")
+                continue
+            if not any(ext.get(k) for k in ("description", "url", "external_id")):
+                errs.append(f"{where}: external_references[{j}] needs a description, url or "
+                            "external_id (2.5)")
+            if ext.get("source_name") == "mitre-attack":
+                xid = str(ext.get("external_id", ""))
+                if not re.match(r"^T\d{4}(\.\d{3})?$", xid):
+                    errs.append(f"{where}: external_references[{j}] bad ATT&CK id {xid!r}")
+                    continue
+                url = "https://attack.mitre.org/techniques/" + xid.replace(".", "/") + "/"
+                if ext.get("url") != url:
+                    errs.append(f"{where}: {xid} url {ext.get('url')!r} is not MITRE's {url}")
+                if t == "attack-pattern" and xid in ATTACK and o.get("name") != ATTACK[xid]:
+                    errs.append(f"{where}: {xid} is named {ATTACK[xid]!r} by MITRE, not "
+                                f"{o.get('name')!r}")
+        for j, kc in enumerate(o.get("kill_chain_phases", []) or []):
+            if not isinstance(kc, dict) or not all(
+                    isinstance(kc.get(k), str) and re.match(r"^[a-z0-9-]+$", kc[k])
+                    for k in ("kill_chain_name", "phase_name")):
+                errs.append(f"{where}: kill_chain_phases[{j}] needs lower-case hyphenated "
+                            "kill_chain_name and phase_name")
+        if t == "attack-pattern" and not any(
+                isinstance(e, dict) and e.get("source_name") == "mitre-attack"
+                for e in o.get("external_references", []) or []):
+            errs.append(f"{where}: attack pattern without its mitre-attack external reference")
+        if t in SDO_TYPES and t != "identity" and "created_by_ref" not in o:
+            errs.append(f"{where}: no created_by_ref (the reporter)")
+        if t == "identity" and o.get("identity_class") not in (
+                None, "individual", "group", "system", "organization", "class", "unknown"):
+            errs.append(f"{where}: identity_class {o.get('identity_class')!r} is not in the "
+                        "identity-class-ov vocabulary")
 
         if t == "indicator":
             pat = o.get("pattern", "")
@@ -252,6 +294,31 @@ def check_stix(bundle):
     return errs
 
 
+def attack_ids(bundle):
+    """ATT&CK ids of the bundle's attack patterns."""
+    return {e["external_id"] for o in bundle.get("objects", []) if o.get("type") == "attack-pattern"
+            for e in o.get("external_references", []) if e.get("source_name") == "mitre-attack"}
+
+
+def check_identity_stable(bundles):
+    """Every bundle has one reporter identity, created_by_ref of all it holds, and it is the same
+    in every bundle (what lets a consumer see one reporter across reports)."""
+    errs, ids = [], set()
+    for n, b in enumerate(bundles):
+        idents = [o["id"] for o in b.get("objects", []) if o.get("type") == "identity"]
+        if len(idents) != 1:
+            errs.append(f"bundle {n}: {len(idents)} identities, expected one")
+            continue
+        ids.add(idents[0])
+        creators = {o.get("created_by_ref") for o in b["objects"]
+                    if o.get("type") != "marking-definition"}
+        if creators != {idents[0]}:
+            errs.append(f"bundle {n}: objects created by {creators - {idents[0]}}")
+    if len(ids) > 1:
+        errs.append(f"the reporter identity differs across reports: {sorted(ids)}")
+    return errs
+
+
 # MISP: the attribute types we use and the categories MISP allows them in (from MISP's
 # describeTypes); values checked per type.
 MISP_TYPES = {
@@ -287,6 +354,10 @@ def check_misp(doc):
             errs.append(f"Event: {k} {ev.get(k)!r} not one of {list(allowed)}")
     if not MISP_UUID_RE.match(str(ev.get("uuid", ""))):
         errs.append(f"Event: uuid {ev.get('uuid')!r} is not a UUID")
+    orgc = ev.get("Orgc")
+    if not isinstance(orgc, dict) or not orgc.get("name") or \
+            not MISP_UUID_RE.match(str(orgc.get("uuid", ""))):
+        errs.append(f"Event: Orgc {orgc!r} needs a name and a uuid (feeds key the creator on it)")
     if "timestamp" in ev and not str(ev["timestamp"]).isdigit():
         errs.append("Event: timestamp must be epoch seconds")
     tags = ev.get("Tag", [])
@@ -323,6 +394,8 @@ def check_misp(doc):
             errs.append(f"{where}: category {cat!r} not allowed for {typ}")
         if not isinstance(val, str) or not val:
             errs.append(f"{where}: value must be a non-empty string")
+        elif typ == "url" and not re.match(r"^[a-z][a-z0-9+.-]*://", val, re.I):
+            errs.append(f"{where}: a url is absolute (scheme://host...); a request path is a uri")
         elif typ in ("ip-src", "ip-dst"):
             try:
                 ipaddress.ip_address(val)

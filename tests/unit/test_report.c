@@ -8,6 +8,9 @@
 #include <unistd.h>
 #include <regex.h>
 #include <jansson.h>
+#include <zlib.h>
+#include <apr_md5.h>
+#include <apr_file_io.h>
 #include <apr_strings.h>
 #include <apr_hash.h>
 #include "wsg_event.h"
@@ -129,6 +132,78 @@ static void test_long_line(void **state)
     assert_int_equal(wsg_report_lines(r), 2);
     assert_int_equal(wsg_report_bad_lines(r), 1);
     assert_int_equal(wsg_report_clients(r), 1);
+}
+
+/* A rotated, gzip-compressed log (events.jsonl.2.gz) reads like the plain one: same lines, same
+ * clients; two gzip members one after the other (a log compressed piecewise) are both read; an
+ * endless line inside the .gz is still capped; a truncated .gz says so after feeding what it had. */
+static const char *write_gz(apr_pool_t *p, int members, int pad, size_t cut)
+{
+    char *path = apr_pstrdup(p, "/tmp/wsg_test_report_gz_XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    close(fd);
+    apr_pool_cleanup_register(p, path, unlink_cleanup, apr_pool_cleanup_null);
+    for (int m = 0; m < members; m++) {
+        gzFile gz = gzopen(path, m ? "ab" : "wb");
+        assert_non_null(gz);
+        if (pad) {
+            gzputs(gz, "{\"time\":\"2026-11-25T10:00:00.000Z\",\"event\":\"probe\",\"client\":\"45.9.9.9\"");
+            for (int i = 0; i < 1 << 20; i++)
+                gzputc(gz, ' ');
+            gzputs(gz, "}\n");
+        }
+        for (size_t i = 0; i < sizeof(log_lines) / sizeof(log_lines[0]); i++)
+            gzprintf(gz, "%s\n", log_lines[i]);
+        assert_int_equal(gzclose(gz), Z_OK);
+    }
+    if (cut)
+        assert_int_equal(truncate(path, cut), 0);
+    return path;
+}
+
+static void test_gzip(void **state)
+{
+    apr_pool_t *p = *state;
+    const char *err = NULL;
+    wsg_report_t *plain = load(p, NULL), *r = wsg_report_make(p, NULL);
+    const char *gz = write_gz(p, 1, 0, 0);
+    FILE *f = fopen(gz, "rb");
+    unsigned char magic[2] = { 0, 0 };
+
+    assert_non_null(f);
+    assert_int_equal(fread(magic, 1, 2, f), 2);
+    fclose(f);
+    assert_true(magic[0] == 0x1f && magic[1] == 0x8b);   /* really compressed */
+    assert_int_equal(wsg_report_read_file(r, gz, &err), APR_SUCCESS);
+    assert_int_equal(wsg_report_lines(r), wsg_report_lines(plain));
+    assert_int_equal(wsg_report_bad_lines(r), wsg_report_bad_lines(plain));
+    assert_int_equal(wsg_report_clients(r), wsg_report_clients(plain));
+    assert_string_equal(wsg_report_render(r, WSG_REPORT_CSV, p),
+                        wsg_report_render(plain, WSG_REPORT_CSV, p));
+
+    /* the plain log and its rotated .gz: the counts add up */
+    assert_int_equal(wsg_report_read_file(plain, gz, &err), APR_SUCCESS);
+    assert_int_equal(wsg_report_lines(plain), 2 * wsg_report_lines(r));
+    assert_non_null(strstr(wsg_report_render(plain, WSG_REPORT_JSON, p), "\"count\": 4"));
+
+    r = wsg_report_make(p, NULL);
+    assert_int_equal(wsg_report_read_file(r, write_gz(p, 2, 0, 0), &err), APR_SUCCESS);
+    assert_int_equal(wsg_report_lines(r), 18);
+
+    r = wsg_report_make(p, NULL);
+    assert_int_equal(wsg_report_read_file(r, write_gz(p, 1, 1, 0), &err), APR_SUCCESS);
+    assert_int_equal(wsg_report_lines(r), 10);
+    assert_int_equal(wsg_report_bad_lines(r), 3);  /* the 1 MB line and the two of log_lines */
+    assert_int_equal(wsg_report_clients(r), 5);     /* 45.9.9.9 was never parsed */
+
+    r = wsg_report_make(p, NULL);
+    err = NULL;
+    assert_int_not_equal(wsg_report_read_file(r, write_gz(p, 1, 0, 200), &err), APR_SUCCESS);
+    assert_non_null(err);
+    assert_non_null(strstr(err, "gzip"));
+    assert_null(strstr(err, "<fd:"));   /* the file's name, not zlib's for the descriptor */
+    assert_true(wsg_report_lines(r) < 9);
 }
 
 /* A minimal RFC 4180 reader: number of fields per record; records end in CRLF. */
@@ -320,12 +395,12 @@ static void test_anonymise_all_formats(void **state)
     assert_non_null(strstr(wsg_report_render(r, WSG_REPORT_JSON, p), "/shell.php?pass=&cmd="));
 }
 
-/* "type--uuid4" */
+/* "type--uuid4" (or a name-based v5: the reporter identity) */
 static int is_stix_id(const char *id, const char *type)
 {
     regex_t re;
     int ok;
-    regcomp(&re, "^[a-z0-9-]+--[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
+    regcomp(&re, "^[a-z0-9-]+--[0-9a-f]{8}-[0-9a-f]{4}-[45][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$",
             REG_EXTENDED | REG_NOSUB);
     ok = id && !regexec(&re, id, 0, NULL, 0) && (!type || (!strncmp(id, type, strlen(type))
                                                            && id[strlen(type)] == '-'));
@@ -374,6 +449,9 @@ static void test_stix(void **state)
         if (!strcmp(t, "identity")) {
             ident = id;
             assert_string_equal(js(x, "name"), "ACME CERT");
+            /* derived from the name, the same in every report: Python's
+             * uuid5(UUID("00abedb4-..."), '{"identity_class":"organization","name":"acme cert"}') */
+            assert_string_equal(id, "identity--f1252f7b-d79f-5fa0-a0a8-f257c6d774c0");
         }
         else if (!strcmp(t, "indicator")) {
             n_ind++;
@@ -407,8 +485,16 @@ static void test_stix(void **state)
             json_t *ext = json_array_get(json_object_get(x, "external_references"), 0);
             n_ap++;
             assert_string_equal(js(ext, "source_name"), "mitre-attack");
-            assert_true(!strcmp(js(ext, "external_id"), "T1595.003")
-                        || !strcmp(js(ext, "external_id"), "T1505.003"));
+            assert_string_equal(js(x, "x_mitre_id"), js(ext, "external_id"));
+            if (!strcmp(js(ext, "external_id"), "T1595.003")) {
+                assert_string_equal(js(x, "name"), "Wordlist Scanning");   /* MITRE's name */
+                assert_string_equal(js(ext, "url"), "https://attack.mitre.org/techniques/T1595/003/");
+            }
+            else {
+                assert_string_equal(js(ext, "external_id"), "T1505.003");
+                assert_string_equal(js(x, "name"), "Web Shell");
+                assert_string_equal(js(ext, "url"), "https://attack.mitre.org/techniques/T1505/003/");
+            }
         }
     }
     /* 5 clients, none dropped without --anonymise */
@@ -454,7 +540,10 @@ static void test_misp(void **state)
     assert_non_null(ev);
     assert_non_null(js(ev, "info"));
     assert_int_equal(strlen(js(ev, "date")), 10);
-    assert_string_equal(js(ev, "threat_level_id"), "1"); /* a probe got 200 */
+    assert_string_equal(js(ev, "threat_level_id"), "2"); /* scanning, but a probe got 200 */
+    assert_string_equal(js(ev, "analysis"), "2");
+    assert_string_equal(js(json_object_get(ev, "Orgc"), "uuid"),
+                        wsg_report_identity_for(p, NULL) + 10);
     assert_string_equal(js(ev, "distribution"), "0");
     assert_string_equal(js(json_array_get(json_object_get(ev, "Tag"), 0), "name"), "tlp:red");
     json_array_foreach(json_object_get(ev, "Attribute"), i, a) {
@@ -468,8 +557,10 @@ static void test_misp(void **state)
             ip++;
             assert_true(json_is_true(json_object_get(a, "to_ids")));
         }
-        else if (!strcmp(t, "url")) {
+        else if (!strcmp(t, "uri")) {
             url++;
+            assert_true(json_is_false(json_object_get(a, "to_ids")));
+            assert_true(js(a, "value")[0] == '/' || strstr(js(a, "value"), "://"));
         }
         else if (!strcmp(t, "user-agent")) {
             ua++;
@@ -493,6 +584,201 @@ static void test_options(void **state)
     assert_int_equal(wsg_report_format_parse("STIX", &f), APR_SUCCESS);
     assert_int_equal(f, WSG_REPORT_STIX);
     assert_int_equal(wsg_report_format_parse("xml", &f), APR_EINVAL);
+}
+
+/* The format table: every name parses to its entry and back; text formats render, the feed
+ * writes a directory and renders nothing. */
+static void test_format_table(void **state)
+{
+    apr_pool_t *p = *state;
+    wsg_report_t *r = load(p, NULL);
+    const char *err = NULL;
+    static const char *const names[] = { "csv", "json", "stix", "misp", "misp-feed" };
+    assert_int_equal(WSG_REPORT_NFORMATS, 5);
+    for (int i = 0; i < WSG_REPORT_NFORMATS; i++) {
+        wsg_report_format_t f;
+        assert_string_equal(wsg_report_format_name((wsg_report_format_t)i), names[i]);
+        assert_int_equal(wsg_report_format_parse(names[i], &f), APR_SUCCESS);
+        assert_int_equal(f, i);
+        if (i == WSG_REPORT_MISP_FEED) {
+            assert_true(wsg_report_format_is_dir(f));
+            assert_null(wsg_report_render(r, f, p));
+        }
+        else {
+            assert_false(wsg_report_format_is_dir(f));
+            assert_non_null(wsg_report_render(r, f, p));
+            assert_int_equal(wsg_report_write_dir(r, f, "/tmp", p, &err), APR_EINVAL);
+        }
+    }
+    assert_null(wsg_report_format_name(WSG_REPORT_NFORMATS));
+    assert_null(wsg_report_render(r, WSG_REPORT_NFORMATS, p));
+    assert_true(strstr(wsg_report_render(r, WSG_REPORT_CSV, p), "address,family") != NULL);
+    assert_true(strstr(wsg_report_render(r, WSG_REPORT_STIX, p), "\"type\": \"bundle\"") != NULL);
+    assert_true(strstr(wsg_report_render(r, WSG_REPORT_MISP, p), "\"Event\"") != NULL);
+}
+
+/* UUIDv5 (RFC 4122 appendix / Python's uuid5) and the identity derived from the org name. */
+static void test_uuid5(void **state)
+{
+    apr_pool_t *p = *state;
+    wsg_report_opts_t o = { 0 };
+    /* uuid.uuid5(uuid.NAMESPACE_DNS, "python.org") */
+    assert_string_equal(wsg_report_uuid5(p, "6ba7b810-9dad-11d1-80b4-00c04fd430c8", "python.org"),
+                        "886313e1-3b8a-5372-9b90-0c9aee199e5d");
+    assert_null(wsg_report_uuid5(p, "not-a-uuid", "x"));
+    assert_string_equal(wsg_report_identity_for(p, "ACME CERT"),
+                        "identity--f1252f7b-d79f-5fa0-a0a8-f257c6d774c0");
+    assert_string_equal(wsg_report_identity_for(p, "  acme cert "),
+                        wsg_report_identity_for(p, "ACME CERT"));
+    assert_string_not_equal(wsg_report_identity_for(p, "Other CERT"),
+                            wsg_report_identity_for(p, "ACME CERT"));
+    assert_true(wsg_report_identity_ok(wsg_report_identity_for(p, NULL)));
+    /* two reports, two times: one identity; a configured one wins */
+    o.org = "ACME CERT";
+    o.now = apr_time_from_sec(1700000000);
+    {
+        json_t *a = load_json(wsg_report_render(load(p, &o), WSG_REPORT_STIX, p));
+        json_t *b;
+        o.now += apr_time_from_sec(86400);
+        b = load_json(wsg_report_render(load(p, &o), WSG_REPORT_STIX, p));
+        assert_string_equal(js(json_array_get(json_object_get(a, "objects"), 1), "id"),
+                            js(json_array_get(json_object_get(b, "objects"), 1), "id"));
+        json_decref(a);
+        json_decref(b);
+    }
+    o.identity = "identity--8d3f6a52-1c2b-4e5f-9a7b-0c1d2e3f4a5b";
+    assert_non_null(strstr(wsg_report_render(load(p, &o), WSG_REPORT_MISP, p),
+                           "8d3f6a52-1c2b-4e5f-9a7b-0c1d2e3f4a5b"));
+}
+
+static apr_status_t rm_tree(void *dir)
+{
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", (const char *)dir);
+    return system(cmd) == 0 ? APR_SUCCESS : APR_EGENERAL;
+}
+
+static json_t *load_file_json(apr_pool_t *p, const char *dir, const char *name)
+{
+    json_error_t e;
+    json_t *j = json_load_file(apr_pstrcat(p, dir, "/", name, NULL), 0, &e);
+    if (!j)
+        fail_msg("%s/%s: %s", dir, name, e.text);
+    return j;
+}
+
+/* The feed directory: an event file per report, a manifest entry repeating its fields, one md5
+ * line per attribute value; a fixed window reported again replaces its event, another adds one;
+ * a damaged manifest is left alone. */
+static void test_misp_feed(void **state)
+{
+    apr_pool_t *p = *state;
+    char *base = apr_pstrdup(p, "/tmp/wsg_test_feed_XXXXXX");
+    const char *dir, *err = NULL, *uuid = NULL, *k;
+    wsg_report_opts_t o = { 0 };
+    json_t *man, *ev, *entry, *v, *evroot;
+    char line[200];
+    FILE *f;
+    int lines = 0;
+
+    assert_non_null(mkdtemp(base));
+    apr_pool_cleanup_register(p, base, rm_tree, apr_pool_cleanup_null);
+    dir = apr_pstrcat(p, base, "/feed", NULL);
+    o.org = "ACME CERT";
+    o.since = apr_time_from_sec(1764000000);   /* 2025-11-24 */
+    o.until = apr_time_from_sec(1799000000);
+    assert_int_equal(wsg_report_write_dir(load(p, &o), WSG_REPORT_MISP_FEED, dir, p, &err),
+                     APR_SUCCESS);
+    man = load_file_json(p, dir, "manifest.json");
+    assert_int_equal(json_object_size(man), 1);
+    json_object_foreach(man, k, entry)
+        uuid = apr_pstrdup(p, k);
+    evroot = load_file_json(p, dir, apr_pstrcat(p, uuid, ".json", NULL));
+    ev = json_object_get(evroot, "Event");
+    entry = json_object_get(man, uuid);
+    assert_string_equal(js(ev, "uuid"), uuid);
+    assert_true(json_equal(json_object_get(entry, "Orgc"), json_object_get(ev, "Orgc")));
+    assert_true(json_equal(json_object_get(entry, "Tag"), json_object_get(ev, "Tag")));
+    assert_string_equal(js(entry, "info"), js(ev, "info"));
+    assert_string_equal(js(entry, "date"), js(ev, "date"));
+    assert_int_equal(json_integer_value(json_object_get(entry, "threat_level_id")),
+                     atoi(js(ev, "threat_level_id")));
+    assert_int_equal(json_integer_value(json_object_get(entry, "timestamp")),
+                     atoll(js(ev, "timestamp")));
+    f = fopen(apr_pstrcat(p, dir, "/hashes.csv", NULL), "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        assert_int_equal(strlen(line), 32 + 1 + 36 + 1);
+        assert_string_equal(line + 33, apr_pstrcat(p, uuid, "\n", NULL));
+        lines++;
+    }
+    fclose(f);
+    assert_int_equal((size_t)lines, json_array_size(json_object_get(ev, "Attribute")));
+    /* "/shell.php?pass=hunter2&cmd=id" is a uri attribute: its md5 is listed */
+    {
+        unsigned char d[16];
+        char hex[33], *all;
+        apr_size_t n;
+        apr_file_t *fh;
+        apr_md5(d, "/shell.php?pass=hunter2&cmd=id", strlen("/shell.php?pass=hunter2&cmd=id"));
+        for (int i = 0; i < 16; i++)
+            snprintf(hex + 2 * i, 3, "%02x", d[i]);
+        assert_int_equal(apr_file_open(&fh, apr_pstrcat(p, dir, "/hashes.csv", NULL),
+                                       APR_FOPEN_READ, 0, p), APR_SUCCESS);
+        all = apr_pcalloc(p, 65536);
+        n = 65535;
+        apr_file_read(fh, all, &n);
+        apr_file_close(fh);
+        assert_non_null(strstr(all, hex));
+    }
+    json_decref(man);
+
+    /* the same window again: the same event, updated */
+    o.now = apr_time_now() + apr_time_from_sec(60);
+    assert_int_equal(wsg_report_write_dir(load(p, &o), WSG_REPORT_MISP_FEED, dir, p, &err),
+                     APR_SUCCESS);
+    man = load_file_json(p, dir, "manifest.json");
+    assert_int_equal(json_object_size(man), 1);
+    assert_non_null(json_object_get(man, uuid));
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(man, uuid), "timestamp")),
+                     apr_time_sec(o.now));
+    json_decref(man);
+    /* another window: a second event, both hashed */
+    o.until += apr_time_from_sec(86400);
+    assert_int_equal(wsg_report_write_dir(load(p, &o), WSG_REPORT_MISP_FEED, dir, p, &err),
+                     APR_SUCCESS);
+    man = load_file_json(p, dir, "manifest.json");
+    assert_int_equal(json_object_size(man), 2);
+    json_object_foreach(man, k, v)
+        assert_true(json_is_object(v));
+    json_decref(man);
+    f = fopen(apr_pstrcat(p, dir, "/hashes.csv", NULL), "r");
+    for (lines = 0; fgets(line, sizeof(line), f);)
+        lines++;
+    fclose(f);
+    assert_int_equal((size_t)lines, 2 * json_array_size(json_object_get(ev, "Attribute")));
+    /* an event file removed by hand: its entry and hashes go at the next run */
+    unlink(apr_pstrcat(p, dir, "/", uuid, ".json", NULL));
+    assert_int_equal(wsg_report_write_dir(load(p, &o), WSG_REPORT_MISP_FEED, dir, p, &err),
+                     APR_SUCCESS);
+    man = load_file_json(p, dir, "manifest.json");
+    assert_int_equal(json_object_size(man), 1);
+    assert_null(json_object_get(man, uuid));
+    json_decref(man);
+    /* a damaged manifest: an error naming it, the file untouched */
+    f = fopen(apr_pstrcat(p, dir, "/manifest.json", NULL), "w");
+    fputs("{broken", f);
+    fclose(f);
+    err = NULL;
+    assert_int_equal(wsg_report_write_dir(load(p, &o), WSG_REPORT_MISP_FEED, dir, p, &err),
+                     APR_EINVAL);
+    assert_non_null(strstr(err, "manifest.json"));
+    /* a directory that cannot be made */
+    err = NULL;
+    assert_int_not_equal(wsg_report_write_dir(load(p, &o), WSG_REPORT_MISP_FEED,
+                                              "/nonexistent/wsg/feed", p, &err), APR_SUCCESS);
+    assert_non_null(strstr(err, "/nonexistent/wsg/feed"));
+    json_decref(evroot);
 }
 
 /* Lines made by wsg_event_json (the writer the module uses) are what the report reads back,
@@ -754,6 +1040,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_lines_counted, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_long_line, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_gzip, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_control_bytes, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_csv, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_window, wsg_test_pool_setup, wsg_test_pool_teardown),
@@ -762,6 +1049,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stix, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_misp, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_options, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_format_table, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_uuid5, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_misp_feed, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip_from_writer, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_campaigns, wsg_test_pool_setup, wsg_test_pool_teardown),
     };
