@@ -3,8 +3,12 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <grp.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <lmdb.h>
 #include <apr_strings.h>
 
@@ -104,30 +108,78 @@ apr_status_t wsg_outbox_open(apr_pool_t *p, const char *path, apr_size_t map_siz
     return APR_SUCCESS;
 }
 
+/* The outbox lives in the state directory, which httpd's User owns: root (httpd's parent at
+ * every start and graceful) must never follow a name planted there, nor chown one. So: a name
+ * that exists must be a regular file of that user with one link, and the LMDB work is done in a
+ * child switched to that user (as wsg_store does for data.mdb): whatever a race makes LMDB open,
+ * it opens with that user's rights, and what it creates is that user's without a chown. */
+static apr_status_t name_check(apr_pool_t *p, const char *path, long uid, const char **err)
+{
+    struct stat sb;
+
+    if (lstat(path, &sb) != 0)
+        return errno == ENOENT ? APR_SUCCESS : APR_FROM_OS_ERROR(errno);
+    if (!S_ISREG(sb.st_mode) || sb.st_nlink != 1 || (uid >= 0 && (long)sb.st_uid != uid)) {
+        *err = apr_psprintf(p, "the CrowdSec outbox %s is %s: refusing it (fix: rm %s)", path,
+                            S_ISLNK(sb.st_mode) ? "a symbolic link"
+                            : !S_ISREG(sb.st_mode) ? "not a regular file"
+                            : sb.st_nlink != 1 ? "a file with more than one link"
+                            : "owned by another user", path);
+        return APR_EACCES;
+    }
+    return APR_SUCCESS;
+}
+
 apr_status_t wsg_outbox_prepare(apr_pool_t *p, const char *path, apr_size_t map_size, long uid,
                                 long gid, const char **err)
 {
     MDB_env *env;
     MDB_dbi a, b;
-    const char *what, *files[2];
-    int rc = env_open(path, map_size, &env, &a, &b, &what), i;
-    if (rc) {
-        *err = apr_psprintf(p, "cannot open the CrowdSec outbox %s: %s: %s", path, what,
-                            mdb_strerror(rc));
-        return rc > 0 ? APR_FROM_OS_ERROR(rc) : APR_EGENERAL;
-    }
-    mdb_env_close(env);
-    if (uid < 0 && gid < 0)
-        return APR_SUCCESS;
-    files[0] = path;
-    files[1] = apr_pstrcat(p, path, "-lock", NULL);
-    for (i = 0; i < 2; i++)
-        if (chown(files[i], uid >= 0 ? (uid_t)uid : (uid_t)-1, gid >= 0 ? (gid_t)gid : (gid_t)-1)
-            && errno != ENOENT) {
-            *err = apr_psprintf(p, "cannot chown %s to %ld:%ld: %s", files[i], uid, gid,
-                                strerror(errno));
-            return APR_FROM_OS_ERROR(errno);
+    const char *what = "open";
+    int rc, status;
+    pid_t pid;
+    apr_status_t rv;
+
+    /* 1. Names already there: regular files of the user, never links. */
+    if ((rv = name_check(p, path, geteuid() == 0 ? uid : -1, err)) != APR_SUCCESS
+        || (rv = name_check(p, apr_pstrcat(p, path, "-lock", NULL), geteuid() == 0 ? uid : -1,
+                            err)) != APR_SUCCESS)
+        return rv;
+    /* 2. Not root (or no user to switch to): open as we are. */
+    if (geteuid() != 0 || uid < 0) {
+        if ((rc = env_open(path, map_size, &env, &a, &b, &what)) != 0) {
+            *err = apr_psprintf(p, "cannot open the CrowdSec outbox %s: %s: %s", path, what,
+                                mdb_strerror(rc));
+            return rc > 0 ? APR_FROM_OS_ERROR(rc) : APR_EGENERAL;
         }
+        mdb_env_close(env);
+        return APR_SUCCESS;
+    }
+    /* 3. Root: in a child that is the user for good, with no other descriptor of ours. */
+    if ((pid = fork()) < 0)
+        return APR_FROM_OS_ERROR(errno);
+    if (pid == 0) {
+        gid_t g = gid >= 0 ? (gid_t)gid : (gid_t)uid;
+        int fd;
+        for (fd = 3; fd < 1024; fd++)
+            close(fd);
+        if (setgroups(1, &g) != 0 || setgid(g) != 0 || setuid((uid_t)uid) != 0
+            || setuid(0) == 0)
+            _exit(100);
+        rc = env_open(path, map_size, &env, &a, &b, &what);
+        if (rc == 0)
+            mdb_env_close(env);
+        _exit(rc == 0 ? 0 : rc > 0 && rc < 100 ? rc : 101);
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+        *err = apr_psprintf(p, "cannot open the CrowdSec outbox %s as uid %ld: %s", path, uid,
+                            code == 100 ? "cannot switch to that user"
+                            : code > 0 && code < 100 ? strerror(code) : "LMDB failed");
+        return APR_EGENERAL;
+    }
     return APR_SUCCESS;
 }
 

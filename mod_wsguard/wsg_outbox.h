@@ -38,7 +38,8 @@ typedef struct wsg_outbox_entry_t {
 
 typedef struct wsg_outbox_t wsg_outbox_t;
 
-/* Creates the file if missing and chowns it and its lock file (uid/gid -1: leave). Closes. */
+/* Creates the file if missing, as uid/gid when run as root (in a child switched to them: no
+ * chown, no symlink followed with root's rights; uid -1: as we are). Closes. */
 apr_status_t wsg_outbox_prepare(apr_pool_t *p, const char *path, apr_size_t map_size, long uid,
                                 long gid, const char **err);
 

@@ -114,3 +114,30 @@ def test_a_scanner_refused_on_a_is_refused_on_b(httpd, lapi):
     al, d = got[scanner]
     assert d["origin"] == "mod_wsguard" and d["scenario"] == "wsguard/php-shell"
     assert al["machine_id"] == "wsg-fleet-a" and "/probe/shell" in al["message"]
+
+
+def test_outbox_symlink_planted_by_www_data_is_not_followed(httpd, lapi, tmp_path):
+    """The outbox lives in the www-data-owned state directory: a symlink planted there (to a
+    root-owned file, and dangling) is refused at the graceful, root writes and chowns nothing
+    through it, and the site keeps serving."""
+    import pwd
+    import subprocess
+    h = server(httpd, lapi, "prefork", "wsg-e2e-outbox")
+    h.expect_log(r"AH19546.*outbox.*symbolic link")
+    target = os.path.join(h.root, "conf", "root-owned.txt")
+    with open(target, "w") as f:
+        f.write("root's\n")
+    ghost = os.path.join(h.root, "conf", "ghost")
+    outbox = os.path.join(h.state_dir, "outbox.mdb")
+    for dest in (target, ghost):
+        for name in (outbox, outbox + "-lock"):
+            if os.path.lexists(name):
+                os.unlink(name)
+        subprocess.run(["ln", "-s", dest, outbox], check=True, user="www-data")
+        h.graceful()
+        assert h.status("/", src="127.81.0.1") == 200
+        assert h.wait_error_line(r"AH19546.*outbox.*symbolic link", timeout=3)
+        st = os.stat(target)
+        assert (st.st_uid, open(target).read()) == (0, "root's\n")
+        assert not os.path.exists(ghost)
+    assert pwd.getpwuid(os.stat(target).st_uid).pw_name == "root"
