@@ -55,6 +55,8 @@ static const char *fmt_flags(apr_pool_t *p, apr_uint32_t f)
         s = apr_pstrcat(p, s, *s ? "," : "", "MANUAL", NULL);
     if (f & WSG_RF_IMPORTED)
         s = apr_pstrcat(p, s, *s ? "," : "", "IMPORTED", NULL);
+    if (f & WSG_RF_DETECT)
+        s = apr_pstrcat(p, s, *s ? "," : "", "DETECT", NULL);
     return *s ? s : "-";
 }
 
@@ -186,6 +188,8 @@ static json_t *row_json(apr_pool_t *p, const cli_row_t *r, apr_time_t now, int f
         json_array_append_new(flags, json_string("MANUAL"));
     if (r->rec.flags & WSG_RF_IMPORTED)
         json_array_append_new(flags, json_string("IMPORTED"));
+    if (r->rec.flags & WSG_RF_DETECT)
+        json_array_append_new(flags, json_string("DETECT"));
     wsg_addr_format(&r->key, buf, sizeof(buf));
     o = json_pack("{s:s, s:i, s:b, s:f, s:I, s:I, s:s?, s:I, s:o, s:s?, s:s?}",
                   "address", buf, "prefix_len", (int)r->key.bits,
@@ -268,7 +272,8 @@ static int list_or_top(wsg_cli_t *cli, int argc, const char *const *argv, int is
                     "  BAN-LEFT        time left of the ban in force, '-' if none\n"
                     "  BANS            bans so far (escalation)\n"
                     "  FLAGS           SHELL-HIT (a probe got a 2xx: check the server),\n"
-                    "                  MANUAL (wsguardctl ban), IMPORTED (wsguardctl import)\n"
+                    "                  MANUAL (wsguardctl ban), IMPORTED (wsguardctl import),\n"
+                    "                  DETECT (a DetectionOnly ban: never exported or shared)\n"
                     "  LAST-SEEN       last scored request, UTC\n\n"
                     "  --banned        only records with a ban in force\n"
                     "  --json          a JSON array instead of the table\n");
@@ -492,7 +497,7 @@ static int ban_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
             r->ban_until = 0;
             r->score = 0;
             r->score_time = b->now;
-            r->flags &= ~(apr_uint32_t)(WSG_RF_MANUAL | WSG_RF_IMPORTED);
+            r->flags &= ~(apr_uint32_t)(WSG_RF_MANUAL | WSG_RF_IMPORTED | WSG_RF_DETECT);
         }
         else {
             if (!found[i]) {
@@ -503,7 +508,7 @@ static int ban_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
             r->ban_count++;
             b->last_len = b->dur > 0 ? b->dur : wsg_policy_ban_length(b->pol, r->ban_count);
             r->ban_until = b->now + b->last_len;
-            r->flags = (r->flags | WSG_RF_MANUAL) & ~(apr_uint32_t)WSG_RF_IMPORTED;
+            r->flags = (r->flags | WSG_RF_MANUAL) & ~(apr_uint32_t)(WSG_RF_IMPORTED | WSG_RF_DETECT);
             set_source(r, b->reason);
         }
         r->version = WSG_REC_VERSION;

@@ -31,7 +31,8 @@ static int export_cb(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
 {
     export_ctx_t *c = baton;
     wsg_export_entry_t e;
-    if (rec->ban_until <= c->now)
+    /* DetectionOnly's bans are detection only: never to a firewall or a peer. */
+    if (rec->ban_until <= c->now || (rec->flags & WSG_RF_DETECT))
         return 0;
     memset(&e, 0, sizeof(e));
     e.addr = *key;

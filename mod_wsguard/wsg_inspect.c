@@ -194,6 +194,7 @@ wsg_do_t wsg_inspect_header(const wsg_inspect_conf_t *c, const wsg_facts_t *f, c
     apr_interval_time_t retry = 0;
     wsg_action_t tier = WSG_ACT_PASS;
 
+    ix->enforce = f->enforce;
     wsg_inspect_target(c, f, buf, bufsize, ix);
     ix->file = f->file;
     if (f->rec)
@@ -232,6 +233,7 @@ wsg_do_t wsg_inspect_log(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char
 {
     int status = f->status;
 
+    ix->enforce = f->enforce;
     if (ix->written)
         return ix->todo = WSG_DO_PASS;
     if (!ix->inspected)
@@ -262,6 +264,22 @@ wsg_do_t wsg_inspect_log(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char
     return ix->todo = WSG_DO_WRITE;
 }
 
+/* A ban this write starts is flagged DETECT when DetectionOnly made it (so it is shown as such
+ * and never exported or shared) and unflagged when an enforcing engine did. */
+static void mark_detect(const wsg_inspect_t *ix, const wsg_rec_t *before, wsg_rec_t *recs, int n,
+                        apr_time_t now)
+{
+    int i;
+    for (i = 0; i < n; i++) {
+        if (before[i].ban_until > now || recs[i].ban_until <= now)
+            continue;                               /* no ban started here */
+        if (ix->enforce)
+            recs[i].flags &= ~(apr_uint32_t)WSG_RF_DETECT;
+        else
+            recs[i].flags |= WSG_RF_DETECT;
+    }
+}
+
 int wsg_inspect_apply(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_addr_t *addr,
                       apr_time_t now, wsg_rec_t *recs, int n)
 {
@@ -280,9 +298,12 @@ int wsg_inspect_apply(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_
     t.set_flags = ix->set_flags;
     t.addr = addr;
     ix->aborted = 0;
+    ix->was_banned = !ix->enforce && save[0].ban_until > now;
     mask = wsg_track_apply(c->policy, &t, recs, n, &ix->res);
-    if (ix->header_write != 2)
+    if (ix->header_write != 2) {
+        mark_detect(ix, save, recs, n, now);
         return mask;
+    }
     /* A probe that may cross: the record as it is now decides. */
     if (ix->res.action == WSG_ACT_PASS) {
         memcpy(recs, save, sizeof(wsg_rec_t) * (size_t)n);
@@ -301,6 +322,7 @@ int wsg_inspect_apply(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_
         ix->set_flags = t.set_flags;
         mask = wsg_track_apply(c->policy, &t, recs, n, &ix->res);
     }
+    mark_detect(ix, save, recs, n, now);
     return mask;
 }
 
@@ -308,7 +330,7 @@ static const char *event_name(const wsg_inspect_t *ix)
 {
     if (ix->alert)
         return "alert";
-    if (ix->res.action == WSG_ACT_BAN)
+    if (ix->res.action == WSG_ACT_BAN && !ix->was_banned)
         return "ban";
     return ix->m.n > 0 ? "probe" : "miss";
 }

@@ -69,6 +69,9 @@ typedef struct wsg_inspect_t {
                                         * 2 may cross a threshold (the transaction decides) */
     int          aborted;              /* the header-phase write found no crossing: nothing
                                         * written, the log phase writes */
+    int          enforce;              /* of the facts: 0 in DetectionOnly */
+    int          was_banned;           /* DetectionOnly: the client's ban was already recorded
+                                        * (its "ban" event is written once, not per request) */
     double       record;               /* what the write adds */
     apr_uint32_t set_flags;            /* WSG_RF_SHELL_HIT */
     int          alert;                /* possible web shell present */

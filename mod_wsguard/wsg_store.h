@@ -18,6 +18,8 @@
 #define WSG_RF_MANUAL      0x02   /* ban set by an operator (wsguardctl ban) */
 #define WSG_RF_IMPORTED    0x04   /* ban imported from a peer (wsguardctl import) */
 #define WSG_RF_CROWDSEC    0x08   /* ban pulled from a CrowdSec LAPI (source: its origin) */
+#define WSG_RF_DETECT      0x10   /* a DetectionOnly ban: recorded and shown, never exported or
+                                   * shared (a later enforced ban clears it) */
 
 /* One record in memory. Times are apr_time_t (microseconds). On disk it is packed to about 50
  * bytes (first/last seen in seconds since 2024, the ban's end and the score's time in ms, a

@@ -6,7 +6,9 @@ restart; configtest names broken directives and rule files; wsguardctl lists the
 Every request is a new TCP connection (KeepAlive Off), so consecutive requests of one client land
 on different children: a per-process counter could not pass these tests.
 """
+import json
 import re
+import time
 
 import pytest
 
@@ -102,6 +104,33 @@ def test_detection_only_logs_never_blocks(httpd, mpm):
     # From the threshold on, the events say what would have happened.
     assert any(e.get("action") == "detect" for e in scored), scored[-1]
     assert all(e.get("action") != "ban" for e in scored), scored
+
+
+def test_detection_only_bans_are_recorded_as_such_never_exported(httpd, mpm):
+    """DetectionOnly is detection only: its would-be ban is recorded flagged DETECT, shown as
+    such, absent from every export (firewalls, peers), and logged as one "ban" event per client,
+    not one per request after it."""
+    h = httpd(mpm=mpm, wsguard=SCAN + "\nWSGuardEngine DetectionOnly")
+    h.start()
+    n = 3 * T
+    assert h.statuses(probes(n), src="127.9.0.2") == [404] * n
+    assert h.wait_events(lambda e: e.get("client") == "127.9.0.2" and e.get("event") == "ban")
+    time.sleep(0.5)
+    bans = h.events(client="127.9.0.2", event="ban")
+    assert len(bans) == 1 and bans[0]["action"] == "detect", bans
+    rc, out, err = h.ctl("list", "--json")
+    rows = [r for r in json.loads(out) if r["address"] == "127.9.0.2"]
+    assert rows and "DETECT" in rows[0]["flags"] and rows[0]["ban_remaining_s"] > 0, rows
+    for fmt in ("plain", "json", "nft", "ipset", "iptables", "pf"):
+        rc, out, err = h.ctl("export", "--format", fmt)
+        assert rc == 0, err
+        assert "127.9.0.2" not in out, (fmt, out)
+    # A ban made by an enforcing engine is exported (and clears the flag).
+    h.write_config(wsguard=SCAN)
+    h.graceful()
+    assert h.statuses(probes(T, "on"), src="127.9.0.3") == [404] * (T - 1) + [403]
+    rc, out, err = h.ctl("export", "--format", "plain")
+    assert "127.9.0.3" in out and "127.9.0.2" not in out, out
 
 
 def test_engine_off_in_location(httpd, mpm):
