@@ -71,8 +71,10 @@ static void rules_keep(server_rec *s, const wsg_ruleset_t *rs)
         to->text = apr_pstrmemdup(kp, from->text, from->len);
         to->len = from->len;
     }
-    apr_pool_userdata_setn(kp, WSG_KEPT_KEY, NULL, s->process->pool);
-    apr_pool_userdata_setn(copy, "wsguard-rules-kept-list", NULL, kp);
+    /* _set, not _setn: the keys are copied, since this DSO (and its string literals) is
+     * unloaded and may be mapped elsewhere before the next generation looks them up. */
+    apr_pool_userdata_set(kp, WSG_KEPT_KEY, NULL, s->process->pool);
+    apr_pool_userdata_set(copy, "wsguard-rules-kept-list", NULL, kp);
     if (old)
         apr_pool_destroy(old);
 }
