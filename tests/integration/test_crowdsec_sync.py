@@ -130,10 +130,10 @@ def test_outbox_symlink_planted_by_www_data_is_not_followed(httpd, lapi, tmp_pat
     ghost = os.path.join(h.root, "conf", "ghost")
     outbox = os.path.join(h.state_dir, "outbox.mdb")
     for dest in (target, ghost):
-        for name in (outbox, outbox + "-lock"):
-            if os.path.lexists(name):
-                os.unlink(name)
-        subprocess.run(["ln", "-s", dest, outbox], check=True, user="www-data")
+        # Swapped in by a rename, as an attacker would: the running children may recreate
+        # the outbox at any moment, so an unlink then a link could find the name taken.
+        subprocess.run(["ln", "-sfn", dest, outbox + ".planted"], check=True, user="www-data")
+        subprocess.run(["mv", "-fT", outbox + ".planted", outbox], check=True, user="www-data")
         h.graceful()
         assert h.status("/", src="127.81.0.1") == 200
         assert h.wait_error_line(r"AH19546.*outbox.*symbolic link", timeout=3)
