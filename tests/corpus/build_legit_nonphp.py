@@ -14,7 +14,7 @@ directories whose .htaccess denies all, directories the package's Apache configu
 context ("/text/*" as "/text/"), a few documented commands of the Tomcat manager, and
 phpLDAPadmin's pages as cmd.php?cmd=NAME for each command its code links to. Output:
 `METHOD PATH` lines, LC_ALL=C sorted, unique, ASCII with percent-encoding (same format as
-shared/corpus).
+tests/corpus/probes-dev.txt).
 """
 import os
 import re
