@@ -177,7 +177,10 @@ const char *wsg_store_strerror(apr_status_t rv)
 #define VAL_MAX            (VAL_HEAD + WSG_REC_RULES * 5 + 10 + 1 + 32)
 #define VF_MEMBERS         0x80   /* value flag: prefix tail present */
 #define VF_SOURCE          0x40   /* value flag: source tail present */
-#define VF_RECFLAGS        0x3f   /* the WSG_RF_* bits kept */
+#define VF_RECFLAGS        0x3f   /* the WSG_RF_* bits kept in the flags byte */
+#define VF_EXTSHIFT        6      /* WSG_RF_* bits 6..10 ride in the rule-count byte's top bits */
+#define VF_EXTFLAGS        0x7c0u
+#define VF_NRULES          0x07   /* the rule-count byte: the count in its low 3 bits */
 #define REC_EPOCH          APR_INT64_C(1704067200)   /* 2024-01-01T00:00:00Z, in seconds */
 #define T32_FOREVER        0xffffffffu
 
@@ -380,7 +383,7 @@ static size_t rec_pack(const wsg_rec_t *rec, unsigned char *buf)
     for (i = 0; i < WSG_REC_RULES; i++)
         if (rec->rules[i])
             nr = i + 1;
-    buf[42] = (unsigned char)nr;
+    buf[42] = (unsigned char)(nr | (((rec->flags & VF_EXTFLAGS) >> VF_EXTSHIFT) << 3));
     for (i = 0; i < nr; i++) {
         apr_uint32_t v = rec->rules[i];
         do {
@@ -436,7 +439,8 @@ static int rec_from_val(const MDB_val *v, wsg_rec_t *out)
     memcpy(&score, &fbits, sizeof(score));
     out->score = score;
     out->probe_bloom = get64(b + 34);
-    nr = b[42];
+    nr = b[42] & VF_NRULES;
+    out->flags |= (apr_uint32_t)(b[42] >> 3) << VF_EXTSHIFT;
     p = b + VAL_HEAD;
     for (i = 0; i < nr; i++) {
         apr_uint32_t val = 0;

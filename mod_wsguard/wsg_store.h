@@ -20,6 +20,9 @@
 #define WSG_RF_CROWDSEC    0x08   /* ban pulled from a CrowdSec LAPI (source: its origin) */
 #define WSG_RF_DETECT      0x10   /* a DetectionOnly ban: recorded and shown, never exported or
                                    * shared (a later enforced ban clears it) */
+/* Flags 0x20..0x400 are kept too (0x40.. in the packed rule-count byte); reserved so far:
+ * 0x20 verified crawler, 0x40 fake crawler (crawler verification), 0x80 unbanned by an
+ * operator (kept so an import does not undo it), 0x100..0x400 free. */
 
 /* One record in memory. Times are apr_time_t (microseconds). On disk it is packed to about 50
  * bytes (first/last seen in seconds since 2024, the ban's end and the score's time in ms, a

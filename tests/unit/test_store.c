@@ -1206,7 +1206,7 @@ static void test_pack_roundtrip(void **state)
     wsg_rec_t in, out;
 
     memset(&in, 0, sizeof(in));
-    in.flags = WSG_RF_SHELL_HIT | WSG_RF_IMPORTED;
+    in.flags = WSG_RF_SHELL_HIT | WSG_RF_IMPORTED | 0x20 | 0x80 | 0x400;  /* and the extended bits */
     in.first_seen = T_FIRST;
     in.last_seen = T_FIRST + 90 * SEC + 700000;          /* stored in whole seconds */
     in.score = 12.625;
