@@ -195,6 +195,7 @@ int main(int argc, const char *const *argv)
     cli.out = stdout;
     cli.err = stderr;
     cli.audit_fd = -1;
+    cli.caller_uid = (long)getuid();
     wsg_policy_defaults(&cli.policy);
 
     while (i < argc && argv[i][0] == '-') {

@@ -28,6 +28,7 @@ typedef struct wsg_cli_t {
     int              audit_fd;     /* -1: none could be opened */
     const char      *audit_path;
     const char      *audit_why;    /* why the event log is not where the trail goes */
+    long             caller_uid;   /* getuid() at start: who ran it (before any switch) */
 } wsg_cli_t;
 
 /* Every verb: argv[0] is the verb; returns the process exit status (0 ok, 1 failure, 2 usage). */

@@ -216,8 +216,8 @@ void wsg_cli_audit(wsg_cli_t *cli, const char *action, const char *target, const
     if (!(line = wsg_event_json(cli->pool, &ev, NULL)) || !(j = json_loads(line, 0, NULL)))
         return;
     /* who: the real uid (root under sudo), its name, and the sudo caller when there is one */
-    by = json_pack("{s:I, s:s?, s:s?}", "uid", (json_int_t)getuid(),
-                   "user", login_of(cli->pool, getuid()),
+    by = json_pack("{s:I, s:s?, s:s?}", "uid", (json_int_t)cli->caller_uid,
+                   "user", login_of(cli->pool, (uid_t)cli->caller_uid),
                    "sudo_user", sudo && *sudo ? wsg_event_utf8_clean(cli->pool, sudo,
                                                                      strlen(sudo), 64) : NULL);
     args = json_array();

@@ -92,6 +92,7 @@ struct wsg_store_t {
     volatile apr_time_t   range_checked;
     volatile apr_uint32_t range_mask4;     /* bit b: an IPv4 range of length b exists */
     volatile apr_uint64_t range_mask6[2];  /* bits 0..127: IPv6 lengths */
+    volatile apr_uint64_t range_txnid;     /* the snapshot the masks were read in */
     wsg_store_t    *next_live;
     /* every read txn created for thread caches (aborted at close) and those free for reuse;
      * both guarded by g_lock, touched only off the hot path */
@@ -2855,10 +2856,18 @@ apr_status_t wsg_store_range_get(wsg_store_t *st, const wsg_addr_t *addr, apr_ti
     tls_slot_t *sl;
     apr_status_t rv;
     apr_time_t checked = st->range_checked;
-    int rc, stale = checked == 0 || now - checked >= WSG_STORE_RANGE_RECHECK || now < checked;
+    int rc, look = !checked;
 
-    /* The request path with no range bans: this comparison, nothing else. */
-    if (!stale && !st->range_mask4 && !st->range_mask6[0] && !st->range_mask6[1])
+    /* The request path with no range bans: these comparisons, nothing else. Once a second per
+     * handle, the index is looked at again if anything was written since the last look (the
+     * last transaction id, from the meta page: no transaction, no reader slot); a handle that
+     * never looked (a new one, or one that just wrote a range) looks now. */
+    if (checked && (now - checked >= WSG_STORE_RANGE_RECHECK || now < checked)) {
+        MDB_envinfo info;
+        st->range_checked = now ? now : 1;
+        look = mdb_env_info(st->env, &info) != 0 || info.me_last_txnid != st->range_txnid;
+    }
+    if (!look && !st->range_mask4 && !st->range_mask6[0] && !st->range_mask6[1])
         return APR_NOTFOUND;
     if (addr->family != 4 && addr->family != 6)
         return APR_NOTFOUND;
@@ -2883,9 +2892,12 @@ apr_status_t wsg_store_range_get(wsg_store_t *st, const wsg_addr_t *addr, apr_ti
     else {
         if ((rv = slot_renew(st, &sl)) != APR_SUCCESS)
             return rv;
-        if (stale)
+        if (look) {
             range_refresh(st, sl->txn, now);
-        rc = range_find(st, sl->txn, addr, now, out, net);
+            st->range_txnid = mdb_txn_id(sl->txn);
+        }
+        rc = st->range_mask4 || st->range_mask6[0] || st->range_mask6[1]
+             ? range_find(st, sl->txn, addr, now, out, net) : MDB_NOTFOUND;
         mdb_txn_reset(sl->txn);
     }
     if (rc == MDB_NOTFOUND)
