@@ -634,6 +634,12 @@ static int range_ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv,
     for (bit = m.bits; bit < w; bit++)       /* 192.0.2.7/16 means 192.0.0.0/16 */
         m.bytes[bit / 8] &= (unsigned char)~(0x80u >> (bit % 8));
     net = &m;
+    /* Everything, or a good part of the Internet: a typo rather than what an admin means. */
+    if (!unban && m.bits < (m.family == 4 ? 8 : 16)) {
+        fprintf(cli->err, "wsguardctl ban: %s is shorter than /%d: refusing a ban of that much of "
+                "the address space\n", target, m.family == 4 ? 8 : 16);
+        return 2;
+    }
     if (!(st = wsg_cli_store(cli, 1)))
         return 1;
     b->pol = &cli->policy;
@@ -703,9 +709,10 @@ static int ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv, int u
                     "usage: wsguardctl ban IP|CIDR [--for DUR] [--reason TEXT]\n\n"
                     "Bans an address, or a prefix given as 192.0.2.0/24 or 2001:db8::/64, now, on every\n"
                     "worker of the running server (the module checks address and prefix records).\n"
-                    "Any other CIDR (a /16, a /48, a /26) is a range ban: one record the module\n"
-                    "checks for every address inside it (within a second), shown by list and\n"
-                    "show, exported to firewalls as the CIDR; at most %d range bans.\n"
+                    "Any other CIDR (a /16, a /48, a /26; not shorter than /8 or /16) is a range\n"
+                    "ban: one record the module checks for every address inside it (within a\n"
+                    "second), shown by list and show, exported to firewalls as the CIDR; at most\n"
+                    "%d range bans.\n"
                     "  --for DUR       ban length: 90s, 15m, 2h, 7d (default: the module's escalating\n"
                     "                  ban time for this record's next ban)\n"
                     "  --reason TEXT   kept in the record's source field (%d bytes), shown by 'show'\n"
