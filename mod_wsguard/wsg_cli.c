@@ -24,7 +24,7 @@ static const wsg_cli_verb_t verbs[] = {
     { "show",   wsg_cli_show,   "show IP|PREFIX [--json] [--halflife DUR]\n"
                                 "      one record in full" },
     { "ban",    wsg_cli_ban,    "ban IP|CIDR [--for DUR] [--reason TEXT]\n"
-                                "      ban now on every worker (default: the policy's ban time)" },
+                                "      ban now on every worker (default: the server's ban time); any CIDR" },
     { "unban",  wsg_cli_unban,  "unban IP|CIDR\n"
                                 "      lift a ban and clear the score" },
     { "stats",  wsg_cli_stats,  "stats [--json] [--halflife DUR]\n"

@@ -266,10 +266,12 @@ static int list_or_top(wsg_cli_t *cli, int argc, const char *const *argv, int is
         else
             fprintf(cli->out,
                     "usage: wsguardctl list [--banned] [--json] [--halflife DUR]\n\n"
-                    "Every tracked address and /24 or /64 prefix, highest score first:\n"
-                    "  ADDRESS/PREFIX  the client address, or a prefix as 192.0.2.0/24\n"
-                    "  SCORE           the score now, decayed with the half-life (default the\n"
-                    "                  module's; --halflife DUR if the server sets another)\n"
+                    "Every tracked address and /24 or /64 prefix, and the range bans, highest\n"
+                    "score first:\n"
+                    "  ADDRESS/PREFIX  the client address, a prefix as 192.0.2.0/24, or a range\n"
+                    "                  ban as 192.0.0.0/16\n"
+                    "  SCORE           the score now, decayed with the server's half-life (as\n"
+                    "                  recorded in the state; --halflife DUR for another)\n"
                     "  HITS            scored requests\n"
                     "  BAN-LEFT        time left of the ban in force, '-' if none\n"
                     "  BANS            bans so far (escalation)\n"
