@@ -44,6 +44,9 @@ wsg_store_t *wsg_cli_store(wsg_cli_t *cli, int writable);
  * Applies the policy the server recorded in st to cli->policy (thresholds, ban time and max,
  * half-life, prefix ban), --halflife still winning; cli->have_server says whether there was one. */
 void wsg_cli_policy_apply(wsg_cli_t *cli, wsg_store_t *st);
+/* The same from a read-only look at the state before the verb opens it (import: its default
+ * ban length and cap are the server's); silent when the state cannot be opened. */
+void wsg_cli_policy_peek(wsg_cli_t *cli);
 /* One line saying whose policy the verb used (for stats). */
 const char *wsg_cli_policy_note(wsg_cli_t *cli);
 /* Opens the audit trail for a writing verb: the server's event log when the policy names a

@@ -384,6 +384,10 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
     memset(&im, 0, sizeof(im));
     memset(&o, 0, sizeof(o));
     im.cli = cli;
+    for (i = 1; i < argc && strcmp(argv[i], "--help") && strcmp(argv[i], "-h"); i++)
+        ;
+    if (i == argc)
+        wsg_cli_policy_peek(cli);     /* the server's ban time and max are the defaults */
     o.dflt = cli->policy.ban_time > 0 ? cli->policy.ban_time : 3600 * APR_USEC_PER_SEC;
     o.max = cli->policy.ban_max > 0 ? cli->policy.ban_max : 7 * 86400 * APR_USEC_PER_SEC;
     for (i = 1; i < argc; i++) {

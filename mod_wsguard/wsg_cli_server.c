@@ -44,6 +44,26 @@ void wsg_cli_policy_apply(wsg_cli_t *cli, wsg_store_t *st)
         cli->policy.halflife = cli->halflife_opt;
 }
 
+void wsg_cli_policy_peek(wsg_cli_t *cli)
+{
+    FILE *err = cli->err, *null = fopen("/dev/null", "w");
+    int keep = cli->keep_root;
+    wsg_store_t *st;
+
+    /* Read-only, as the state's owner only while opening (keep_root): the verb goes on as
+     * root (import reads its file before it writes). Quiet: a missing state is the verb's to
+     * report when it opens it for real. */
+    cli->keep_root = 1;
+    if (null)
+        cli->err = null;
+    if ((st = wsg_cli_store(cli, 0)) != NULL)
+        wsg_store_close(st);
+    cli->err = err;
+    cli->keep_root = keep;
+    if (null)
+        fclose(null);
+}
+
 static const char *dur_text(apr_pool_t *p, apr_interval_time_t d)
 {
     apr_int64_t s = d / APR_USEC_PER_SEC;

@@ -64,6 +64,12 @@ def test_cli_follows_server_policy(httpd):
     assert 7190 <= left <= 7200, left
     # an explicit option still wins
     assert "for 15m" in h.ctl("ban", "127.9.1.2", "--for", "15m")[1]
+    # import's default length is the server's ban time too
+    feed = os.path.join(h.root, "feed.txt")
+    with open(feed, "w") as f:
+        f.write("45.20.0.1\n")
+    assert h.ctl("import", feed)[0] == 0
+    assert 7190 <= rows(h)["45.20.0.1"]["ban_remaining_s"] <= 7200
     # a score of 8 ten minutes ago is 4 now with the server's half-life (7.1 with the default 1h)
     forge_record(h, "127.9.3.3", 8.0, 600)
     server = status_scores(h)["127.9.3.3"]
