@@ -1825,6 +1825,8 @@ typedef struct upd_t {
     int       mask;
 } upd_t;
 
+static size_t meta_keys(wsg_store_t *st, MDB_txn *txn);
+
 static apr_status_t update_once(wsg_store_t *st, const wsg_addr_t *keys, int n,
                                 wsg_store_update_fn fn, void *baton, upd_t *u, int *map_full)
 {
@@ -1888,6 +1890,12 @@ static apr_status_t update_once(wsg_store_t *st, const wsg_addr_t *keys, int n,
             meta_val(&mk);
             if (mdb_get(txn, st->dbi, &mk, &mv) == 0)
                 entries--;
+        }
+        /* Near the cap: the policy, the range index and the range bans are not records
+         * either (counted only here, so the common insert pays nothing). */
+        if (entries + inserts > st->capacity) {
+            size_t nm = meta_keys(st, txn);
+            entries = ms.ms_entries > nm ? ms.ms_entries - nm : 0;
         }
         /* Full: make room by evicting the least valuable records, in this same transaction. */
         if (entries + inserts > st->capacity) {
@@ -2187,8 +2195,6 @@ apr_status_t wsg_store_purge_slice(wsg_store_t *st, wsg_store_expired_fn expired
         *wrapped = w;
     return APR_SUCCESS;
 }
-
-static size_t meta_keys(wsg_store_t *st, MDB_txn *txn);
 
 apr_status_t wsg_store_stat(wsg_store_t *st, wsg_store_stat_t *out)
 {
