@@ -121,7 +121,6 @@ wsg_store_t *wsg_cli_store(wsg_cli_t *cli, int writable)
     int nsaved = -1, e;
     gid_t saved_egid = getegid();
     uid_t owner;
-
     int drop_later = 0;
 
     opts.readonly = !writable;
@@ -132,7 +131,9 @@ wsg_store_t *wsg_cli_store(wsg_cli_t *cli, int writable)
     }
     owner = (uid_t)wsg_store_dir_uid(d);
     /* A writing verb opens the server's event log for its audit line as root, after the store
-     * (whose policy names it) and before giving root up for good. */
+     * (whose policy names it) and before giving root up for good. The descriptor stays open
+     * after the switch; the process is then not dumpable (the kernel's rule for a process
+     * that changed its ids), so the owner cannot take it over with ptrace. */
     drop_later = writable && !cli->keep_root && geteuid() == 0 && owner != 0;
     if (geteuid() == 0 && owner != 0) {
         if ((cli->keep_root || drop_later) && (nsaved = getgroups(64, saved_groups)) < 0) {
@@ -163,6 +164,8 @@ wsg_store_t *wsg_cli_store(wsg_cli_t *cli, int writable)
     if (writable) {
         if (geteuid() == 0)
             wsg_cli_audit_open_log(cli);
+        else
+            cli->audit_why = "not run as root (the event log is root's)";
         if (drop_later && (e = become_owner(owner, (gid_t)wsg_store_dir_gid(d), 1)) != 0) {
             fprintf(cli->err, "wsguardctl: cannot switch to uid %ld gid %ld, the owner of %s: "
                     "%s\n", wsg_store_dir_uid(d), wsg_store_dir_gid(d), cli->state_dir,

@@ -619,6 +619,21 @@ static int ban_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
     return mask;
 }
 
+/* Which CIDRs become a range ban: those shorter than a /24 or /64 (a /16, a /48), and longer
+ * ones with more addresses than WSG_CLI_MAX_KEYS (an IPv6 /96). A /25../31 (IPv6 /116../127)
+ * is still its address records, which also carry scores and escalation. */
+static int is_range_ban(apr_pool_t *p, const wsg_addr_t *net)
+{
+    apr_array_header_t *keys;
+    const char *err;
+
+    if (!wsg_store_is_range(net))
+        return 0;
+    if (net->bits < (net->family == 4 ? 24 : 64))
+        return 1;
+    return wsg_export_cidr_keys(p, net, WSG_CLI_MAX_KEYS, &keys, &err) != APR_SUCCESS;
+}
+
 /* ban / unban of a range: one record (wsg_store_range_update), never expanded. An unban also
  * lifts the address and prefix records inside the range when there are few enough to list. */
 static int range_ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv,
@@ -711,15 +726,17 @@ static int ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv, int u
                     "usage: wsguardctl ban IP|CIDR [--for DUR] [--reason TEXT]\n\n"
                     "Bans an address, or a prefix given as 192.0.2.0/24 or 2001:db8::/64, now, on every\n"
                     "worker of the running server (the module checks address and prefix records).\n"
-                    "Any other CIDR (a /16, a /48, a /26; not shorter than /8 or /16) is a range\n"
+                    "A CIDR shorter than that (a /16, a /48; not shorter than /8 or /16) is a range\n"
                     "ban: one record the module checks for every address inside it (within a\n"
                     "second), shown by list and show, exported to firewalls as the CIDR; at most\n"
-                    "%d range bans.\n"
+                    "%d range bans. A longer one (a /26) bans its addresses, at most %d records\n"
+                    "(beyond that, an IPv6 /96, a range ban too).\n"
                     "  --for DUR       ban length: 90s, 15m, 2h, 7d (default: the module's escalating\n"
                     "                  ban time for this record's next ban)\n"
                     "  --reason TEXT   kept in the record's source field (%d bytes), shown by 'show'\n"
                     "The record is flagged MANUAL and its ban count goes up by one.\n",
-                    WSG_STORE_RANGES_MAX, (int)sizeof(((wsg_rec_t *)0)->source) - 1);
+                    WSG_STORE_RANGES_MAX, WSG_CLI_MAX_KEYS,
+                    (int)sizeof(((wsg_rec_t *)0)->source) - 1);
         return 0;
     }
     memset(&b, 0, sizeof(b));
@@ -740,7 +757,7 @@ static int ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv, int u
         return usage_error(cli, verb, "which address or CIDR?", NULL);
     {
         wsg_addr_t net;
-        if (wsg_addr_parse(target, &net) == APR_SUCCESS && wsg_store_is_range(&net))
+        if (wsg_addr_parse(target, &net) == APR_SUCCESS && is_range_ban(cli->pool, &net))
             return range_ban_or_unban(cli, argc, argv, target, &net, &b, reason, unban);
     }
     if (expand_keys(cli->pool, target, &keys, &err) != APR_SUCCESS) {
