@@ -141,8 +141,8 @@ static int looks_like_event_log(apr_pool_t *p, int fd, const struct stat *sb, co
 void wsg_cli_audit_open_log(wsg_cli_t *cli)
 {
     const char *path = cli->server.event_log;
-    struct stat sb;
-    int fd;
+    struct stat sb, pb;
+    int fd, pfd;
 
     if (!cli->have_server) {
         cli->audit_why = "no policy recorded";
@@ -156,13 +156,30 @@ void wsg_cli_audit_open_log(wsg_cli_t *cli)
         cli->audit_why = "no event log file";
         return;
     }
-    fd = open(path, O_RDWR | O_APPEND | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    /* Looked at through an O_PATH descriptor first (opening a device or a FIFO for real can
+     * have effects of its own), then the same inode reopened through /proc: no second lookup
+     * of the path that a swap could redirect. */
+    if ((pfd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        cli->audit_why = apr_psprintf(cli->pool, "cannot open the event log %s: %s", path,
+                                      strerror(errno));
+        return;
+    }
+    if (fstat(pfd, &pb) != 0 || !S_ISREG(pb.st_mode) || pb.st_nlink != 1) {
+        close(pfd);
+        cli->audit_why = apr_psprintf(cli->pool, "%s is not a regular file with one link: not "
+                                      "written", path);
+        return;
+    }
+    fd = open(apr_psprintf(cli->pool, "/proc/self/fd/%d", pfd),
+              O_RDWR | O_APPEND | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    close(pfd);
     if (fd < 0) {
         cli->audit_why = apr_psprintf(cli->pool, "cannot open the event log %s: %s", path,
                                       strerror(errno));
         return;
     }
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_nlink != 1
+    if (fstat(fd, &sb) != 0 || sb.st_dev != pb.st_dev || sb.st_ino != pb.st_ino
+        || !S_ISREG(sb.st_mode) || sb.st_nlink != 1
         || !looks_like_event_log(cli->pool, fd, &sb, path)) {
         close(fd);
         cli->audit_why = apr_psprintf(cli->pool, "%s does not look like the event log (a "
@@ -253,6 +270,12 @@ void wsg_cli_audit(wsg_cli_t *cli, const char *action, const char *target, const
     if (cli->audit_why)
         json_object_set_new(j, "event_log_unused", json_string(cli->audit_why));
     text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    /* One line below PIPE_BUF like httpd's (one atomic append): long arguments go first. */
+    if (text && strlen(text) >= WSG_EVENT_LINE_MAX) {
+        free(text);
+        json_object_set_new(j, "args", json_string("(too long to record)"));
+        text = json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    }
     json_decref(j);
     if (!text)
         return;

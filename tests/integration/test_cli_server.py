@@ -255,6 +255,14 @@ def test_planted_event_log_path_is_not_written(httpd, tmp_path):
     assert victim.read_text().startswith("important = yes\n")
     evs = admin_events(os.path.join(h.state_dir, "audit.log"))
     assert evs and "does not look like the event log" in evs[0]["event_log_unused"]
+    # nor a device (never even opened for writing)
+    h.stop()
+    h.event_log = "/dev/null"
+    h.write_config()
+    h.start()
+    assert h.ctl("ban", "127.9.2.5", "--for", "1h")[0] == 0
+    evs = admin_events(os.path.join(h.state_dir, "audit.log"))
+    assert "not a regular file" in evs[-1]["event_log_unused"], evs[-1]
 
 
 # ---- range bans ---------------------------------------------------------------------------------
