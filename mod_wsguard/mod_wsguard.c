@@ -69,7 +69,8 @@ static apr_status_t wsg_open_event_log(wsg_gen_t *G, apr_pool_t *p, server_rec *
         G->event_log = ap_piped_log_write_fd(pl);
         return APR_SUCCESS;
     }
-    rv = apr_file_open(&G->event_log, spec, APR_WRITE | APR_APPEND | APR_CREATE,
+    /* APR_READ too: the status page reads the recent paths back through it (mod_wsguard_status.c) */
+    rv = apr_file_open(&G->event_log, spec, APR_READ | APR_WRITE | APR_APPEND | APR_CREATE,
                        APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD, p);
     if (rv != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(19501)

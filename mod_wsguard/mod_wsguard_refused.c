@@ -52,6 +52,8 @@ void wsg_glue_refused(request_rec *r, wsg_gen_t *G, const wsg_addr_t *addr,
 
     if (status == HTTP_TOO_MANY_REQUESTS)
         k = WSG_MC_REFUSED_RATELIMIT;
+    else if (ix->event)
+        k = WSG_MC_REFUSED_BAN;    /* scored and refused in one write: this server's own ban */
     else if (rec && rec->ban_until > now)
         k = rec->flags & WSG_RF_CROWDSEC ? WSG_MC_REFUSED_CROWDSEC : WSG_MC_REFUSED_BAN;
     else

@@ -128,9 +128,16 @@ static int wsg_status_handler(request_rec *r)
     o.rules = gen->rules;
     o.now = apr_time_now();
     o.limit = a.limit;
-    /* The event log's tail gives the paths; a pipe cannot be read back. */
-    o.event_log = sc->event_log && *sc->event_log != '|'
-                  ? ap_server_root_relative(r->pool, sc->event_log) : NULL;
+    /* The event log's tail gives the paths, read through the descriptor the parent opened (the
+     * file is root's); a pipe cannot be read back. */
+    o.event_log_fd = -1;
+    o.event_log = sc->event_log && *sc->event_log != '|' && gen->event_log
+                  ? sc->event_log : NULL;
+    if (o.event_log) {
+        apr_os_file_t fd;
+        if (apr_os_file_get(&fd, gen->event_log) == APR_SUCCESS)
+            o.event_log_fd = fd;
+    }
     m.version = WSG_VERSION;
     m.server = r->server->server_hostname;
     m.mode = mode_name(wsg_glue_srv_engine(sc));

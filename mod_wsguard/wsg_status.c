@@ -102,20 +102,22 @@ static void recent_add_path(apr_pool_t *p, recent_t *r, const char *path)
     r->paths[r->n++] = apr_pstrdup(p, path);
 }
 
-static const char *read_recent(apr_pool_t *p, const char *file, apr_size_t tail, apr_hash_t *out)
+static const char *read_recent(apr_pool_t *p, const char *file, int given_fd, apr_size_t tail,
+                               apr_hash_t *out)
 {
-    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    int fd = given_fd >= 0 ? given_fd : open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     struct stat sb;
     char *buf, *line, *end;
     off_t from;
-    ssize_t got;
+    ssize_t got = 0;
     apr_size_t len = 0;
 
     if (fd < 0)
         return apr_psprintf(p, "paths are not kept in the state, and the event log %s cannot be "
                             "read: %s", file, strerror(errno));
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
+        if (given_fd < 0)
+            close(fd);
         return apr_psprintf(p, "paths are not kept in the state, and the event log %s is not a "
                             "regular file", file);
     }
@@ -123,7 +125,11 @@ static const char *read_recent(apr_pool_t *p, const char *file, apr_size_t tail,
     buf = apr_palloc(p, tail + 1);
     while (len < tail && (got = pread(fd, buf + len, tail - len, from + (off_t)len)) > 0)
         len += (apr_size_t)got;
-    close(fd);
+    if (given_fd < 0)
+        close(fd);
+    if (got < 0 && !len)
+        return apr_psprintf(p, "paths are not kept in the state, and the event log %s cannot be "
+                            "read: %s", file, strerror(errno));
     buf[len] = '\0';
     line = buf;
     if (from > 0) {       /* the first line is cut */
@@ -244,7 +250,7 @@ apr_status_t wsg_status_build(apr_pool_t *p, wsg_store_t *st, const wsg_status_o
         return APR_EINVAL;
     if ((rv = wsg_store_iterate(st, collect, &g)) != APR_SUCCESS)
         return rv;
-    m->paths_note = o->event_log ? read_recent(p, o->event_log,
+    m->paths_note = o->event_log ? read_recent(p, o->event_log, o->event_log_fd,
                                                o->tail ? o->tail : WSG_STATUS_TAIL, recent)
                                  : "paths are not kept in the state, and there is no event log "
                                    "file to read them from (WSGuardEventLog)";

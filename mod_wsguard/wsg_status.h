@@ -23,7 +23,10 @@ typedef struct wsg_status_opts_t {
     const wsg_ruleset_t *rules;        /* NULL: rule ids shown as such */
     apr_time_t           now;
     unsigned             limit;        /* rows per section; 0: WSG_STATUS_LIMIT */
-    const char          *event_log;    /* a file to read the recent paths from; NULL: none */
+    const char          *event_log;    /* the event log's name (for the note); NULL: none */
+    int                  event_log_fd; /* a descriptor to read it through (pread; the file may
+                                        * not be readable by name for httpd's user), -1: open
+                                        * event_log by name */
     apr_size_t           tail;         /* bytes of it; 0: WSG_STATUS_TAIL */
 } wsg_status_opts_t;
 
