@@ -35,9 +35,10 @@ static void parse_args(apr_pool_t *p, const char *args, status_args_t *a)
         return;
     copy = apr_pstrdup(p, args);
     for (tok = apr_strtok(copy, "&;", &save); tok; tok = apr_strtok(NULL, "&;", &save)) {
-        if (!strcmp(tok, "json"))
+        /* "json=" and "metrics=" too: what a scraper's params: {metrics: [""]} sends */
+        if (!strcmp(tok, "json") || !strncmp(tok, "json=", 5))
             a->json = 1;
-        else if (!strcmp(tok, "metrics"))
+        else if (!strcmp(tok, "metrics") || !strncmp(tok, "metrics=", 8))
             a->metrics = 1;
         else if (!strncmp(tok, "refresh=", 8)) {
             int n = atoi(tok + 8);

@@ -10,8 +10,8 @@ RULES = 'id=9001 score=1 tag=php-shell msg="test probe" path.prefix=/probe/\n'
 SCANNERS = ["127.46.%d.2" % k for k in range(1, 7)]
 
 
-def scrape(h):
-    r = h.get("/wsguard-status?metrics", src="127.0.0.1")
+def scrape(h, query="metrics"):
+    r = h.get("/wsguard-status?" + query, src="127.0.0.1")
     assert r.status == 200, r
     assert r.headers["content-type"].startswith("text/plain; version=0.0.4"), r.headers
     text = r.body.decode()
@@ -71,6 +71,9 @@ def test_metrics_count_what_happened(httpd, mpm):
     assert m["wsguard_records"] == n + 1 and m["wsguard_bans_active"] == n
     assert m["wsguard_records_capacity"] > 0 and 0 < m["wsguard_map_use_ratio"] < 1
     assert m["wsguard_evictions_total"] == 0
+
+    # what a Prometheus scrape config with params {metrics: [""]} asks for
+    assert scrape(h, "metrics=")["wsguard_bans_total"] == n
 
     # a graceful restart keeps the table (and the counts)
     h.graceful()
