@@ -159,7 +159,8 @@ static void put(buf_t *b, const char *s)
     if (b->len + n + 1 > b->cap) {
         apr_size_t cap = (b->cap + n + 1) * 2;
         char *nb = apr_palloc(b->p, cap);
-        memcpy(nb, b->b, b->len);
+        if (b->b)
+            memcpy(nb, b->b, b->len);
         b->b = nb;
         b->cap = cap;
     }

@@ -71,6 +71,7 @@ typedef struct {
     wsg_metrics_slot_t *slot;
     wsg_refused_t      *agg;
     int                 k;
+    unsigned            written;
 } thr_arg_t;
 
 static void *APR_THREAD_FUNC adder(apr_thread_t *t, void *data)
@@ -78,7 +79,7 @@ static void *APR_THREAD_FUNC adder(apr_thread_t *t, void *data)
     thr_arg_t *a = data;
     for (int i = 0; i < ADDS; i++)
         wsg_metrics_add(a->slot, WSG_MC_REFUSED_BAN, 1);
-    apr_thread_exit(t, APR_SUCCESS);
+    (void)t;   /* returns rather than apr_thread_exit(): ASan's pthread_exit path misfires */
     return NULL;
 }
 
@@ -88,7 +89,7 @@ static void test_metrics_threads(void **state)
     wsg_metrics_t *m = table(p, 4);
     wsg_metrics_slot_t *shared = wsg_metrics_claim(m, 1, NULL);
     apr_thread_t *t[THREADS];
-    thr_arg_t arg = { shared, NULL, 0 };
+    thr_arg_t arg = { shared, NULL, 0, 0 };
     wsg_metrics_counts_t sum;
     apr_status_t rv;
 
@@ -216,13 +217,11 @@ static void *APR_THREAD_FUNC refuser(apr_thread_t *t, void *data)
     thr_arg_t *a = data;
     wsg_refused_entry_t due[4];
     wsg_addr_t ad = addr(apr_psprintf(apr_thread_pool_get(t), "203.0.113.%d", a->k % 4 + 1));
-    unsigned *written = apr_pcalloc(apr_thread_pool_get(t), sizeof(unsigned));
     for (int i = 0; i < 5000; i++) {
         int n = wsg_refused_add(a->agg, &ad, 403, "/f", apr_time_now(), due, 4);
         for (int k = 0; k < n; k++)
-            *written += due[k].count;
+            a->written += due[k].count;
     }
-    apr_thread_exit(t, (apr_status_t)*written);
     return NULL;
 }
 
@@ -241,11 +240,12 @@ static void test_refused_threads(void **state)
     for (int i = 0; i < THREADS; i++) {
         args[i].agg = agg;
         args[i].k = i;
+        args[i].written = 0;
         assert_int_equal(apr_thread_create(&t[i], NULL, refuser, &args[i], p), APR_SUCCESS);
     }
     for (int i = 0; i < THREADS; i++) {
         apr_thread_join(&rv, t[i]);
-        total += (unsigned)rv;
+        total += args[i].written;
     }
     while ((n = wsg_refused_take(agg, apr_time_now(), 1, due, 4)) > 0)
         for (int k = 0; k < n; k++)
