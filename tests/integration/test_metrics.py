@@ -79,3 +79,41 @@ def test_metrics_count_what_happened(httpd, mpm):
     h.graceful()
     after = scrape(h)
     assert after["wsguard_bans_total"] == n and after["wsguard_shell_alerts_total"] == 1, after
+
+
+def test_metrics_refusal_reasons(httpd):
+    """Each refusal is counted under its reason: the address banned (here, or manually), its
+    prefix banned, a 429."""
+    h = httpd(mpm="prefork", rules=RULES, extra=STATUS,
+              wsguard="WSGuardThresholds 3 50\nWSGuardPrefixBan 4")
+    h.expect_log(r"client banned")
+    h.start()
+    # two addresses of 127.48.1.0/24 reach 4 together: the prefix is banned
+    assert h.statuses(["/probe/a.php", "/probe/b.php"], src="127.48.1.2") == [404, 404]
+    assert h.statuses(["/probe/c.php", "/probe/d.php"], src="127.48.1.3")[-1] == 403
+    assert h.status("/index.html", src="127.48.1.9") == 403            # a third, by prefix
+    # rate-limited: 3 probes reach 3 (the third is refused itself), then a clean request
+    assert h.statuses(["/probe/e.php", "/probe/f.php", "/probe/g.php", "/index.html"],
+                      src="127.48.2.2") == [404, 404, 429, 429]
+    rc, out, err = h.ctl("ban", "127.48.3.2", "--for", "1h")
+    assert rc == 0, out + err
+    assert h.status("/index.html", src="127.48.3.2") == 403            # manual: "ban"
+    m = scrape(h)
+    assert m['wsguard_refused_total{reason="prefix"}'] >= 1, m
+    assert m['wsguard_refused_total{reason="ratelimit"}'] == 2, m
+    assert m['wsguard_refused_total{reason="ban"}'] >= 1, m
+    assert m['wsguard_refused_total{reason="crowdsec"}'] == 0
+    # the status page says DetectionOnly when it is
+    h.stop()
+    h.write_config(wsguard="WSGuardThresholds off 2\nWSGuardPrefixBan off\n"
+                           "WSGuardEngine DetectionOnly")
+    h.start()
+    assert h.statuses(["/probe/h.php", "/probe/i.php", "/probe/j.php"],
+                      src="127.48.5.2") == [404, 404, 404]
+    doc = __import__("json").loads(h.get("/wsguard-status?json", src="127.0.0.1").body)
+    assert doc["mode"] == "DetectionOnly", doc["mode"]
+    bans = {b["address"]: b for b in doc["bans"]}
+    assert bans["127.48.3.2"]["origin"] == "manual"
+    assert bans["127.48.5.2"]["detection_only"] is True, bans
+    page = h.get("/wsguard-status", src="127.0.0.1").body.decode()
+    assert "detection only, not enforced" in page
