@@ -76,8 +76,8 @@ apr_status_t wsg_status_build(apr_pool_t *p, wsg_store_t *st, const wsg_status_o
 /* "12 s ago", "5 min ago", "in 58 min", "3 h ago", "2 d ago"; "-" for no time. */
 const char *wsg_status_reltime(apr_pool_t *p, apr_time_t t, apr_time_t now);
 
-/* The page: a complete HTML5 document (refresh > 0 adds a meta refresh of that many seconds;
- * base_query is kept in the links, may be NULL). */
+/* The page: a complete HTML5 document without script (refresh > 0 adds a meta refresh of that
+ * many seconds). */
 char *wsg_status_html(apr_pool_t *p, const wsg_status_t *m, int refresh);
 /* The same content as JSON text (indented, ending in a newline). */
 char *wsg_status_json(apr_pool_t *p, const wsg_status_t *m);
