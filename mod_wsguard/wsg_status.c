@@ -755,8 +755,8 @@ char *wsg_status_html(apr_pool_t *p, const wsg_status_t *m, int refresh)
                               "</span> inspected, <span id=\"t-probes\">%s</span> probes, "
                               "<span id=\"t-refused\">%s</span> refused (%s banned, %s "
                               "rate-limited, %s by prefix, %s CrowdSec), <span id=\"t-bans\">%s"
-                              "</span> bans, <span id=\"t-alerts\">%s</span> alerts, %s store "
-                              "errors <span class=\"dim\">(since %s)</span></dd>",
+                              "</span> bans started, <span id=\"t-alerts\">%s</span> alerts, %s "
+                              "store errors <span class=\"dim\">(counted since %s)</span></dd>",
                               num(p, m->counts.c[WSG_MC_INSPECTED]),
                               num(p, m->counts.c[WSG_MC_PROBES]), num(p, refused_total(m)),
                               num(p, m->counts.c[WSG_MC_REFUSED_BAN]),
@@ -765,7 +765,7 @@ char *wsg_status_html(apr_pool_t *p, const wsg_status_t *m, int refresh)
                               num(p, m->counts.c[WSG_MC_REFUSED_CROWDSEC]),
                               num(p, m->counts.c[WSG_MC_BANS]), num(p, m->counts.c[WSG_MC_ALERTS]),
                               num(p, m->counts.c[WSG_MC_STORE_ERRORS]),
-                              esc(p, wsg_status_reltime(p, m->counts_since, m->now))));
+                              esc(p, tstr(p, m->counts_since) ? tstr(p, m->counts_since) : "-")));
     else
         hput(&h, apr_psprintf(p, "<dt>totals</dt><dd id=\"totals\">%s</dd>", na));
     hput(&h, apr_psprintf(p, "<dt>store</dt><dd id=\"store\">%u records (%u addresses, %u "
