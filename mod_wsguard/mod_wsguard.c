@@ -69,7 +69,8 @@ static apr_status_t wsg_open_event_log(wsg_gen_t *G, apr_pool_t *p, server_rec *
         G->event_log = ap_piped_log_write_fd(pl);
         return APR_SUCCESS;
     }
-    rv = apr_file_open(&G->event_log, spec, APR_WRITE | APR_APPEND | APR_CREATE,
+    /* APR_READ too: the status page reads the recent paths back through it (mod_wsguard_status.c) */
+    rv = apr_file_open(&G->event_log, spec, APR_READ | APR_WRITE | APR_APPEND | APR_CREATE,
                        APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_GREAD, p);
     if (rv != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(19501)
@@ -157,6 +158,7 @@ static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     /* 4. The event log (a failure is logged there; the module works without it). */
     if (sc->event_log)
         wsg_open_event_log(G, pconf, s, sc->event_log);
+    wsg_glue_metrics_post_config(G, s);   /* the counters' shared table (mod_wsguard_metrics.c) */
     /* 5. The LMDB state, prepared as root before the children open it as httpd's user. */
     /* The children switch to User/Group only when httpd starts as root; else they run as we do. */
     policy_record(G, sc, s, &spol);
@@ -203,6 +205,7 @@ static void wsg_child_init(apr_pool_t *pchild, server_rec *s)
     G->store = NULL;
     G->warned_full = G->warned_store = G->warned_event = G->warned_evict = 0;
     G->last_purge = apr_time_now();
+    wsg_glue_ops_child_init(G, pchild, s);   /* metrics slot, refused counts */
     if (!G->ready || G->store_broken)
         return;
     rv = wsg_store_open(pchild, G->state_dir, &G->store_opts, &G->store, &err);
@@ -222,6 +225,7 @@ static void wsg_child_init(apr_pool_t *pchild, server_rec *s)
 /* Logs a store failure once per child, whatever the request rate. */
 static void store_failed(wsg_gen_t *G, request_rec *r, apr_status_t rv, const char *what)
 {
+    WSG_COUNT(G, WSG_MC_STORE_ERRORS);
     if (rv == APR_ENOSPC) {
         if (apr_atomic_cas32(&G->warned_full, 1, 0) == 0)
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, APLOGNO(19450)
@@ -449,6 +453,7 @@ static wsg_do_t write_once(request_rec *r, wsg_req_state_t *st, wsg_inspect_t *i
         wsg_sync_queue_ban(r->server, &st->addr, f->now, ix->res.ban_until, ix->res.rec.hits,
                            ix->m.first && ix->m.first->tag ? ix->m.first->tag : "",
                            ix->norm.path);
+    wsg_glue_written(G, ix, rv == APR_SUCCESS);   /* metrics: probes, bans, alerts */
     log_event(r, G, ix, f->enforce);
     return todo;
 }
@@ -459,6 +464,8 @@ static int refuse(request_rec *r, wsg_req_state_t *st, const wsg_inspect_t *ix)
 {
     if (st)
         st->refused = 1;
+    if (st)   /* counted, and logged in the refused aggregate unless it has an event */
+        wsg_glue_refused(r, st->gen, &st->addr, st->have_addr ? &st->rec : NULL, ix);
     ap_custom_response(r, ix->status == HTTP_TOO_MANY_REQUESTS ? HTTP_TOO_MANY_REQUESTS
                                                                : HTTP_FORBIDDEN,
                        ix->status == HTTP_TOO_MANY_REQUESTS ? "Too Many Requests\n"
@@ -485,6 +492,7 @@ static int refuse_banned(request_rec *r, wsg_req_state_t *st, const wsg_inspect_
 
     if (c->master || r->proto_num < HTTP_VERSION(1, 0) || r->proto_num >= HTTP_VERSION(2, 0))
         return refuse(r, st, ix);
+    wsg_glue_refused(r, st->gen, &st->addr, st->have_addr ? &st->rec : NULL, ix);
     if (r->header_only)
         len -= 10;          /* HEAD: the same head, no body */
     st->refused = 1;
@@ -687,6 +695,7 @@ static int wsg_header_parser(request_rec *r)
     engine = wsg_glue_dir_engine(dc, sc);
     if (engine == WSG_ENGINE_OFF)
         return DECLINED;
+    WSG_COUNT(G, WSG_MC_INSPECTED);
     request_facts(r, &f, engine == WSG_ENGINE_ON);
     f.file = file_fact(r);
     if (st) {
@@ -799,6 +808,8 @@ static void wsg_register_hooks(apr_pool_t *p)
     ap_register_input_filter(WSG_BODY_FILTER, wsg_body_filter, NULL, AP_FTYPE_RESOURCE);
     /* The status handler (mod_wsguard_status.c) reads the state through sc->gen. */
     wsg_status_register_hooks(p);
+    /* Refused requests into the event log, counted per client and minute (mod_wsguard_refused.c). */
+    wsg_refused_register_hooks(p);
     /* WSGuardCrowdSec: the outbox and the mod_watchdog sync task (mod_wsguard_sync.c). */
     wsg_sync_register_hooks(p);
 }

@@ -529,8 +529,9 @@ def test_status_handler(httpd, mpm):
     r = h.get("/wsguard-status?json", src="127.0.0.1")
     assert r.status == 200, r
     doc = json.loads(r.body)
-    top = {row["address"]: row for row in doc["top"]}
-    assert top["127.9.0.2"]["ban_until"], doc
-    assert top["127.9.0.3"]["shell_hit"] is True, doc
-    assert doc["shell_alerts"] >= 1 and doc["banned"] >= 1, doc
+    bans = {row["address"]: row for row in doc["bans"]}
+    alerts = {row["address"]: row for row in doc["alerts"]}
+    assert bans["127.9.0.2"]["ban_until"], doc
+    assert alerts["127.9.0.3"]["shell_hit"] is True, doc
+    assert doc["store"]["shell_alerts"] >= 1 and doc["store"]["banned"] >= 1, doc
     assert h.status("/wsguard-status", src="127.9.0.4") == 403
