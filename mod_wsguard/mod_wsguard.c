@@ -691,6 +691,9 @@ static int wsg_log_transaction(request_rec *r)
     if (st) {
         f.body = st->body;
         f.body_len = st->body_len;
+        /* The record as read: what the miss part is weighed against (a repeat scores 0). */
+        f.rec = st->have_addr ? &st->rec : NULL;
+        f.prec = st->have_prefix ? &st->prec : NULL;
     }
     if (st && st->ix)
         ix = st->ix;

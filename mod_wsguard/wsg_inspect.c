@@ -27,6 +27,14 @@
  * make a client cross after its answer, which is how misses always worked (the next request is
  * refused).
  *
+ * What misses score (miss_context, after the target is scored): the miss part is evidence of
+ * breadth, so it counts once per path and client. A path in the client's ring of recent misses
+ * (wsg_track) adds nothing: a feed reader or monitor polling a removed URL, a person reloading,
+ * a crawler walking the query strings of one removed script. Only the miss part: an outcome=any
+ * match counts every time, because the name itself is the evidence (no site links to wso.php;
+ * a scanner retrying its shell, or a shell's user coming back to it, is what it looks like) and
+ * a scanner held in the rate-limit tier on one such path still climbs to the ban.
+ *
  * A clean request (no rule can concern it, no script name) costs one scan of the target, the
  * rules' gate (wsg_rules_match.c) and no allocation: the context lives on the caller's stack. */
 #include <string.h>
@@ -170,6 +178,19 @@ wsg_action_t wsg_inspect_banned(const wsg_inspect_conf_t *c, const wsg_facts_t *
     return act;
 }
 
+/* The miss part in the context of this client (the record as read; none: nothing to weigh). */
+static void miss_context(const wsg_inspect_conf_t *c, const wsg_facts_t *f, wsg_inspect_t *ix)
+{
+    (void)c;
+    ix->repeat = 0;
+    if (ix->miss <= 0 || !f->rec)
+        return;
+    if (wsg_track_missed_lately(f->rec, ix->norm.path, ix->norm.path_len)) {
+        ix->miss = 0;
+        ix->repeat = 1;
+    }
+}
+
 /* Might adding score make the client (or its prefix) reach a threshold, on the records as read? */
 static int may_cross(const wsg_inspect_conf_t *c, const wsg_facts_t *f, double score)
 {
@@ -196,6 +217,7 @@ wsg_do_t wsg_inspect_header(const wsg_inspect_conf_t *c, const wsg_facts_t *f, c
 
     ix->enforce = f->enforce;
     wsg_inspect_target(c, f, buf, bufsize, ix);
+    miss_context(c, f, ix);
     ix->file = f->file;
     if (f->rec)
         tier = wsg_policy_check(c->policy, f->rec, f->now, &retry);
@@ -207,7 +229,8 @@ wsg_do_t wsg_inspect_header(const wsg_inspect_conf_t *c, const wsg_facts_t *f, c
         ix->action = tier;
         ix->status = tier == WSG_ACT_BAN ? WSG_HTTP_FORBIDDEN : WSG_HTTP_TOO_MANY;
         ix->retry_after = tier == WSG_ACT_RATELIMIT ? (apr_int64_t)retry : 0;
-        ix->record = ix->score + (ix->file == WSG_FILE_MISSING ? ix->miss : 0);
+        ix->miss_counted = ix->file == WSG_FILE_MISSING && ix->miss > 0;
+        ix->record = ix->score + (ix->miss_counted ? ix->miss : 0);
         ix->alert = ix->score > 0 && ix->file == WSG_FILE_EXISTS;
         ix->set_flags = ix->alert ? WSG_RF_SHELL_HIT : 0;
         if (ix->record > 0 || ix->alert) {
@@ -236,12 +259,15 @@ wsg_do_t wsg_inspect_log(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char
     ix->enforce = f->enforce;
     if (ix->written)
         return ix->todo = WSG_DO_PASS;
-    if (!ix->inspected)
+    if (!ix->inspected) {
         wsg_inspect_target(c, f, buf, bufsize, ix);
+        miss_context(c, f, ix);
+    }
     else if (f->body && f->body_len) {
         /* A form POST, matched again with the body its handler (or httpd's discard) read. */
         wsg_inspect_t before = *ix;
         wsg_inspect_target(c, f, buf, bufsize, ix);
+        miss_context(c, f, ix);
         if (ix->score + ix->miss <= before.score + before.miss) {
             *ix = before;
             /* before.norm may point into the kept copy: still valid, it is in the pool. */
@@ -251,12 +277,15 @@ wsg_do_t wsg_inspect_log(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char
     ix->record = ix->score;
     ix->set_flags = 0;
     ix->alert = 0;
+    ix->miss_counted = 0;
     if (ix->score > 0 && status >= 200 && status < 300) {
         ix->alert = 1;
         ix->set_flags = WSG_RF_SHELL_HIT;
     }
-    else if (status == 404 || status == 410)
+    else if ((status == 404 || status == 410) && ix->miss > 0) {
         ix->record += ix->miss;
+        ix->miss_counted = 1;
+    }
     if (ix->record <= 0 && !ix->alert) {
         ix->written = 1;
         return ix->todo = WSG_DO_PASS;
@@ -296,6 +325,7 @@ int wsg_inspect_apply(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_
     t.rule = ix->m.first ? ix->m.first->id : 0;
     t.path = ix->norm.path;
     t.set_flags = ix->set_flags;
+    t.missed = ix->miss_counted;
     t.addr = addr;
     ix->aborted = 0;
     ix->was_banned = !ix->enforce && save[0].ban_until > now;
@@ -314,8 +344,10 @@ int wsg_inspect_apply(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_
     ix->alert = ix->score > 0 && ix->file == WSG_FILE_EXISTS;
     if (ix->alert || (ix->file == WSG_FILE_MISSING && ix->miss > 0)) {
         memcpy(recs, save, sizeof(wsg_rec_t) * (size_t)n);
-        if (ix->file == WSG_FILE_MISSING)
+        if (ix->file == WSG_FILE_MISSING && ix->miss > 0) {
             t.score += ix->miss;
+            t.missed = ix->miss_counted = 1;
+        }
         if (ix->alert)
             t.set_flags |= WSG_RF_SHELL_HIT;
         ix->record = t.score;

@@ -62,7 +62,10 @@ typedef struct wsg_inspect_t {
     int          file;                 /* WSG_FILE_* of the header phase */
     double       score;                /* counts whatever the answer: outcome=any + evasion */
     double       miss;                 /* counts if the answer is 404/410: outcome=miss rules, or
-                                        * the miss score of a script name that matched nothing */
+                                        * the miss score of a script name that matched nothing;
+                                        * 0 for a repeat (see wsg_inspect.c, "what misses score") */
+    int          repeat;               /* the miss part is a path this client missed lately */
+    int          miss_counted;         /* what the write adds includes the miss part */
     /* what was decided */
     wsg_do_t     todo;
     int          header_write;         /* a header-phase write: 1 refused by the tier as read,

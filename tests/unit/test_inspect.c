@@ -261,7 +261,7 @@ static void test_header_phase(void **state)
     assert_string_equal(wsg_inspect_action_name(&ix, 1), "ban");   /* 8 + 3 reaches 10 */
 
     /* A store that fails: refused as the tier says, nothing recorded. */
-    assert_int_equal(header(fx, "/b.php", WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_WRITE);
+    assert_int_equal(header(fx, "/c.php", WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_WRITE);
     assert_int_equal(wsg_inspect_written(&fx->ic, &f, &ix, 0), WSG_DO_REFUSE);
     assert_null(ix.event);
 
@@ -337,6 +337,55 @@ static void test_log_phase(void **state)
     f.status = 404;
     assert_int_equal(wsg_inspect_log(&fx->ic, &f, buf, sizeof(buf), &ix), WSG_DO_WRITE);
     assert_true(ix.inspected && ix.record == 3);
+}
+
+/* One 404 of a path through the log phase, on rec (the record as read, then as written). */
+static double miss_once(fx_t *fx, const char *target, wsg_rec_t *rec, apr_time_t now)
+{
+    static char buf[8192];
+    wsg_facts_t f;
+    wsg_inspect_t ix;
+    double before = rec->score;
+
+    header(fx, target, WSG_FILE_MISSING, rec->version ? rec : NULL, &f, &ix, now);
+    f.status = 404;
+    if (wsg_inspect_log(&fx->ic, &f, buf, sizeof(buf), &ix) != WSG_DO_WRITE)
+        return 0;
+    apply(fx, &ix, rec, now);
+    wsg_inspect_written(&fx->ic, &f, &ix, 1);
+    return rec->score - before;
+}
+
+/* A repeated miss of one path adds nothing after the first; a new path does; an outcome=any
+ * probe counts every time; the ring forgets the oldest of more than 4 paths. */
+static void test_repeated_miss(void **state)
+{
+    fx_t *fx = *state;
+    apr_time_t now = apr_time_from_sec(1000000);
+    wsg_rec_t rec;
+    int i;
+
+    fx->pol.halflife = 0;                     /* no decay: exact sums */
+    memset(&rec, 0, sizeof(rec));
+    assert_true(miss_once(fx, "/feed.php", &rec, now) == 1);
+    for (i = 1; i < 50; i++)                  /* a feed reader polling it */
+        assert_true(miss_once(fx, "/feed.php", &rec, now + i) == 0);
+    /* The query is not the path: one removed script walked through its ids is one miss. */
+    assert_true(miss_once(fx, "/feed.php?id=3", &rec, now) == 0);
+    assert_true(miss_once(fx, "/b.php", &rec, now) == 2);    /* outcome=miss shape: new path */
+    assert_true(miss_once(fx, "/b.php?x", &rec, now) == 0);
+    assert_true(miss_once(fx, "/zz.php", &rec, now) == 1);
+    assert_true(miss_once(fx, "/yy.php", &rec, now) == 1);
+    assert_int_equal(wsg_track_recent_misses(&rec), 4);
+    assert_true(miss_once(fx, "/feed.php", &rec, now) == 0); /* still among the last 4 */
+    assert_true(miss_once(fx, "/xx.php", &rec, now) == 1);   /* pushes the oldest out */
+    assert_true(miss_once(fx, "/feed.php", &rec, now) == 1);
+    assert_true(miss_once(fx, "/b.php", &rec, now) == 2);   /* ... and that one /b.php */
+    /* A signature probe repeated counts each time (its outcome=any part), its miss part once. */
+    assert_true(miss_once(fx, "/probe/w.php", &rec, now) == 5);
+    assert_true(miss_once(fx, "/probe/w.php", &rec, now) == 3);
+    assert_true(miss_once(fx, "/probe/w.php", &rec, now) == 3);
+    fx->pol.halflife = apr_time_from_sec(3600);
 }
 
 static void test_banned(void **state)
@@ -460,6 +509,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_phase, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_log_phase, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_banned, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_miss, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_gate, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_script_names, fx_setup, fx_teardown),
     };

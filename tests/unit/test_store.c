@@ -1215,7 +1215,8 @@ static void test_pack_roundtrip(void **state)
     in.hits = 70000;                                     /* 32 bits */
     in.ban_count = 70000;                                /* saturates at 65535 */
     in.distinct = 17;
-    in.misses = 5;                                       /* not stored */
+    in.miss_ring_lo = 0x00020001u;                       /* the ring of recent misses: kept */
+    in.miss_ring_hi = 0x00040003u;
     in.probe_bloom = 0x8000000000000001ULL;
     in.rules[0] = 5;
     in.rules[1] = 300;
@@ -1237,7 +1238,8 @@ static void test_pack_roundtrip(void **state)
     assert_int_equal(out.hits, 70000);
     assert_int_equal(out.ban_count, 65535);
     assert_int_equal(out.distinct, 17);
-    assert_int_equal(out.misses, 0);
+    assert_int_equal(out.miss_ring_lo, 0x00020001u);
+    assert_int_equal(out.miss_ring_hi, 0x00040003u);
     assert_true(out.probe_bloom == in.probe_bloom);
     assert_int_equal(out.rules[0], 5);
     assert_int_equal(out.rules[1], 300);
