@@ -10,8 +10,9 @@
  * One request, one write, one count. The header phase (before anything serves the request, after
  * httpd mapped it to a file) and the log phase (after the answer) share one context, and at most
  * one of them writes:
- *   - A client already in a tier (its record as read) is refused at once, and a probe of it is
- *     scored in full in the same write: its miss part too when the file is missing (a 429'd
+ *   - A banned client is refused at once whatever it asks; a client in the rate-limit tier
+ *     (its record as read) only when the request looks like probing (see "Refuse in
+ *     proportion" below). A refused probe is scored in full in the same write: its miss part too when the file is missing (a 429'd
  *     probe counts as its 404 would have), the alert when the file exists (a refused probe of an
  *     existing shell is still an alert). Nothing is left for the log phase.
  *   - A probe that may make its client (or prefix) cross a threshold, judged on the record as
@@ -26,6 +27,14 @@
  * request is refused itself whatever other processes do in between; what is deferred can only
  * make a client cross after its answer, which is how misses always worked (the next request is
  * refused).
+ *
+ * Refuse in proportion: the rate-limit tier is there to slow a scan, so it answers 429 only to
+ * what a scan is made of: a request a rule matched (score > 0), or a script name that may miss
+ * (miss > 0 and the file is not known to exist; a repeat is not one). A client's ordinary pages
+ * and assets are served while it is in the tier; only the ban refuses everything. A scanner
+ * that goes on probing while rate-limited is scored as its 404s would have been, so it climbs
+ * to the ban and is exported; a crawler or monitor that met missing pages is never cut off
+ * from the site while its score decays.
  *
  * What misses score (miss_context, after the target is scored): the miss part is evidence of
  * breadth, so it counts once per path and client. A path in the client's ring of recent misses
@@ -224,8 +233,14 @@ wsg_do_t wsg_inspect_header(const wsg_inspect_conf_t *c, const wsg_facts_t *f, c
     if (tier != WSG_ACT_BAN && f->prec && f->prec->ban_until > f->now)
         tier = WSG_ACT_BAN;
 
+    /* Refuse in proportion: the ban refuses everything; the rate-limit tier slows what looks
+     * like probing (a rule matched, or a script name that may miss: not a repeat, not a file
+     * that exists), and serves the client's ordinary pages and assets, so a crawler or a person
+     * who collected misses still gets the home page, the PDF and the feed. */
+    if (tier == WSG_ACT_RATELIMIT && !(ix->score > 0 || (ix->miss > 0 && ix->file != WSG_FILE_EXISTS)))
+        tier = WSG_ACT_PASS;
     if (f->enforce && tier != WSG_ACT_PASS) {
-        /* Refused whatever it is: scored in full now, as its answer would have scored it. */
+        /* Refused: scored in full now, as its answer would have scored it. */
         ix->action = tier;
         ix->status = tier == WSG_ACT_BAN ? WSG_HTTP_FORBIDDEN : WSG_HTTP_TOO_MANY;
         ix->retry_after = tier == WSG_ACT_RATELIMIT ? (apr_int64_t)retry : 0;

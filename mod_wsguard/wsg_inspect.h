@@ -101,9 +101,10 @@ void wsg_inspect_target(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char 
 wsg_action_t wsg_inspect_banned(const wsg_inspect_conf_t *c, const wsg_facts_t *f,
                                 wsg_inspect_t *ix);
 
-/* The header phase: inspects (wsg_inspect_target) and decides ix->todo. A client in a tier is
- * refused (its request scored in full at once: the miss part too when the file is missing, the
- * alert when it exists); a probe that may make its client cross a threshold is written now (the
+/* The header phase: inspects (wsg_inspect_target) and decides ix->todo. A banned client is
+ * refused, a rate-limited one when the request looks like probing (ix->score > 0, or a miss
+ * part on a file not known to exist); a refused request is scored in full at once (the miss
+ * part too when the file is missing, the alert when it exists); a probe that may make its client cross a threshold is written now (the
  * write transaction decides, so the crossing request is refused itself); anything else that may
  * score is left to the log phase, which writes once. */
 wsg_do_t wsg_inspect_header(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char *buf,

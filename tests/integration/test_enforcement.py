@@ -95,9 +95,11 @@ def test_ratelimit_tier_429_with_retry_after(httpd, mpm, halflife):
     want = _retry_after(3.0, 3, halflife)
     assert _retry_after(low, 3, halflife) == want
     assert r.headers.get("retry-after") == str(want), (want, r.headers)
-    # Clean requests of a rate-limited client are refused as well, with the same wait.
-    r = h.get("/index.html", src="127.9.0.2")
-    assert r.status == 429 and r.headers.get("retry-after") == str(want), (want, r, r.headers)
+    # Refuse in proportion: the rate-limited client's ordinary page is served; its next probe
+    # is refused (a wait at least as long: the probe was scored).
+    assert h.status("/index.html", src="127.9.0.2") == 200
+    r = h.get("/probe/fourth.php", src="127.9.0.2")
+    assert r.status == 429 and int(r.headers.get("retry-after")) >= want, (want, r, r.headers)
     # Neighbours are not.
     assert h.status("/index.html", src="127.9.0.3") == 200
 
@@ -251,17 +253,21 @@ def test_bans_survive_graceful_and_restart(httpd, mpm):
         h.statuses(probes(2, "pb"), src=src)
     assert h.status("/index.html", src="127.4.0.50") == 403
 
-    def check():
+    def check(probe_status):
         assert h.status("/index.html", src="127.9.0.2") == 403
-        r = h.get("/index.html", src="127.9.1.2")
-        assert r.status == 429 and r.headers.get("retry-after"), r
+        # The rate-limited client: its page is served, its probe refused (and scored: 3 + 1 is
+        # still the tier, 3 + 1 + 1 the ban).
+        assert h.status("/index.html", src="127.9.1.2") == 200
+        r = h.get("/probe/y.php", src="127.9.1.2")
+        assert r.status == probe_status, r
+        assert probe_status == 403 or r.headers.get("retry-after"), r
         assert h.status("/index.html", src="127.4.0.50") == 403
         assert h.status("/index.html", src="127.9.2.2") == 200
 
     h.graceful()
-    check()
+    check(429)
     h.restart()
-    check()
+    check(403)
 
 
 # --- failing open --------------------------------------------------------------------------------

@@ -237,12 +237,19 @@ static void test_header_phase(void **state)
     assert_int_equal(wsg_inspect_written(&fx->ic, &f, &ix, 1), WSG_DO_LATER);
     assert_false(ix.written);
 
-    /* A client in the 429 tier: refused at once; a probe of a missing file counts its miss part
-     * (as its 404 would have), a clean request writes nothing. */
+    /* A client in the 429 tier: its ordinary pages and assets are served (a page, a script that
+     * exists, a PDF), its probes refused at once; a probe of a missing file counts its miss part
+     * (as its 404 would have). */
     memset(&rec, 0, sizeof(rec));
     rec.score = 6;
     rec.score_time = now;
-    assert_int_equal(header(fx, "/index.html", WSG_FILE_EXISTS, &rec, &f, &ix, now), WSG_DO_REFUSE);
+    assert_int_equal(header(fx, "/index.html", WSG_FILE_EXISTS, &rec, &f, &ix, now), WSG_DO_PASS);
+    assert_int_equal(ix.status, 0);
+    assert_int_equal(header(fx, "/index.php", WSG_FILE_EXISTS, &rec, &f, &ix, now), WSG_DO_LATER);
+    assert_int_equal(ix.status, 0);
+    assert_int_equal(header(fx, "/docs/a.pdf", WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_PASS);
+    assert_int_equal(header(fx, "/zz.php", WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_WRITE);
+    assert_int_equal(wsg_inspect_written(&fx->ic, &f, &ix, 0), WSG_DO_REFUSE);
     assert_int_equal(ix.status, 429);
     assert_int_equal(ix.retry_after, (apr_int64_t)ceil(3600.0 * log2(6.0 / 4.95) + 1e-6));
     assert_int_equal(header(fx, "/b.php", WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_WRITE);
@@ -388,6 +395,48 @@ static void test_repeated_miss(void **state)
     fx->pol.halflife = apr_time_from_sec(3600);
 }
 
+/* A scanner held in the 429 tier goes on probing: each refused probe counts as its 404 would
+ * have (new script names, and the same signature path again), up to the ban; a repeat of a
+ * plain miss is served, not refused, and adds nothing. */
+static void test_tier_climbs_to_ban(void **state)
+{
+    fx_t *fx = *state;
+    apr_time_t now = apr_time_from_sec(1000000);
+    wsg_facts_t f;
+    wsg_inspect_t ix;
+    wsg_rec_t rec;
+    int i, banned_at = -1;
+    static const char *probes[] = {"/p1.php", "/probe/w", "/probe/w", "/p2.asp", "/p3.jsp",
+                                   "/p4.cgi", "/p5.php", "/p6.php"};
+
+    memset(&rec, 0, sizeof(rec));
+    rec.version = WSG_REC_VERSION;
+    rec.score = 5;
+    rec.score_time = now;
+    for (i = 0; i < 8 && banned_at < 0; i++) {
+        assert_int_equal(header(fx, probes[i], WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_WRITE);
+        assert_int_equal(ix.header_write, 1);
+        assert_true(apply(fx, &ix, &rec, now) > 0);
+        assert_int_equal(wsg_inspect_written(&fx->ic, &f, &ix, 1), WSG_DO_REFUSE);
+        if (ix.status == 403)
+            banned_at = i;
+        else
+            assert_int_equal(ix.status, 429);
+    }
+    /* 5 + 1 + 3 + 3 = 12: banned by the 3rd probe, the signature path's retry. */
+    assert_int_equal(banned_at, 2);
+    assert_true(rec.ban_until > now);
+
+    /* A monitor in the tier polling the removed script it already missed: served, not scored. */
+    memset(&rec, 0, sizeof(rec));
+    rec.version = WSG_REC_VERSION;
+    rec.score = 6;
+    rec.score_time = now;
+    wsg_track_push_miss(&rec, "/status.php", 11);
+    assert_int_equal(header(fx, "/status.php", WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_PASS);
+    assert_true(ix.repeat && ix.status == 0);
+}
+
 static void test_banned(void **state)
 {
     fx_t *fx = *state;
@@ -510,6 +559,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_log_phase, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_banned, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_repeated_miss, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_tier_climbs_to_ban, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_gate, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_script_names, fx_setup, fx_teardown),
     };
