@@ -572,6 +572,11 @@ static const char *request_ua(void *baton)
     return apr_table_get(((request_rec *)baton)->headers_in, "User-Agent");
 }
 
+static const char *request_referer(void *baton)
+{
+    return apr_table_get(((request_rec *)baton)->headers_in, "Referer");
+}
+
 static void request_facts(request_rec *r, wsg_facts_t *f, int enforce)
 {
     memset(f, 0, sizeof(*f));
@@ -579,6 +584,8 @@ static void request_facts(request_rec *r, wsg_facts_t *f, int enforce)
     f->target = r->unparsed_uri ? r->unparsed_uri : r->uri;
     f->ua_fn = request_ua;          /* only if a rule may look at it */
     f->ua_baton = r;
+    f->referer_fn = request_referer; /* only if the miss part may score */
+    f->host = r->hostname;
     f->enforce = enforce;
 }
 

@@ -187,16 +187,88 @@ wsg_action_t wsg_inspect_banned(const wsg_inspect_conf_t *c, const wsg_facts_t *
     return act;
 }
 
-/* The miss part in the context of this client (the record as read; none: nothing to weigh). */
+int wsg_inspect_same_site(const char *referer, const char *host)
+{
+    const char *a, *e;
+    apr_size_t hl;
+
+    if (!referer || !host || !*host || !(a = strstr(referer, "://")))
+        return 0;
+    a += 3;
+    /* The authority ends at the path, query or fragment; userinfo ends at '@'. */
+    e = a + strcspn(a, "/?#");
+    {
+        const char *at = memchr(a, '@', (apr_size_t)(e - a));
+        if (at)
+            a = at + 1;
+    }
+    hl = strlen(host);
+    if ((apr_size_t)(e - a) < hl || strncasecmp(a, host, hl))
+        return 0;
+    a += hl;
+    return a == e || *a == ':' || (*a == '.' && a + 1 == e);   /* port, or a trailing dot */
+}
+
+/* Is the client (its record as read) scoring at a scan's pace? */
+static int scan_pace(const wsg_policy_t *pol, const wsg_rec_t *rec, apr_time_t now)
+{
+    apr_interval_time_t per = pol->halflife > 0 ? pol->halflife / WSG_SCAN_PACE_DIV
+                                                : apr_time_from_sec(2);
+    apr_interval_time_t life;
+
+    if (!rec || rec->hits + 1 < WSG_SCAN_MIN || !rec->first_seen)
+        return 0;
+    life = now - rec->first_seen;
+    return life <= (apr_interval_time_t)(rec->hits + 1) * per;
+}
+
+/* The miss part in the context of this client (the record as read; none: a first request). */
 static void miss_context(const wsg_inspect_conf_t *c, const wsg_facts_t *f, wsg_inspect_t *ix)
 {
-    (void)c;
-    ix->repeat = 0;
-    if (ix->miss <= 0 || !f->rec)
+    const wsg_policy_t *pol = c->policy;
+    double cap, s;
+
+    ix->repeat = ix->linked = ix->scan_pace = ix->capped = 0;
+    if (ix->miss <= 0)
         return;
-    if (wsg_track_missed_lately(f->rec, ix->norm.path, ix->norm.path_len)) {
+    /* The same path again: no new evidence. */
+    if (f->rec && wsg_track_missed_lately(f->rec, ix->norm.path, ix->norm.path_len)) {
         ix->miss = 0;
         ix->repeat = 1;
+        return;
+    }
+    /* A link on a page of this site: a broken link (a person, a link checker, a crawler that
+     * follows links), the site's own doing, not a guess. Only the miss part: a signature on a
+     * linked path still scores. A scanner can forge the header, and then gains only this. */
+    if (f->referer_fn && f->host
+        && wsg_inspect_same_site(f->referer_fn(f->ua_baton), f->host)) {
+        ix->miss = 0;
+        ix->linked = 1;
+        return;
+    }
+    /* Crawler verification goes here: a client whose record is flagged a verified crawler is
+     * never banned for misses (its miss part 0), one flagged a fake is scored as a scanner (its
+     * miss part in full, as at scan pace). */
+    if (!pol || scan_pace(pol, f->rec, f->now)) {
+        ix->scan_pace = pol != NULL;
+        return;
+    }
+    /* Not (yet) at a scan's pace: the miss part may raise the score to half the first threshold
+     * and no further. Breadth alone, slowly, is how a crawler revisiting removed pages or a
+     * person with typos looks; it stays remembered (the next burst starts from there) but
+     * refuses nobody. A held miss is still written as a scored request (hits, first and last
+     * seen, the ring): the pace is measured on them, so a scanner of unknown names whose first
+     * misses were held reaches a scan's pace by its sixth and counts in full from there. */
+    cap = (pol->ratelimit > 0 ? pol->ratelimit : pol->ban) / 2;
+    s = f->rec ? wsg_policy_score_now(pol, f->rec, f->now) : 0.0;
+    /* Above the cap, misses did not put the client there (they stop at it): signatures did, or
+     * breadth at a scan's pace. A client already shown to probe is not weighed slowly: its
+     * misses count in full, in the rate-limit tier too (a 429'd probe counts as its 404). */
+    if (s > cap + WSG_SCORE_EPSILON)
+        return;
+    if (s + ix->miss > cap) {
+        ix->miss = s < cap ? cap - s : 0;
+        ix->capped = 1;
     }
 }
 
@@ -237,18 +309,19 @@ wsg_do_t wsg_inspect_header(const wsg_inspect_conf_t *c, const wsg_facts_t *f, c
      * like probing (a rule matched, or a script name that may miss: not a repeat, not a file
      * that exists), and serves the client's ordinary pages and assets, so a crawler or a person
      * who collected misses still gets the home page, the PDF and the feed. */
-    if (tier == WSG_ACT_RATELIMIT && !(ix->score > 0 || (ix->miss > 0 && ix->file != WSG_FILE_EXISTS)))
+    if (tier == WSG_ACT_RATELIMIT
+        && !(ix->score > 0 || ((ix->miss > 0 || ix->capped) && ix->file != WSG_FILE_EXISTS)))
         tier = WSG_ACT_PASS;
     if (f->enforce && tier != WSG_ACT_PASS) {
         /* Refused: scored in full now, as its answer would have scored it. */
         ix->action = tier;
         ix->status = tier == WSG_ACT_BAN ? WSG_HTTP_FORBIDDEN : WSG_HTTP_TOO_MANY;
         ix->retry_after = tier == WSG_ACT_RATELIMIT ? (apr_int64_t)retry : 0;
-        ix->miss_counted = ix->file == WSG_FILE_MISSING && ix->miss > 0;
+        ix->miss_counted = ix->file == WSG_FILE_MISSING && (ix->miss > 0 || ix->capped);
         ix->record = ix->score + (ix->miss_counted ? ix->miss : 0);
         ix->alert = ix->score > 0 && ix->file == WSG_FILE_EXISTS;
         ix->set_flags = ix->alert ? WSG_RF_SHELL_HIT : 0;
-        if (ix->record > 0 || ix->alert) {
+        if (ix->record > 0 || ix->alert || ix->miss_counted) {
             ix->header_write = 1;
             return ix->todo = WSG_DO_WRITE;
         }
@@ -260,7 +333,7 @@ wsg_do_t wsg_inspect_header(const wsg_inspect_conf_t *c, const wsg_facts_t *f, c
         ix->record = ix->score;
         return ix->todo = WSG_DO_WRITE;
     }
-    if (ix->score > 0 || ix->miss > 0)
+    if (ix->score > 0 || ix->miss > 0 || ix->capped)
         return ix->todo = WSG_DO_LATER;
     ix->written = 1;
     return ix->todo = WSG_DO_PASS;
@@ -297,11 +370,11 @@ wsg_do_t wsg_inspect_log(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char
         ix->alert = 1;
         ix->set_flags = WSG_RF_SHELL_HIT;
     }
-    else if ((status == 404 || status == 410) && ix->miss > 0) {
+    else if ((status == 404 || status == 410) && (ix->miss > 0 || ix->capped)) {
         ix->record += ix->miss;
         ix->miss_counted = 1;
     }
-    if (ix->record <= 0 && !ix->alert) {
+    if (ix->record <= 0 && !ix->alert && !ix->miss_counted) {
         ix->written = 1;
         return ix->todo = WSG_DO_PASS;
     }
@@ -357,9 +430,9 @@ int wsg_inspect_apply(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_
     }
     /* It crosses and is refused: scored in full, as the tier case. */
     ix->alert = ix->score > 0 && ix->file == WSG_FILE_EXISTS;
-    if (ix->alert || (ix->file == WSG_FILE_MISSING && ix->miss > 0)) {
+    if (ix->alert || (ix->file == WSG_FILE_MISSING && (ix->miss > 0 || ix->capped))) {
         memcpy(recs, save, sizeof(wsg_rec_t) * (size_t)n);
-        if (ix->file == WSG_FILE_MISSING && ix->miss > 0) {
+        if (ix->file == WSG_FILE_MISSING && (ix->miss > 0 || ix->capped)) {
             t.score += ix->miss;
             t.missed = ix->miss_counted = 1;
         }
