@@ -12,9 +12,10 @@
  * one of them writes:
  *   - A banned client is refused at once whatever it asks; a client in the rate-limit tier
  *     (its record as read) only when the request looks like probing (see "Refuse in
- *     proportion" below). A refused probe is scored in full in the same write: its miss part too when the file is missing (a 429'd
- *     probe counts as its 404 would have), the alert when the file exists (a refused probe of an
- *     existing shell is still an alert). Nothing is left for the log phase.
+ *     proportion" below). A refused probe is scored in full in the same write: its miss part
+ *     too unless the file exists (a 429'd probe counts as its 404 would have), the alert when
+ *     the file exists (a refused probe of an existing shell is still an alert). Nothing is left
+ *     for the log phase.
  *   - A probe that may make its client (or prefix) cross a threshold, judged on the record as
  *     read, is written at once; the write transaction (LMDB's single writer, the serialisation
  *     point across processes) decides on the record as it is then: it crosses, so the request is
@@ -272,6 +273,16 @@ static void miss_context(const wsg_inspect_conf_t *c, const wsg_facts_t *f, wsg_
     }
 }
 
+/* Does a refused request count its miss part (as its 404 would have)? When the file is missing,
+ * and when the server cannot know before answering (a reverse proxy to an IIS, Exchange or Java
+ * back end, a handler): a client refused there is already in a tier, which misses at a slow
+ * pace cannot put it in, so it has probed; not counting would hold a scanner of such a site in
+ * the rate-limit tier for ever, never banned. Not when the file exists: it would not 404. */
+static int refused_miss(const wsg_inspect_t *ix)
+{
+    return ix->file != WSG_FILE_EXISTS && (ix->miss > 0 || ix->capped);
+}
+
 /* Might adding score make the client (or its prefix) reach a threshold, on the records as read? */
 static int may_cross(const wsg_inspect_conf_t *c, const wsg_facts_t *f, double score)
 {
@@ -317,7 +328,7 @@ wsg_do_t wsg_inspect_header(const wsg_inspect_conf_t *c, const wsg_facts_t *f, c
         ix->action = tier;
         ix->status = tier == WSG_ACT_BAN ? WSG_HTTP_FORBIDDEN : WSG_HTTP_TOO_MANY;
         ix->retry_after = tier == WSG_ACT_RATELIMIT ? (apr_int64_t)retry : 0;
-        ix->miss_counted = ix->file == WSG_FILE_MISSING && (ix->miss > 0 || ix->capped);
+        ix->miss_counted = refused_miss(ix);
         ix->record = ix->score + (ix->miss_counted ? ix->miss : 0);
         ix->alert = ix->score > 0 && ix->file == WSG_FILE_EXISTS;
         ix->set_flags = ix->alert ? WSG_RF_SHELL_HIT : 0;
@@ -430,9 +441,9 @@ int wsg_inspect_apply(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_
     }
     /* It crosses and is refused: scored in full, as the tier case. */
     ix->alert = ix->score > 0 && ix->file == WSG_FILE_EXISTS;
-    if (ix->alert || (ix->file == WSG_FILE_MISSING && (ix->miss > 0 || ix->capped))) {
+    if (ix->alert || refused_miss(ix)) {
         memcpy(recs, save, sizeof(wsg_rec_t) * (size_t)n);
-        if (ix->file == WSG_FILE_MISSING && (ix->miss > 0 || ix->capped)) {
+        if (refused_miss(ix)) {
             t.score += ix->miss;
             t.missed = ix->miss_counted = 1;
         }

@@ -122,9 +122,9 @@ wsg_action_t wsg_inspect_banned(const wsg_inspect_conf_t *c, const wsg_facts_t *
 /* The header phase: inspects (wsg_inspect_target) and decides ix->todo. A banned client is
  * refused, a rate-limited one when the request looks like probing (ix->score > 0, or a miss
  * part on a file not known to exist); a refused request is scored in full at once (the miss
- * part too when the file is missing, the alert when it exists); a probe that may make its client cross a threshold is written now (the
- * write transaction decides, so the crossing request is refused itself); anything else that may
- * score is left to the log phase, which writes once. */
+ * part too unless the file exists, the alert when it does); a probe that may make its client
+ * cross a threshold is written now (the write transaction decides, so the crossing request is
+ * refused itself); anything else that may score is left to the log phase, which writes once. */
 wsg_do_t wsg_inspect_header(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char *buf,
                             apr_size_t bufsize, wsg_inspect_t *ix);
 

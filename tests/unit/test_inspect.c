@@ -437,6 +437,20 @@ static void test_tier_climbs_to_ban(void **state)
     assert_int_equal(banned_at, 2);
     assert_true(rec.ban_until > now);
 
+    /* Behind a reverse proxy (or a handler) the server cannot know the file: a 429'd probe of
+     * an outcome=miss shape counts its miss part all the same, so the scanner still climbs. */
+    memset(&rec, 0, sizeof(rec));
+    scanning(&rec, now);
+    rec.score = 6;
+    rec.score_time = now;
+    assert_int_equal(header(fx, "/b.aspx", WSG_FILE_UNKNOWN, &rec, &f, &ix, now), WSG_DO_WRITE);
+    assert_true(ix.record == 1 && ix.miss_counted);
+    assert_int_equal(header(fx, "/c.php", WSG_FILE_UNKNOWN, &rec, &f, &ix, now), WSG_DO_WRITE);
+    assert_true(ix.record == 2 && ix.miss_counted);
+    /* ... not when it exists (it would not 404; and it is served: no probe). */
+    assert_int_equal(header(fx, "/c.php", WSG_FILE_EXISTS, &rec, &f, &ix, now), WSG_DO_LATER);
+    assert_int_equal(ix.status, 0);
+
     /* A monitor in the tier polling the removed script it already missed: served, not scored. */
     memset(&rec, 0, sizeof(rec));
     rec.version = WSG_REC_VERSION;
