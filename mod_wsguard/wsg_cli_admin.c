@@ -393,7 +393,7 @@ int wsg_cli_show(wsg_cli_t *cli, int argc, const char *const *argv)
         fprintf(cli->out,
                 "usage: wsguardctl show IP|PREFIX [--json] [--halflife DUR]\n\n"
                 "Every field of one record: first and last seen, the score now and as stored,\n"
-                "hits, distinct probes, 404 misses, the ban and its end, bans so far, flags, the\n"
+                "hits, distinct probes, recent misses, the ban and its end, bans so far, flags, the\n"
                 "most recent rule ids and, for an imported or manual ban, its source or reason.\n"
                 "For an address, the state of its /24 or /64 prefix too. A prefix is given as\n"
                 "192.0.2.0/24 or 2001:db8::/64.\n");
