@@ -11,7 +11,9 @@ sees is the one it would see at real pace. Gaps are kept (a session that falls b
 behind rather than catching up in a burst). The site holds every page the sessions find.
 
 Asserted: no request of any session is refused (403 or 429); every page that exists answers 200
-and every missing one 404 (so the misses were really misses and were really scored).
+and every missing one 404 (so the misses were really misses and were really scored). A control
+replayed beside them, at the same compression, shows the replay can refuse: a scanner of 40
+unlisted script names at one a second (real pace), with no rule matching any, is banned.
 """
 import concurrent.futures as cf
 import json
@@ -70,10 +72,18 @@ def test_legit_sessions_never_refused(httpd, mpm):
               wsguard="WSGuardRules %s\nWSGuardAllow none\nWSGuardScoreHalfLife %ds" % (rules, halflife))
     h.start()
     srcs = [wsg_httpd.src_addr(k, second=150) for k in range(len(sessions))]
-    with cf.ThreadPoolExecutor(len(sessions)) as ex:
+    control = {"session": "control-scanner", "ua": "Mozilla/5.0 (Windows NT 10.0; Win64; x64)",
+               "requests": [[float(i), "GET", "/app/%s%d.%s" % ("qzxv"[i % 4] * 3, i, ("php", "aspx", "jsp", "cgi")[i % 4]),
+                             None, False] for i in range(40)]}
+    with cf.ThreadPoolExecutor(len(sessions) + 1) as ex:
+        cfut = ex.submit(replay, h.port, "127.149.0.2", control)
         futs = [ex.submit(replay, h.port, src, s) for src, s in zip(srcs, sessions)]
         results = [f.result(timeout=300) for f in futs]
+        cres = [st for _, _, _, st in cfut.result(timeout=300)]
     time.sleep(0.3)
+    assert 403 in cres, "the control scanner was not banned: %r" % cres
+    print("control scanner (40 unlisted names, 1/s): first refusal at request %d, banned at %d"
+          % (next(i for i, st in enumerate(cres) if st in (403, 429)) + 1, cres.index(403) + 1))
 
     refused, wrong, lines = [], [], []
     for s, src, res in zip(sessions, srcs, results):

@@ -1231,6 +1231,20 @@ static void test_pack_roundtrip(void **state)
     assert_int_equal(out.version, WSG_REC_VERSION);
     assert_int_equal(out.flags, in.flags);
     assert_int_equal(out.first_seen, T_FIRST);
+    {
+        /* First seen keeps its milliseconds (a scan's pace is measured from it); without a
+         * ring the tail is there for them alone. */
+        wsg_rec_t ms = in, back;
+        wsg_addr_t k;
+        ms.first_seen = T_FIRST + 250987;
+        ms.miss_ring_lo = ms.miss_ring_hi = 0;
+        addr4(&k, 7, 10);
+        assert_int_equal(put_rec(st, &k, &ms), APR_SUCCESS);
+        assert_int_equal(wsg_store_get(st, &k, &back), APR_SUCCESS);
+        assert_int_equal(back.first_seen, T_FIRST + 250000);
+        assert_int_equal(back.miss_ring_lo, 0);
+        assert_int_equal(back.last_seen, T_FIRST + 90 * SEC);
+    }
     assert_int_equal(out.last_seen, T_FIRST + 90 * SEC);
     assert_true(out.score == 12.625);
     assert_int_equal(out.score_time, T_FIRST + 90 * SEC + 123000);
