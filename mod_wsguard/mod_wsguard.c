@@ -648,6 +648,11 @@ static const char *request_ua(void *baton)
     return apr_table_get(((request_rec *)baton)->headers_in, "User-Agent");
 }
 
+static const char *request_referer(void *baton)
+{
+    return apr_table_get(((request_rec *)baton)->headers_in, "Referer");
+}
+
 static void request_facts(request_rec *r, wsg_facts_t *f, int enforce)
 {
     memset(f, 0, sizeof(*f));
@@ -655,6 +660,8 @@ static void request_facts(request_rec *r, wsg_facts_t *f, int enforce)
     f->target = r->unparsed_uri ? r->unparsed_uri : r->uri;
     f->ua_fn = request_ua;          /* only if a rule may look at it */
     f->ua_baton = r;
+    f->referer_fn = request_referer; /* only if the miss part may score */
+    f->host = r->hostname;
     f->enforce = enforce;
 }
 
@@ -768,6 +775,9 @@ static int wsg_log_transaction(request_rec *r)
     if (st) {
         f.body = st->body;
         f.body_len = st->body_len;
+        /* The record as read: what the miss part is weighed against (a repeat scores 0). */
+        f.rec = st->have_addr ? &st->rec : NULL;
+        f.prec = st->have_prefix ? &st->prec : NULL;
     }
     if (st && st->ix)
         ix = st->ix;

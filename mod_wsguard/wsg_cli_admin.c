@@ -9,6 +9,7 @@
 #include "wsg_export.h"
 #include "wsg_event.h"
 #include "wsg_util.h"
+#include "wsg_track.h"
 
 /* A CIDR is expanded into the keys the module looks up (addresses, /24 and /64 prefixes); more
  * keys than this is almost certainly a typo (a /8 would be 65536 prefix records). */
@@ -217,7 +218,7 @@ static json_t *row_json(apr_pool_t *p, const cli_row_t *r, apr_time_t now, int f
     json_object_set_new(o, "score_time",
                         r->rec.score_time ? json_string(fmt_time(p, r->rec.score_time)) : json_null());
     json_object_set_new(o, "distinct", json_integer(r->rec.distinct));
-    json_object_set_new(o, "misses", json_integer(r->rec.misses));
+    json_object_set_new(o, "misses", json_integer(wsg_track_recent_misses(&r->rec)));
     if (wsg_addr_is_prefix(&r->key))
         json_object_set_new(o, "members", json_integer(r->rec.members));
     return o;
@@ -355,7 +356,8 @@ static void show_text(wsg_cli_t *cli, const cli_row_t *r, const wsg_addr_t *pfx,
             r->rec.score, fmt_time(p, r->rec.score_time), fmt_dur(p, cli->policy.halflife));
     fprintf(o, "%-14s %u\n", "hits", (unsigned)r->rec.hits);
     fprintf(o, "%-14s %u (approximate)\n", "distinct", (unsigned)r->rec.distinct);
-    fprintf(o, "%-14s %u\n", "misses", (unsigned)r->rec.misses);
+    fprintf(o, "%-14s %u (paths remembered as missed lately: their repeats score nothing)\n", "misses",
+            wsg_track_recent_misses(&r->rec));
     if (wsg_addr_is_prefix(&r->key))
         fprintf(o, "%-14s %u (approximate)\n", "members", (unsigned)r->rec.members);
     if (r->rec.ban_until > now)
@@ -488,7 +490,7 @@ int wsg_cli_show(wsg_cli_t *cli, int argc, const char *const *argv)
         fprintf(cli->out,
                 "usage: wsguardctl show IP|PREFIX [--json] [--halflife DUR]\n\n"
                 "Every field of one record: first and last seen, the score now and as stored,\n"
-                "hits, distinct probes, 404 misses, the ban and its end, bans so far, flags, the\n"
+                "hits, distinct probes, recent misses, the ban and its end, bans so far, flags, the\n"
                 "most recent rule ids and, for an imported or manual ban, its source or reason.\n"
                 "For an address, the state of its /24 or /64 prefix too. A prefix is given as\n"
                 "192.0.2.0/24 or 2001:db8::/64.\n");

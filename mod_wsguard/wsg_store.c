@@ -170,8 +170,11 @@ const char *wsg_store_strerror(apr_status_t rv)
 /* On disk (version 2), keys and values are packed: a key is a tag byte (0x10 | family), the
  * prefix length and only the address bytes the prefix length covers (6 bytes for an IPv4
  * address, 10 for a /64); a value is the fixed little-endian head below, the recent rules as
- * varints, and two optional tails (the member count of a prefix, the source of an import or
- * the reason of a manual ban).
+ * varints, and three optional tails (the member count of a prefix, the source of an import or
+ * the reason of a manual ban, and VAL_TAIL bytes: the ring of recently missed paths and the
+ * milliseconds of first seen, which a scan's pace is measured from (wsg_inspect), present when
+ * not all zero, known by being the VAL_TAIL bytes left at the end; a reader older than the tail
+ * treats such a value as absent, as any layout it does not know).
  * Version-1 records (the 20-byte wsg_addr_t key, the 136-byte wsg_rec_t value) are still read,
  * and rewritten packed by the next write. A meta record (key byte 0x00) keeps the purge and
  * eviction positions and the eviction count; legacy keys start with 0x04/0x06 and so sort
@@ -180,7 +183,8 @@ const char *wsg_store_strerror(apr_status_t rv)
 #define KEY_MAX            18
 #define KEY_V1_SIZE        sizeof(wsg_addr_t)
 #define VAL_HEAD           43     /* up to the rule count */
-#define VAL_MAX            (VAL_HEAD + WSG_REC_RULES * 5 + 10 + 1 + 32)
+#define VAL_MAX            (VAL_HEAD + WSG_REC_RULES * 5 + 10 + 1 + 32 + VAL_TAIL)
+#define VAL_TAIL           10     /* the ring of recent misses, first seen's milliseconds */
 #define VF_MEMBERS         0x80   /* value flag: prefix tail present */
 #define VF_SOURCE          0x40   /* value flag: source tail present */
 #define VF_RECFLAGS        0x3f   /* the WSG_RF_* bits kept in the flags byte */
@@ -356,9 +360,20 @@ static apr_uint32_t sat16(apr_uint32_t v)
     return v > 0xffff ? 0xffff : v;
 }
 
+/* The milliseconds first seen has beyond its whole seconds (0 when it is unset or out of t32's
+ * range, which keeps no fraction). */
+static apr_uint32_t first_seen_ms(apr_time_t t)
+{
+    apr_uint32_t s = t32(t);
+
+    if (s <= 1 || s == T32_FOREVER)
+        return 0;
+    return (apr_uint32_t)((t / 1000) % 1000);
+}
+
 /* Packs rec into buf (VAL_MAX bytes); the length. Lossy where nobody needs more: times in
  * seconds (the score's in ms), ban count, distinct and members saturate at 65535, the score is
- * a float, misses is not kept (nothing counts it); the source (an import's peer, a manual ban's
+ * a float; the source (an import's peer, a manual ban's
  * reason) and a prefix's members only when there are any. */
 static size_t rec_pack(const wsg_rec_t *rec, unsigned char *buf)
 {
@@ -366,6 +381,7 @@ static size_t rec_pack(const wsg_rec_t *rec, unsigned char *buf)
     float score = (float)rec->score;
     apr_uint32_t fl = rec->flags & VF_RECFLAGS, fbits;
     size_t slen = 0;
+    apr_uint32_t first_ms;
     int i, nr = 0;
 
     if (rec->members || rec->member_bloom)
@@ -407,6 +423,13 @@ static size_t rec_pack(const wsg_rec_t *rec, unsigned char *buf)
         memcpy(p, rec->source, slen);
         p += slen;
     }
+    first_ms = first_seen_ms(rec->first_seen);
+    if (rec->miss_ring_lo || rec->miss_ring_hi || first_ms) {
+        put32(p, rec->miss_ring_lo);
+        put32(p + 4, rec->miss_ring_hi);
+        put16(p + 8, first_ms);
+        p += VAL_TAIL;
+    }
     return (size_t)(p - buf);
 }
 
@@ -424,6 +447,7 @@ static int rec_from_val(const MDB_val *v, wsg_rec_t *out)
         memcpy(out, b, sizeof(*out));
         if (out->version == WSG_REC_VERSION_V1) {
             out->version = WSG_REC_VERSION;
+            out->miss_ring_lo = out->miss_ring_hi = 0;   /* v1's misses and reserved */
             out->source[sizeof(out->source) - 1] = '\0';
             return 1;
         }
@@ -472,6 +496,14 @@ static int rec_from_val(const MDB_val *v, wsg_rec_t *out)
             goto bad;
         memcpy(out->source, p, slen);
         p += slen;
+    }
+    if (end - p == VAL_TAIL) {
+        apr_uint32_t ms = get16(p + 8);
+        out->miss_ring_lo = get32(p);
+        out->miss_ring_hi = get32(p + 4);
+        if (ms < 1000 && out->first_seen > 0 && out->first_seen < APR_INT64_MAX)
+            out->first_seen += (apr_time_t)ms * 1000;
+        p += VAL_TAIL;
     }
     if (p != end)
         goto bad;

@@ -39,11 +39,12 @@ typedef struct wsg_rec_t {
     apr_uint32_t hits;           /* scored requests */
     apr_uint32_t ban_count;      /* bans so far (escalation) */
     apr_uint32_t distinct;       /* approximate distinct probes (from the bloom word) */
-    apr_uint32_t misses;         /* not counted by anything, not stored (reads 0) */
+    apr_uint32_t miss_ring_lo;   /* the paths this client missed lately, as 16-bit hashes
+                                  * (wsg_track): the newest two, newest in the low half */
     apr_uint64_t probe_bloom;    /* 64-bit bloom of probe path hashes */
     apr_uint32_t rules[WSG_REC_RULES]; /* most recent rule ids, newest first */
     apr_uint32_t members;        /* prefix records: distinct member addresses seen (approx.) */
-    apr_uint32_t reserved;
+    apr_uint32_t miss_ring_hi;   /* ... and the two before them */
     apr_uint64_t member_bloom;   /* prefix records: bloom of member addresses */
     char         source[32];     /* imported bans: where from (NUL-terminated) */
 } wsg_rec_t;
