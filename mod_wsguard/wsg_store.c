@@ -174,13 +174,14 @@ const char *wsg_store_strerror(apr_status_t rv)
 #define KEY_MAX            18
 #define KEY_V1_SIZE        sizeof(wsg_addr_t)
 #define VAL_HEAD           43     /* up to the rule count */
-#define VAL_MAX            (VAL_HEAD + WSG_REC_RULES * 5 + 10 + 1 + 32)
+#define VAL_MAX            (VAL_HEAD + WSG_REC_RULES * 5 + 10 + 1 + 32 + 4)
 #define VF_MEMBERS         0x80   /* value flag: prefix tail present */
 #define VF_SOURCE          0x40   /* value flag: source tail present */
 #define VF_RECFLAGS        0x3f   /* the WSG_RF_* bits kept in the flags byte */
 #define VF_EXTSHIFT        6      /* WSG_RF_* bits 6..10 ride in the rule-count byte's top bits */
 #define VF_EXTFLAGS        0x7c0u
 #define VF_NRULES          0x07   /* the rule-count byte: the count in its low 3 bits */
+#define VF_CRAWLER         0x60u  /* WSG_RF_* bits whose records carry the crawler-time tail */
 #define REC_EPOCH          APR_INT64_C(1704067200)   /* 2024-01-01T00:00:00Z, in seconds */
 #define T32_FOREVER        0xffffffffu
 
@@ -401,6 +402,12 @@ static size_t rec_pack(const wsg_rec_t *rec, unsigned char *buf)
         memcpy(p, rec->source, slen);
         p += slen;
     }
+    /* The crawler verification's time (wsg_crawler.h), present exactly when one of its flags
+     * is: no flag bit is spent on saying so, and other records keep their size. */
+    if (rec->flags & VF_CRAWLER) {
+        put32(p, rec->crawler_at);
+        p += 4;
+    }
     return (size_t)(p - buf);
 }
 
@@ -466,6 +473,12 @@ static int rec_from_val(const MDB_val *v, wsg_rec_t *out)
             goto bad;
         memcpy(out->source, p, slen);
         p += slen;
+    }
+    if (out->flags & VF_CRAWLER) {
+        if (end - p < 4)
+            goto bad;
+        out->crawler_at = get32(p);
+        p += 4;
     }
     if (p != end)
         goto bad;

@@ -43,7 +43,9 @@ typedef struct wsg_rec_t {
     apr_uint64_t probe_bloom;    /* 64-bit bloom of probe path hashes */
     apr_uint32_t rules[WSG_REC_RULES]; /* most recent rule ids, newest first */
     apr_uint32_t members;        /* prefix records: distinct member addresses seen (approx.) */
-    apr_uint32_t reserved;
+    apr_uint32_t crawler_at;     /* crawler verification (wsg_crawler.h): Unix seconds of the
+                                  * check's start or verdict; kept on disk only while flag 0x20
+                                  * or 0x40 is set (a 4-byte tail), else reads 0 */
     apr_uint64_t member_bloom;   /* prefix records: bloom of member addresses */
     char         source[32];     /* imported bans: where from (NUL-terminated) */
 } wsg_rec_t;
