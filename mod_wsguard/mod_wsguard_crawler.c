@@ -257,7 +257,7 @@ static apr_status_t cw_tick(int state, void *data, apr_pool_t *pool)
         }
         /* only what is still pending (a record purged or resolved meanwhile is not looked up) */
         if (wsg_store_get(st, &items[i].addr, &rec) != APR_SUCCESS
-            || (rec.flags & WSG_RF_CRAWLER_PENDING) != WSG_RF_CRAWLER_PENDING)
+            || wsg_crawler_state(&rec, apr_time_now()) != WSG_CRAWLER_PENDING)
             continue;
         w.v = wsg_crawler_verify(&res, pool, &items[i].addr, (int)items[i].crawler, &host, &why);
         w.now = apr_time_now();

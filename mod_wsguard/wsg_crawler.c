@@ -262,11 +262,16 @@ int wsg_crawler_resolved(wsg_rec_t *rec, wsg_crawler_v_e v, apr_time_t now)
 {
     if ((rec->flags & WSG_RF_CRAWLER_PENDING) != WSG_RF_CRAWLER_PENDING)
         return 0;
+    if (v != WSG_CRAWLER_V_OK && v != WSG_CRAWLER_V_FAKE) {
+        /* Not checked: the record stays pending, dated back by the hold, which reads as
+         * "unverified" (scored as anyone) until a retry is due. So the state needs no flag of
+         * its own and its time stays on disk (the tail is kept while a crawler flag is set);
+         * a record that dropped both flags would read "never checked" and be held again. */
+        rec->crawler_at = (apr_uint32_t)(now_sec(now) - WSG_CRAWLER_HOLD);
+        return 1;
+    }
     rec->flags &= ~WSG_RF_CRAWLER_PENDING;
-    if (v == WSG_CRAWLER_V_OK)
-        rec->flags |= WSG_RF_CRAWLER_OK;
-    else if (v == WSG_CRAWLER_V_FAKE)
-        rec->flags |= WSG_RF_CRAWLER_FAKE;
+    rec->flags |= v == WSG_CRAWLER_V_OK ? WSG_RF_CRAWLER_OK : WSG_RF_CRAWLER_FAKE;
     rec->crawler_at = (apr_uint32_t)now_sec(now);
     return 1;
 }

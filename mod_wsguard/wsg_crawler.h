@@ -42,9 +42,11 @@ int wsg_crawler_name_ok(int id, const char *host);
  *   OK            verified at crawler_at
  *   FAKE          FCrDNS failed at crawler_at (the name is not the vendor's, or does not point
  *                 back at the address)
- *   OK|FAKE       a check is pending since crawler_at
- *   neither, crawler_at != 0: the check could not be made (resolver error) at crawler_at
- *   neither, crawler_at == 0: never checked */
+ *   OK|FAKE       a check is pending since crawler_at; once that is WSG_CRAWLER_HOLD old it
+ *                 reads "unverified" (scored as anyone) until WSG_CRAWLER_RETRY, then as never
+ *                 checked; a check that could not be made (resolver error) is recorded so,
+ *                 dated back by the hold
+ *   neither       never checked */
 #define WSG_RF_CRAWLER_OK      0x20u
 #define WSG_RF_CRAWLER_FAKE    0x40u
 #define WSG_RF_CRAWLER_PENDING (WSG_RF_CRAWLER_OK | WSG_RF_CRAWLER_FAKE)

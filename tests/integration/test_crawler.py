@@ -1,0 +1,207 @@
+"""Issue 13, crawlers that say who they are: a client claiming to be a major search engine's crawler
+is verified by forward-confirmed reverse DNS (FCrDNS) in the background before it can be banned.
+The resolver is a tiny DNS server of the test's own (UDP on 127.0.0.1), answering PTR and A for the
+127.x addresses the simulated clients bind:
+  - a verified Googlebot revisiting 40 removed PHP pages is never refused (and, with the check Off,
+    the same visit is refused: the test can fail);
+  - a fake Googlebot (PTR to an unrelated domain, or a googlebot.com name that does not point back)
+    doing the same is banned;
+  - with the resolver down (nothing listening, or listening and never answering) the claim is
+    scored as anyone's once the check has failed, well within the bound.
+"""
+import re
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+# Only misses on script names score here (the rules never match /old/): what a crawler meets.
+RULES = 'id=9001 score=1 tag=php-shell msg="test probe" path.prefix=/probe/\n'
+REMOVED = ["/old/page%d.php" % i for i in range(40)]
+
+
+def ptr_name(ip):
+    return ".".join(reversed(ip.split("."))) + ".in-addr.arpa"
+
+
+def encode_name(name):
+    out = b""
+    for label in name.rstrip(".").split("."):
+        out += bytes([len(label)]) + label.encode()
+    return out + b"\0"
+
+
+class TinyDNS:
+    """A DNS server on 127.0.0.1 that answers PTR and A from two dicts (NXDOMAIN for anything
+    else). mode "silent" receives and never answers (a resolver that hangs)."""
+
+    def __init__(self, ptr=None, a=None, mode="answer"):
+        self.ptr = {k.lower(): v for k, v in (ptr or {}).items()}
+        self.a = {k.lower(): v for k, v in (a or {}).items()}
+        self.mode = mode
+        self.queries = []
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.stopped = False
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.thread.start()
+
+    def loop(self):
+        while not self.stopped:
+            try:
+                data, peer = self.sock.recvfrom(2048)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            reply = self.answer(data)
+            if reply is not None and self.mode == "answer":
+                self.sock.sendto(reply, peer)
+
+    def answer(self, data):
+        if len(data) < 17:
+            return None
+        qid, = struct.unpack(">H", data[:2])
+        off, labels = 12, []
+        while data[off]:
+            n = data[off]
+            labels.append(data[off + 1:off + 1 + n].decode("ascii", "replace"))
+            off += 1 + n
+        off += 1
+        qtype, = struct.unpack(">H", data[off:off + 2])
+        question = data[12:off + 4]
+        name = ".".join(labels).lower()
+        self.queries.append((name, qtype))
+        rrs = []
+        if qtype == 12:
+            for target in self.ptr.get(name, []):
+                rrs.append((12, encode_name(target)))
+        elif qtype == 1:
+            for ip in self.a.get(name, []):
+                rrs.append((1, socket.inet_aton(ip)))
+        known = name in self.ptr or name in self.a
+        rcode = 0 if rrs or known else 3
+        out = struct.pack(">HHHHHH", qid, 0x8180 | rcode, 1, len(rrs), 0, 0) + question
+        for rtype, rdata in rrs:
+            out += encode_name(name) + struct.pack(">HHIH", rtype, 1, 60, len(rdata)) + rdata
+        return out
+
+    def stop(self):
+        self.stopped = True
+        self.thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def dns():
+    made = []
+
+    def make(**kw):
+        d = TinyDNS(**kw)
+        made.append(d)
+        return d
+
+    yield make
+    for d in made:
+        d.stop()
+
+
+def visit(h, src, paths, ua=GOOGLEBOT, pace=0.05):
+    """The statuses of paths fetched one by one from src with the crawler's User-Agent."""
+    out = []
+    for p in paths:
+        out.append(h.status(p, src=src, headers={"User-Agent": ua}))
+        time.sleep(pace)
+    return out
+
+
+def show(h, ip):
+    rc, out, err = h.ctl("show", ip)
+    assert rc == 0, err
+    return out
+
+
+def crawler_line(h, ip):
+    m = re.search(r"^crawler\s+(\S+)", show(h, ip), re.M)
+    return m.group(1) if m else None
+
+
+def test_verified_googlebot_never_refused(httpd, mpm, dns):
+    ip = "127.50.0.2"
+    host = "crawl-127-50-0-2.googlebot.com"
+    d = dns(ptr={ptr_name(ip): [host]}, a={host: [ip]})
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardResolver 127.0.0.1:%d" % d.port)
+    h.start()
+    got = visit(h, ip, REMOVED)
+    assert got == [404] * len(REMOVED), got
+    # the check was made, off the request path, and its verdict is in the state
+    assert (ptr_name(ip), 12) in d.queries and (host, 1) in d.queries
+    assert crawler_line(h, ip) == "verified"
+    assert "CRAWLER-VERIFIED" in show(h, ip)
+    # a second round later: nothing is looked up again, nothing is refused
+    n = len(d.queries)
+    assert visit(h, ip, REMOVED[:10], pace=0) == [404] * 10
+    assert len(d.queries) == n
+
+
+def test_control_check_off_refuses_the_same_visit(httpd, mpm, dns):
+    """The same crawler with the check Off is refused: the test above can fail."""
+    ip = "127.50.1.2"
+    host = "crawl-127-50-1-2.googlebot.com"
+    d = dns(ptr={ptr_name(ip): [host]}, a={host: [ip]})
+    h = httpd(mpm=mpm, rules=RULES,
+              wsguard="WSGuardResolver 127.0.0.1:%d\nWSGuardCrawlerCheck Off" % d.port)
+    h.start()
+    got = visit(h, ip, REMOVED, pace=0)
+    assert 429 in got or 403 in got, got
+    assert d.queries == []
+
+
+@pytest.mark.parametrize("lie", ["ptr-elsewhere", "forward-mismatch"])
+def test_fake_googlebot_banned(httpd, mpm, dns, lie):
+    ip = "127.51.0.2"
+    if lie == "ptr-elsewhere":
+        d = dns(ptr={ptr_name(ip): ["host-127-51-0-2.scanner.example"]},
+                a={"host-127-51-0-2.scanner.example": [ip]})
+    else:
+        # the reverse zone is the impostor's: it names Google, whose zone says otherwise
+        host = "crawl-127-51-0-2.googlebot.com"
+        d = dns(ptr={ptr_name(ip): [host]}, a={host: ["127.99.9.9"]})
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardResolver 127.0.0.1:%d" % d.port)
+    h.start()
+    got = visit(h, ip, REMOVED)
+    assert 403 in got, got
+    # banned, not only rate-limited, within the visit
+    assert got.index(403) < 30, got
+    assert crawler_line(h, ip) == "fake"
+    assert "banned         until" in show(h, ip)
+
+
+@pytest.mark.parametrize("down", ["nothing-listens", "never-answers"])
+def test_resolver_down_scored_as_anyone(httpd, mpm, dns, down):
+    ip = "127.52.0.2"
+    if down == "never-answers":
+        d = dns(mode="silent")
+        port = d.port
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()               # nothing listens there now: ICMP port unreachable
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardResolver 127.0.0.1:%d" % port)
+    h.expect_log(r"AH19572: crawler check of 127\.52\.0\.2 \(claims Googlebot\) could not be made")
+    h.start()
+    t0 = time.time()
+    got = []
+    # a slow scan: the hold lasts while the check is pending (two tries of 1.5 s at most), then
+    # the misses count as anyone's
+    while time.time() - t0 < 20 and 403 not in got:
+        got += visit(h, ip, REMOVED[len(got) % 40:len(got) % 40 + 1], pace=0.1)
+    assert 403 in got, got
+    assert time.time() - t0 < 15, "banned only after %.1fs" % (time.time() - t0)
+    assert crawler_line(h, ip) == "unverified"
