@@ -581,11 +581,13 @@ apr_status_t wsg_resolver_system(const char *path, apr_pool_t *p, apr_sockaddr_t
             s += 10;
             while (*s == ' ' || *s == '\t')
                 s++;
-            for (e = s; *e && !apr_isspace(*e) && *e != '%'; e++)
+            for (e = s; *e && !apr_isspace(*e); e++)
                 ;
             *e = '\0';
-            /* as written there: an address, port 53 (a scoped IPv6 address is skipped) */
-            if (*s && !strchr(s, '[') && wsg_resolver_parse(s, p, sa, &err) == APR_SUCCESS) {
+            /* as written there: an address, port 53 (a scoped IPv6 address, "fe80::1%eth0",
+             * would need its interface: skipped) */
+            if (*s && !strchr(s, '[') && !strchr(s, '%')
+                && wsg_resolver_parse(s, p, sa, &err) == APR_SUCCESS) {
                 fclose(f);
                 return APR_SUCCESS;
             }
