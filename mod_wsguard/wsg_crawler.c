@@ -273,6 +273,14 @@ int wsg_crawler_resolved(wsg_rec_t *rec, wsg_crawler_v_e v, apr_time_t now)
     rec->flags &= ~WSG_RF_CRAWLER_PENDING;
     rec->flags |= v == WSG_CRAWLER_V_OK ? WSG_RF_CRAWLER_OK : WSG_RF_CRAWLER_FAKE;
     rec->crawler_at = (apr_uint32_t)now_sec(now);
+    /* What a verified crawler scored before (held while pending, or in full while a resolver
+     * outage left it unchecked) was its own crawling: it goes, so it is not kept in the
+     * rate-limit tier. A ban in force is left to run out (it may be an operator's or a peer's,
+     * and the firewall and peers have heard of it). */
+    if (v == WSG_CRAWLER_V_OK) {
+        rec->score = 0;
+        rec->score_time = now;
+    }
     return 1;
 }
 

@@ -86,7 +86,8 @@ void wsg_crawler_mark(wsg_rec_t *rec, apr_time_t now);
 /* The check's outcome, for wsg_crawler_resolved. */
 typedef enum { WSG_CRAWLER_V_OK = 1, WSG_CRAWLER_V_FAKE = 2, WSG_CRAWLER_V_ERROR = 3 } wsg_crawler_v_e;
 /* The background task's write: when rec is still pending, records the outcome at now and returns
- * 1 (write it); 0 when there is nothing to change (not pending: purged, or resolved already). */
+ * 1 (write it); 0 when there is nothing to change (not pending: purged, or resolved already).
+ * A verified crawler's score is cleared (a ban in force is not lifted). */
 int wsg_crawler_resolved(wsg_rec_t *rec, wsg_crawler_v_e v, apr_time_t now);
 /* Whether a record with no score left must still be kept: its verified or fake verdict is fresh
  * (so a crawler revisiting removed pages is not looked up again on each visit). */

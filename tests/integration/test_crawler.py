@@ -205,3 +205,24 @@ def test_resolver_down_scored_as_anyone(httpd, mpm, dns, down):
     assert 403 in got, got
     assert time.time() - t0 < 15, "banned only after %.1fs" % (time.time() - t0)
     assert crawler_line(h, ip) == "unverified"
+
+
+@pytest.mark.parametrize("conf, says", [
+    ("WSGuardResolver dns.example", "not a numeric IPv4 or IPv6 address"),
+    ("WSGuardResolver 127.0.0.1:70000", "the port is not a number from 1 to 65535"),
+    ("WSGuardResolver [::1", "missing ']'"),
+    ("WSGuardCrawlerCheck maybe", "WSGuardCrawlerCheck"),
+])
+def test_configtest_names_the_problem(httpd, conf, says):
+    h = httpd(rules=RULES, wsguard=conf)
+    h.write_config()
+    rc, out = h.configtest()
+    assert rc != 0 and says in out, out
+
+
+def test_configtest_accepts(httpd):
+    h = httpd(rules=RULES, wsguard="WSGuardResolver [::1]:5353\nWSGuardResolver system\n"
+                                   "WSGuardCrawlerCheck On")
+    h.write_config()
+    rc, out = h.configtest()
+    assert rc == 0, out

@@ -207,8 +207,10 @@ static void test_scores(void **state)
     pol = policy();
     /* past the hold: all of it */
     assert_true(wsg_crawler_score(&pol, &r, NULL, T0 + 61 * SEC, 3, 1, &fl, &q) == 4.0);
-    /* verified: nothing, outcome=any included */
+    /* verified: its score goes, and nothing counts, outcome=any included */
+    r.score = 4.5;
     wsg_crawler_resolved(&r, WSG_CRAWLER_V_OK, T0);
+    assert_true(r.score == 0);
     assert_true(wsg_crawler_score(&pol, &r, NULL, T0 + SEC, 3, 1, &fl, &q) == 0);
     /* fake: all of it and the bonus; nothing for nothing */
     r = scored(4, T0);
