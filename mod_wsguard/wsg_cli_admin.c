@@ -51,7 +51,7 @@ static const char *fmt_dur(apr_pool_t *p, apr_interval_time_t d)
 static const char *crawler_flag(apr_uint32_t f)
 {
     switch (f & WSG_RF_CRAWLER_PENDING) {
-    case WSG_RF_CRAWLER_PENDING: return "CRAWLER-PENDING";
+    case WSG_RF_CRAWLER_PENDING: return "CRAWLER-UNCONFIRMED";   /* pending, or failed */
     case WSG_RF_CRAWLER_OK:      return "CRAWLER-VERIFIED";
     case WSG_RF_CRAWLER_FAKE:    return "CRAWLER-FAKE";
     default:                     return NULL;
