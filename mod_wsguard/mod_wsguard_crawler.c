@@ -39,7 +39,8 @@ APLOG_USE_MODULE(wsguard);
 #define CW_QUEUE_FILE   "crawler.queue"
 #define CW_QUEUE_MAX    (64 * 1024)            /* bytes: about 2,700 addresses */
 #define CW_BATCH        64                     /* addresses taken per tick */
-#define CW_TICK_BUDGET  apr_time_from_sec(8)   /* lookups per tick; the rest waits */
+#define CW_TICK_BUDGET  apr_time_from_sec(4)   /* new lookups per tick; the rest waits (a
+                                                * stopping child waits for one tick) */
 #define CW_RESOLV_CONF  "/etc/resolv.conf"
 #define CW_STATE_DEFAULT "/var/lib/apache2/wsguard"   /* as mod_wsguard.c's WSGuardStateDir */
 
