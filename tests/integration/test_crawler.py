@@ -17,6 +17,8 @@ import time
 
 import pytest
 
+import wsg_httpd
+
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 # Only misses on script names score here (the rules never match /old/): what a crawler meets.
 RULES = 'id=9001 score=1 tag=php-shell msg="test probe" path.prefix=/probe/\n'
@@ -135,7 +137,11 @@ def test_verified_googlebot_never_refused(httpd, mpm, dns):
     ip = "127.50.0.2"
     host = "crawl-127-50-0-2.googlebot.com"
     d = dns(ptr={ptr_name(ip): [host]}, a={host: [ip]})
-    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardResolver 127.0.0.1:%d" % d.port)
+    files = dict(wsg_httpd.DEFAULT_FILES)
+    files["probe/linked.php"] = "<?php ?>\n"
+    h = httpd(mpm=mpm, rules=RULES, files=files,
+              wsguard="WSGuardResolver 127.0.0.1:%d" % d.port)
+    h.expect_log(r"AH19454: possible web shell present: GET /probe/linked\.php answered 200")
     h.start()
     got = visit(h, ip, REMOVED)
     assert got == [404] * len(REMOVED), got
@@ -143,10 +149,15 @@ def test_verified_googlebot_never_refused(httpd, mpm, dns):
     assert (ptr_name(ip), 12) in d.queries and (host, 1) in d.queries
     assert crawler_line(h, ip) == "verified"
     assert "CRAWLER-VERIFIED" in show(h, ip)
-    # a second round later: nothing is looked up again, nothing is refused
+    # a second round: nothing is looked up again, nothing is refused, not even links to what a
+    # rule matches (anyone can plant those on a page the crawler reads) ...
     n = len(d.queries)
-    assert visit(h, ip, REMOVED[:10], pace=0) == [404] * 10
+    assert visit(h, ip, REMOVED[:10] + ["/probe/planted%d.php" % i for i in range(15)],
+                 pace=0) == [404] * 25
     assert len(d.queries) == n
+    # ... but a probe answered 2xx is still the alert
+    assert h.status("/probe/linked.php", src=ip, headers={"User-Agent": GOOGLEBOT}) == 200
+    assert "SHELL-HIT" in show(h, ip)
 
 
 def test_control_check_off_refuses_the_same_visit(httpd, mpm, dns):
