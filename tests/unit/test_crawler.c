@@ -717,6 +717,142 @@ static void test_ask_down(void **state)
     free(a);
 }
 
+
+/* ---- the whole check against a resolver of the test's own (a forked process) ---- */
+
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <signal.h>
+
+typedef struct zone_t {
+    const char *name;          /* the question */
+    int         qtype;
+    const char *ptr;           /* PTR answer, or NULL */
+    const char *aaaa;          /* AAAA answer (text), or NULL; neither: NXDOMAIN */
+} zone_t;
+
+static void serve(int fd, const zone_t *z, int nz)
+{
+    for (;;) {
+        unsigned char q[512], out[1024];
+        char name[256];
+        struct sockaddr_storage peer;
+        socklen_t pl = sizeof(peer);
+        ssize_t n = recvfrom(fd, q, sizeof(q), 0, (struct sockaddr *)&peer, &pl);
+        size_t off = 12, o = 0, qend, on;
+        int qtype, i;
+
+        if (n < 17)
+            continue;
+        while (off < (size_t)n && q[off] && o < 250) {
+            if (o)
+                name[o++] = '.';
+            memcpy(name + o, q + off + 1, q[off]);
+            o += q[off];
+            off += 1 + q[off];
+        }
+        name[o] = '\0';
+        qtype = q[off + 1] << 8 | q[off + 2];
+        qend = off + 5;
+        memcpy(out, q, qend);
+        out[2] = 0x81;
+        out[3] = 0x83;                         /* NXDOMAIN unless found */
+        out[7] = 0;
+        on = qend;
+        for (i = 0; i < nz; i++) {
+            unsigned char rd[256];
+            size_t rl;
+            if (strcasecmp(z[i].name, name) || z[i].qtype != qtype)
+                continue;
+            out[3] = 0x80;
+            if (z[i].ptr) {
+                /* the name in wire form, from a query of it */
+                rl = wsg_dns_query(rd, sizeof(rd), 0, z[i].ptr, 1) - 12 - 4;
+                memmove(rd, rd + 12, rl);
+            }
+            else {
+                inet_pton(AF_INET6, z[i].aaaa, rd);
+                rl = 16;
+            }
+            out[on++] = 0xc0;
+            out[on++] = 0x0c;
+            out[on++] = 0;
+            out[on++] = (unsigned char)qtype;
+            out[on++] = 0;
+            out[on++] = 1;
+            memset(out + on, 0, 3);
+            out[on + 3] = 60;
+            on += 4;
+            out[on++] = 0;
+            out[on++] = (unsigned char)rl;
+            memcpy(out + on, rd, rl);
+            on += rl;
+            out[7]++;
+        }
+        sendto(fd, out, on, 0, (struct sockaddr *)&peer, pl);
+    }
+}
+
+#define G6 "crawl-2001-4860-4801-10--1.googlebot.com"
+#define PTR6(last) "1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0." last ".1.0.8.4.0.6.8.4.1.0.0.2.ip6.arpa"
+
+static void test_verify_ipv6(void **state)
+{
+    apr_pool_t *p = *state;
+    static const zone_t z[] = {
+        { PTR6("0.1.0.0"), WSG_DNS_PTR, G6, NULL },              /* ::10:..:1 verified */
+        { G6, WSG_DNS_AAAA, NULL, "2001:4860:4801:10::1" },
+        { PTR6("0.2.0.0"), WSG_DNS_PTR, "host.cloud.example", NULL },   /* elsewhere */
+        { PTR6("0.3.0.0"), WSG_DNS_PTR, "crawl-x.googlebot.com", NULL },/* does not point back */
+        { "crawl-x.googlebot.com", WSG_DNS_AAAA, NULL, "2001:db8::1" },
+        /* ::40:... has no PTR: NXDOMAIN */
+    };
+    struct sockaddr_in sin;
+    socklen_t sl = sizeof(sin);
+    int fd = socket(AF_INET, SOCK_DGRAM, 0), status;
+    pid_t pid;
+    wsg_resolver_t r;
+    wsg_addr_t a;
+    const char *host, *why, *err;
+    char spec[64];
+
+    memset(&sin, 0, sizeof(sin));
+    sin.sin_family = AF_INET;
+    sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sin, &sl), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(20);                   /* never outlives the test */
+        serve(fd, z, (int)(sizeof(z) / sizeof(z[0])));
+        _exit(0);
+    }
+    close(fd);
+    memset(&r, 0, sizeof(r));
+    snprintf(spec, sizeof(spec), "127.0.0.1:%d", ntohs(sin.sin_port));
+    assert_int_equal(wsg_resolver_parse(spec, p, &r.sa, &err), APR_SUCCESS);
+    r.timeout = apr_time_from_msec(500);
+    wsg_addr_parse("2001:4860:4801:10::1", &a);
+    assert_int_equal(wsg_crawler_verify(&r, p, &a, 1, &host, &why), WSG_CRAWLER_V_OK);
+    assert_string_equal(host, G6);
+    /* the same name is not bingbot's */
+    assert_int_equal(wsg_crawler_verify(&r, p, &a, 2, &host, &why), WSG_CRAWLER_V_FAKE);
+    wsg_addr_parse("2001:4860:4801:20::1", &a);
+    assert_int_equal(wsg_crawler_verify(&r, p, &a, 1, &host, &why), WSG_CRAWLER_V_FAKE);
+    assert_string_equal(host, "host.cloud.example");
+    wsg_addr_parse("2001:4860:4801:30::1", &a);
+    assert_int_equal(wsg_crawler_verify(&r, p, &a, 1, &host, &why), WSG_CRAWLER_V_FAKE);
+    assert_non_null(strstr(why, "does not resolve back"));
+    wsg_addr_parse("2001:4860:4801:40::1", &a);
+    assert_int_equal(wsg_crawler_verify(&r, p, &a, 1, &host, &why), WSG_CRAWLER_V_FAKE);
+    assert_string_equal(why, "the address has no reverse name");
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -735,6 +871,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_resolver_spec, wsg_test_pool_setup,
                                         wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_ask_down, wsg_test_pool_setup,
+                                        wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_verify_ipv6, wsg_test_pool_setup,
                                         wsg_test_pool_teardown),
     };
     return WSG_RUN_GROUP(tests);
