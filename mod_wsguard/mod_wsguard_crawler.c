@@ -20,6 +20,7 @@
 #include "http_log.h"
 #include "mod_watchdog.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <stdio.h>
@@ -60,9 +61,6 @@ typedef struct cw_item_t {
     wsg_addr_t   addr;
     apr_uint32_t crawler;
 } cw_item_t;
-
-static APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get_instance;
-static APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register_callback;
 
 static cw_t *cw_of(wsg_gen_t *G, apr_pool_t *p)
 {
@@ -298,6 +296,8 @@ static int cw_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp
 {
     wsg_srv_conf_t *sc = ap_get_module_config(s->module_config, &wsguard_module);
     cw_t *c = cw_of(sc->gen, pconf);
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get_instance;
+    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register_callback;
     ap_watchdog_t *wd;
     apr_status_t rv;
 
