@@ -9,94 +9,23 @@ The resolver is a tiny DNS server of the test's own (UDP on 127.0.0.1), answerin
   - with the resolver down (nothing listening, or listening and never answering) the claim is
     scored as anyone's once the check has failed, well within the bound.
 """
+import os
 import re
 import socket
-import struct
-import threading
 import time
 
 import pytest
 
 import wsg_httpd
+from wsg_dns import TinyDNS, ptr_name
 
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 # Only misses on script names score here (the rules never match /old/): what a crawler meets.
 RULES = 'id=9001 score=1 tag=php-shell msg="test probe" path.prefix=/probe/\n'
 REMOVED = ["/old/page%d.php" % i for i in range(40)]
-
-
-def ptr_name(ip):
-    return ".".join(reversed(ip.split("."))) + ".in-addr.arpa"
-
-
-def encode_name(name):
-    out = b""
-    for label in name.rstrip(".").split("."):
-        out += bytes([len(label)]) + label.encode()
-    return out + b"\0"
-
-
-class TinyDNS:
-    """A DNS server on 127.0.0.1 that answers PTR and A from two dicts (NXDOMAIN for anything
-    else). mode "silent" receives and never answers (a resolver that hangs)."""
-
-    def __init__(self, ptr=None, a=None, mode="answer"):
-        self.ptr = {k.lower(): v for k, v in (ptr or {}).items()}
-        self.a = {k.lower(): v for k, v in (a or {}).items()}
-        self.mode = mode
-        self.queries = []
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopped = False
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-        self.thread.start()
-
-    def loop(self):
-        while not self.stopped:
-            try:
-                data, peer = self.sock.recvfrom(2048)
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            reply = self.answer(data)
-            if reply is not None and self.mode == "answer":
-                self.sock.sendto(reply, peer)
-
-    def answer(self, data):
-        if len(data) < 17:
-            return None
-        qid, = struct.unpack(">H", data[:2])
-        off, labels = 12, []
-        while data[off]:
-            n = data[off]
-            labels.append(data[off + 1:off + 1 + n].decode("ascii", "replace"))
-            off += 1 + n
-        off += 1
-        qtype, = struct.unpack(">H", data[off:off + 2])
-        question = data[12:off + 4]
-        name = ".".join(labels).lower()
-        self.queries.append((name, qtype))
-        rrs = []
-        if qtype == 12:
-            for target in self.ptr.get(name, []):
-                rrs.append((12, encode_name(target)))
-        elif qtype == 1:
-            for ip in self.a.get(name, []):
-                rrs.append((1, socket.inet_aton(ip)))
-        known = name in self.ptr or name in self.a
-        rcode = 0 if rrs or known else 3
-        out = struct.pack(">HHHHHH", qid, 0x8180 | rcode, 1, len(rrs), 0, 0) + question
-        for rtype, rdata in rrs:
-            out += encode_name(name) + struct.pack(">HHIH", rtype, 1, 60, len(rdata)) + rdata
-        return out
-
-    def stop(self):
-        self.stopped = True
-        self.thread.join(2)
-        self.sock.close()
+# The harness turns the check Off (no test may ask the machine's resolver); these turn it On,
+# with a resolver of their own.
+CHECK = "WSGuardCrawlerCheck On\nWSGuardResolver 127.0.0.1:%d"
 
 
 @pytest.fixture
@@ -140,7 +69,7 @@ def test_verified_googlebot_never_refused(httpd, mpm, dns):
     files = dict(wsg_httpd.DEFAULT_FILES)
     files["probe/linked.php"] = "<?php ?>\n"
     h = httpd(mpm=mpm, rules=RULES, files=files,
-              wsguard="WSGuardResolver 127.0.0.1:%d" % d.port)
+              wsguard=CHECK % d.port)
     h.expect_log(r"AH19454: possible web shell present: GET /probe/linked\.php answered 200")
     h.start()
     got = visit(h, ip, REMOVED)
@@ -183,7 +112,7 @@ def test_fake_googlebot_banned(httpd, mpm, dns, lie):
         # the reverse zone is the impostor's: it names Google, whose zone says otherwise
         host = "crawl-127-51-0-2.googlebot.com"
         d = dns(ptr={ptr_name(ip): [host]}, a={host: ["127.99.9.9"]})
-    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardResolver 127.0.0.1:%d" % d.port)
+    h = httpd(mpm=mpm, rules=RULES, wsguard=CHECK % d.port)
     h.start()
     got = visit(h, ip, REMOVED)
     assert 403 in got, got
@@ -204,7 +133,7 @@ def test_resolver_down_scored_as_anyone(httpd, mpm, dns, down):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
         s.close()               # nothing listens there now: ICMP port unreachable
-    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardResolver 127.0.0.1:%d" % port)
+    h = httpd(mpm=mpm, rules=RULES, wsguard=CHECK % port)
     h.expect_log(r"AH19572: crawler check of 127\.52\.0\.2 \(claims Googlebot\) could not be made")
     h.start()
     t0 = time.time()
@@ -237,3 +166,22 @@ def test_configtest_accepts(httpd):
     h.write_config()
     rc, out = h.configtest()
     assert rc == 0, out
+
+
+def test_default_is_on_with_the_system_resolver(httpd):
+    """Without the harness's Off (which keeps the other tests off the machine's resolver), the
+    check is On and asks the system resolver. No request is made: nothing is looked up."""
+    h = httpd(rules=RULES)
+    conf = os.path.join(h.root, "conf", "httpd.conf")
+    with open(conf) as f:
+        text = f.read()
+    assert "WSGuardCrawlerCheck Off\n" in text
+    with open(conf, "w") as f:
+        f.write(text.replace("WSGuardCrawlerCheck Off\n", ""))
+    h.start()
+    assert h.wait_error_line(r"AH19576: crawler check on: claimed crawlers verified by FCrDNS "
+                             r"through the system resolver \(/etc/resolv.conf\)"), h.read_error_log()
+    # and the harness's Off is honoured
+    h2 = httpd(rules=RULES)
+    h2.start()
+    assert not h2.wait_error_line(r"AH19576", timeout=0.5)
