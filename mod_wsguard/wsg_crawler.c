@@ -66,32 +66,30 @@ const wsg_crawler_t *wsg_crawler_get(int id)
     return id >= 1 && id <= NCRAWLERS ? &crawlers[id - 1] : NULL;
 }
 
-/* Case-insensitive search of tok in the first n bytes of s. */
-static int has_token(const char *s, apr_size_t n, const char *tok)
-{
-    apr_size_t tl = strlen(tok), i;
-    int first = apr_tolower((unsigned char)tok[0]);
-
-    if (tl > n)
-        return 0;
-    for (i = 0; i + tl <= n; i++)
-        if (apr_tolower((unsigned char)s[i]) == first && !strncasecmp(s + i, tok, tl))
-            return 1;
-    return 0;
-}
-
 int wsg_crawler_claim(const char *ua)
 {
-    apr_size_t n;
-    int i, j;
+    char low[WSG_CRAWLER_UA_MAX + 1], tok[64];
+    apr_size_t n, i;
+    int c, j;
 
     if (!ua || !*ua)
         return 0;
+    /* One lower-case copy of the head of the User-Agent, then the C library's substring search
+     * (vectorised) per token: well under a microsecond for a browser's, on a request that
+     * scores anyway. A NUL cannot hide a token: the header value has none. */
     n = strnlen(ua, WSG_CRAWLER_UA_MAX);
-    for (i = 0; i < NCRAWLERS; i++)
-        for (j = 0; crawlers[i].tokens[j]; j++)
-            if (has_token(ua, n, crawlers[i].tokens[j]))
-                return i + 1;
+    for (i = 0; i < n; i++)
+        low[i] = (char)apr_tolower((unsigned char)ua[i]);
+    low[n] = '\0';
+    for (c = 0; c < NCRAWLERS; c++)
+        for (j = 0; crawlers[c].tokens[j]; j++) {
+            const char *t = crawlers[c].tokens[j];
+            for (i = 0; t[i] && i < sizeof(tok) - 1; i++)
+                tok[i] = (char)apr_tolower((unsigned char)t[i]);
+            tok[i] = '\0';
+            if (strstr(low, tok))
+                return c + 1;
+        }
     return 0;
 }
 
