@@ -202,16 +202,20 @@ const char *wsg_crawler_state_name(const wsg_rec_t *rec, apr_time_t now)
 #define HOLD_MARGIN (2 * WSG_SCORE_EPSILON)
 
 /* The most that may be added without the address reaching its lowest threshold, or its prefix the
- * prefix ban. */
+ * prefix ban. A client already in a tier or banned when it claims (its score at the threshold,
+ * which a hold never lets it reach) is held at nothing: the claim does not stop a scanner that
+ * is refused already from climbing to its ban. */
 static double hold(const wsg_policy_t *pol, const wsg_rec_t *rec, const wsg_rec_t *prec,
                    apr_time_t now, double total)
 {
-    double thr = pol->ban, room;
+    double thr = pol->ban, room, s = rec && rec->version ? wsg_policy_score_now(pol, rec, now) : 0;
 
     if (pol->ratelimit > 0 && (thr <= 0 || pol->ratelimit < thr))
         thr = pol->ratelimit;
+    if ((thr > 0 && s >= thr - WSG_SCORE_EPSILON) || (rec && rec->ban_until > now))
+        return total;
     if (thr > 0) {
-        room = thr - HOLD_MARGIN - (rec && rec->version ? wsg_policy_score_now(pol, rec, now) : 0);
+        room = thr - HOLD_MARGIN - s;
         if (total > room)
             total = room;
     }

@@ -193,8 +193,15 @@ static void test_scores(void **state)
     s = wsg_crawler_score(&pol, &r, NULL, T0, 3, 1, &fl, &q);
     assert_true(s > 0.85 && s < 0.95);
     assert_int_equal(q, 0);
-    r.score = 4.95;
+    r.score = 4.92;                   /* where a hold leaves it: held at nothing more */
     assert_true(wsg_crawler_score(&pol, &r, NULL, T0, 0, 1, &fl, &q) == 0);
+    /* a client refused already when it claims is not held: it goes on climbing to its ban */
+    r.score = 6;
+    assert_true(wsg_crawler_score(&pol, &r, NULL, T0, 0, 1, &fl, &q) == 1.0);
+    r.score = 1;
+    r.ban_until = T0 + 60 * SEC;
+    assert_true(wsg_crawler_score(&pol, &r, NULL, T0, 0, 1, &fl, &q) == 1.0);
+    r.ban_until = 0;
     /* the rate-limit tier off: the ban threshold is the lowest */
     pol.ratelimit = 0;
     r.score = 4;
