@@ -234,6 +234,12 @@ static json_t *row_json(apr_pool_t *p, const cli_row_t *r, apr_time_t now, int f
     json_object_set_new(o, "misses", json_integer(r->rec.misses));
     if (wsg_addr_is_prefix(&r->key))
         json_object_set_new(o, "members", json_integer(r->rec.members));
+    if (wsg_crawler_state_name(&r->rec, now)) {
+        /* the crawler check's verdict and since when (only for an address it looked at) */
+        json_object_set_new(o, "crawler", json_string(wsg_crawler_state_name(&r->rec, now)));
+        json_object_set_new(o, "crawler_since",
+                            json_string(fmt_time(p, apr_time_from_sec(r->rec.crawler_at))));
+    }
     return o;
 }
 

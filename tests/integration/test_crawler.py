@@ -78,6 +78,9 @@ def test_verified_googlebot_never_refused(httpd, mpm, dns):
     assert (ptr_name(ip), 12) in d.queries and (host, 1) in d.queries
     assert crawler_line(h, ip) == "verified"
     assert "CRAWLER-VERIFIED" in show(h, ip)
+    rc, out, err = h.ctl("show", "--json", ip)
+    assert rc == 0, err
+    assert '"crawler": "verified"' in out and "CRAWLER-VERIFIED" in out, out
     # a second round: nothing is looked up again, nothing is refused, not even links to what a
     # rule matches (anyone can plant those on a page the crawler reads) ...
     n = len(d.queries)
