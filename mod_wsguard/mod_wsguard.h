@@ -44,6 +44,7 @@ typedef struct wsg_gen_t {
     wsg_ruleset_t   *rules, *rules_cand;
     int              rules_cand_failed;
     const char      *rules_cand_error;
+    struct cw_t     *crawler;          /* crawler verification (mod_wsguard_crawler.c) */
     /* per child (child_init) */
     wsg_store_t     *store;            /* this child's handle, NULL: serving without tracking */
     volatile apr_uint32_t warned_full, warned_store, warned_event, warned_evict; /* log once */

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <apr_strings.h>
 #include <jansson.h>
+#include "wsg_crawler.h"
 #include "wsg_cli.h"
 #include "wsg_export.h"
 #include "wsg_event.h"
@@ -47,6 +48,17 @@ static const char *fmt_dur(apr_pool_t *p, apr_interval_time_t d)
     return apr_psprintf(p, "%" APR_INT64_T_FMT "s", s);
 }
 
+/* The crawler check's flags (wsg_crawler.h) as one word: checked, its verdict, or none. */
+static const char *crawler_flag(apr_uint32_t f)
+{
+    switch (f & WSG_RF_CRAWLER_PENDING) {
+    case WSG_RF_CRAWLER_PENDING: return "CRAWLER-UNCONFIRMED";   /* pending, or failed */
+    case WSG_RF_CRAWLER_OK:      return "CRAWLER-VERIFIED";
+    case WSG_RF_CRAWLER_FAKE:    return "CRAWLER-FAKE";
+    default:                     return NULL;
+    }
+}
+
 static const char *fmt_flags(apr_pool_t *p, apr_uint32_t f)
 {
     const char *s = "";
@@ -58,6 +70,8 @@ static const char *fmt_flags(apr_pool_t *p, apr_uint32_t f)
         s = apr_pstrcat(p, s, *s ? "," : "", "IMPORTED", NULL);
     if (f & WSG_RF_DETECT)
         s = apr_pstrcat(p, s, *s ? "," : "", "DETECT", NULL);
+    if (crawler_flag(f))
+        s = apr_pstrcat(p, s, *s ? "," : "", crawler_flag(f), NULL);
     return *s ? s : "-";
 }
 
@@ -193,6 +207,8 @@ static json_t *row_json(apr_pool_t *p, const cli_row_t *r, apr_time_t now, int f
         json_array_append_new(flags, json_string("IMPORTED"));
     if (r->rec.flags & WSG_RF_DETECT)
         json_array_append_new(flags, json_string("DETECT"));
+    if (crawler_flag(r->rec.flags))
+        json_array_append_new(flags, json_string(crawler_flag(r->rec.flags)));
     wsg_addr_format(&r->key, buf, sizeof(buf));
     o = json_pack("{s:s, s:i, s:b, s:f, s:I, s:I, s:s?, s:I, s:o, s:s?, s:s?}",
                   "address", buf, "prefix_len", (int)r->key.bits,
@@ -221,6 +237,12 @@ static json_t *row_json(apr_pool_t *p, const cli_row_t *r, apr_time_t now, int f
     json_object_set_new(o, "misses", json_integer(wsg_track_recent_misses(&r->rec)));
     if (wsg_addr_is_prefix(&r->key))
         json_object_set_new(o, "members", json_integer(r->rec.members));
+    if (wsg_crawler_state_name(&r->rec, now)) {
+        /* the crawler check's verdict and since when (only for an address it looked at) */
+        json_object_set_new(o, "crawler", json_string(wsg_crawler_state_name(&r->rec, now)));
+        json_object_set_new(o, "crawler_since",
+                            json_string(fmt_time(p, apr_time_from_sec(r->rec.crawler_at))));
+    }
     return o;
 }
 
@@ -368,6 +390,9 @@ static void show_text(wsg_cli_t *cli, const cli_row_t *r, const wsg_addr_t *pfx,
                 r->rec.ban_until ? fmt_time(p, r->rec.ban_until) : "");
     fprintf(o, "%-14s %u\n", "bans", (unsigned)r->rec.ban_count);
     fprintf(o, "%-14s %s\n", "flags", fmt_flags(p, r->rec.flags));
+    if (wsg_crawler_state_name(&r->rec, now))
+        fprintf(o, "%-14s %s (since %s)\n", "crawler", wsg_crawler_state_name(&r->rec, now),
+                fmt_time(p, apr_time_from_sec(r->rec.crawler_at)));
     fprintf(o, "%-14s", "recent rules");
     for (i = 0; i < WSG_REC_RULES; i++) {
         if (r->rec.rules[i]) {

@@ -50,6 +50,7 @@
 #include <string.h>
 #include <apr_strings.h>
 #include "wsg_inspect.h"
+#include "wsg_crawler.h"
 
 #define WSG_HTTP_TOO_MANY 429
 #define WSG_HTTP_FORBIDDEN 403
@@ -247,9 +248,8 @@ static void miss_context(const wsg_inspect_conf_t *c, const wsg_facts_t *f, wsg_
         ix->linked = 1;
         return;
     }
-    /* Crawler verification goes here: a client whose record is flagged a verified crawler is
-     * never banned for misses (its miss part 0), one flagged a fake is scored as a scanner (its
-     * miss part in full, as at scan pace). */
+    /* A claimed crawler's verification (wsg_crawler) is applied in the write (track(), below):
+     * verified adds nothing, a fake adds a bonus on top of what is decided here. */
     if (!pol || scan_pace(pol, f->rec, f->now)) {
         ix->scan_pace = pol != NULL;
         return;
@@ -408,6 +408,32 @@ static void mark_detect(const wsg_inspect_t *ix, const wsg_rec_t *before, wsg_re
     }
 }
 
+/* wsg_track_apply, with the one crawler check: a client whose User-Agent claims a major crawler
+ * (ix->crawler, looked at by the caller only for a request that writes) adds what its address's
+ * verification says (wsg_crawler_score: nothing once verified, everything plus a bonus for a
+ * fake, held below the thresholds for a bounded time while the check is pending), and a write
+ * that starts a check marks the record pending. Everything else is as the track says. */
+static int track(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_track_t *t,
+                 wsg_rec_t *recs, int n)
+{
+    wsg_track_t adj = *t;
+    double any = ix->score < t->score ? ix->score : t->score;
+    int mask;
+
+    ix->crawler_queue = 0;
+    if (ix->crawler)
+        adj.score = wsg_crawler_score(c->policy, &recs[0], n > 1 ? &recs[1] : NULL, t->now, any,
+                                      t->score - any, &adj.set_flags, &ix->crawler_queue);
+    mask = wsg_track_apply(c->policy, &adj, recs, n, &ix->res);
+    if (ix->crawler_queue && mask > 0 && (mask & 1)) {
+        wsg_crawler_mark(&recs[0], t->now);
+        ix->res.rec = recs[0];
+    }
+    else
+        ix->crawler_queue = 0;
+    return mask;
+}
+
 int wsg_inspect_apply(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_addr_t *addr,
                       apr_time_t now, wsg_rec_t *recs, int n)
 {
@@ -428,7 +454,7 @@ int wsg_inspect_apply(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_
     t.addr = addr;
     ix->aborted = 0;
     ix->was_banned = !ix->enforce && save[0].ban_until > now;
-    mask = wsg_track_apply(c->policy, &t, recs, n, &ix->res);
+    mask = track(c, ix, &t, recs, n);
     if (ix->header_write != 2) {
         mark_detect(ix, save, recs, n, now);
         return mask;
@@ -437,6 +463,7 @@ int wsg_inspect_apply(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_
     if (ix->res.action == WSG_ACT_PASS) {
         memcpy(recs, save, sizeof(wsg_rec_t) * (size_t)n);
         ix->aborted = 1;
+        ix->crawler_queue = 0;      /* nothing written: the log phase's write starts the check */
         return -1;
     }
     /* It crosses and is refused: scored in full, as the tier case. */
@@ -451,7 +478,7 @@ int wsg_inspect_apply(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_
             t.set_flags |= WSG_RF_SHELL_HIT;
         ix->record = t.score;
         ix->set_flags = t.set_flags;
-        mask = wsg_track_apply(c->policy, &t, recs, n, &ix->res);
+        mask = track(c, ix, &t, recs, n);
     }
     mark_detect(ix, save, recs, n, now);
     return mask;

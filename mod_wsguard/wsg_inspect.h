@@ -93,6 +93,11 @@ typedef struct wsg_inspect_t {
     const char  *event;                /* "probe", "ban", "miss", "alert", or NULL: no event */
     int          event_status;         /* the status the event reports (0: not known) */
     wsg_track_result_t res;            /* the write's result */
+    /* crawler verification (wsg_crawler.h) */
+    int          crawler;              /* set by the caller before the write: the crawler the
+                                        * User-Agent claims (its id), 0: none or not checked */
+    int          crawler_queue;        /* the write started a check: the caller queues the
+                                        * address for the background task */
 } wsg_inspect_t;
 
 /* The pace of a scan (see wsg_inspect.c, "what misses score"): a client that has made at least

@@ -175,7 +175,7 @@ const char *wsg_store_strerror(apr_status_t rv)
  * milliseconds of first seen, which a scan's pace is measured from (wsg_inspect), present when
  * not all zero, known by being the VAL_TAIL bytes left at the end; a reader older than the tail
  * treats such a value as absent, as any layout it does not know).
- * Version-1 records (the 20-byte wsg_addr_t key, the 136-byte wsg_rec_t value) are still read,
+ * Version-1 records (the 20-byte wsg_addr_t key, the 136-byte wsg_rec_v1_t value) are still read,
  * and rewritten packed by the next write. A meta record (key byte 0x00) keeps the purge and
  * eviction positions and the eviction count; legacy keys start with 0x04/0x06 and so sort
  * between the meta record and every packed key. */
@@ -183,7 +183,7 @@ const char *wsg_store_strerror(apr_status_t rv)
 #define KEY_MAX            18
 #define KEY_V1_SIZE        sizeof(wsg_addr_t)
 #define VAL_HEAD           43     /* up to the rule count */
-#define VAL_MAX            (VAL_HEAD + WSG_REC_RULES * 5 + 10 + 1 + 32 + VAL_TAIL)
+#define VAL_MAX            (VAL_HEAD + WSG_REC_RULES * 5 + 10 + 1 + 32 + 4 + VAL_TAIL)
 #define VAL_TAIL           10     /* the ring of recent misses, first seen's milliseconds */
 #define VF_MEMBERS         0x80   /* value flag: prefix tail present */
 #define VF_SOURCE          0x40   /* value flag: source tail present */
@@ -191,6 +191,7 @@ const char *wsg_store_strerror(apr_status_t rv)
 #define VF_EXTSHIFT        6      /* WSG_RF_* bits 6..10 ride in the rule-count byte's top bits */
 #define VF_EXTFLAGS        0x7c0u
 #define VF_NRULES          0x07   /* the rule-count byte: the count in its low 3 bits */
+#define VF_CRAWLER         0x60u  /* WSG_RF_* bits whose records carry the crawler-time tail */
 #define REC_EPOCH          APR_INT64_C(1704067200)   /* 2024-01-01T00:00:00Z, in seconds */
 #define T32_FOREVER        0xffffffffu
 
@@ -423,6 +424,12 @@ static size_t rec_pack(const wsg_rec_t *rec, unsigned char *buf)
         memcpy(p, rec->source, slen);
         p += slen;
     }
+    /* The crawler verification's time (wsg_crawler.h), present exactly when one of its flags
+     * is: no flag bit is spent on saying so, and other records keep their size. */
+    if (rec->flags & VF_CRAWLER) {
+        put32(p, rec->crawler_at);
+        p += 4;
+    }
     first_ms = first_seen_ms(rec->first_seen);
     if (rec->miss_ring_lo || rec->miss_ring_hi || first_ms) {
         put32(p, rec->miss_ring_lo);
@@ -443,16 +450,29 @@ static int rec_from_val(const MDB_val *v, wsg_rec_t *out)
     int i, nr;
 
     memset(out, 0, sizeof(*out));
-    if (v->mv_size == sizeof(wsg_rec_t)) {
-        memcpy(out, b, sizeof(*out));
-        if (out->version == WSG_REC_VERSION_V1) {
-            out->version = WSG_REC_VERSION;
-            out->miss_ring_lo = out->miss_ring_hi = 0;   /* v1's misses and reserved */
-            out->source[sizeof(out->source) - 1] = '\0';
-            return 1;
-        }
-        memset(out, 0, sizeof(*out));
-        return 0;
+    if (v->mv_size == sizeof(wsg_rec_v1_t)) {
+        wsg_rec_v1_t o;
+        memcpy(&o, b, sizeof(o));
+        if (o.version != WSG_REC_VERSION_V1)
+            return 0;
+        /* Field by field: v1's misses and reserved were never used. */
+        out->version = WSG_REC_VERSION;
+        out->flags = o.flags;
+        out->first_seen = o.first_seen;
+        out->last_seen = o.last_seen;
+        out->score = o.score;
+        out->score_time = o.score_time;
+        out->ban_until = o.ban_until;
+        out->hits = o.hits;
+        out->ban_count = o.ban_count;
+        out->distinct = o.distinct;
+        out->probe_bloom = o.probe_bloom;
+        memcpy(out->rules, o.rules, sizeof(out->rules));
+        out->members = o.members;
+        out->member_bloom = o.member_bloom;
+        memcpy(out->source, o.source, sizeof(out->source));
+        out->source[sizeof(out->source) - 1] = '\0';
+        return 1;
     }
     if (v->mv_size < VAL_HEAD || b[0] != WSG_REC_VERSION)
         return 0;
@@ -496,6 +516,12 @@ static int rec_from_val(const MDB_val *v, wsg_rec_t *out)
             goto bad;
         memcpy(out->source, p, slen);
         p += slen;
+    }
+    if (out->flags & VF_CRAWLER) {
+        if (end - p < 4)
+            goto bad;
+        out->crawler_at = get32(p);
+        p += 4;
     }
     if (end - p == VAL_TAIL) {
         apr_uint32_t ms = get16(p + 8);

@@ -47,7 +47,25 @@ typedef struct wsg_rec_t {
     apr_uint32_t miss_ring_hi;   /* ... and the two before them */
     apr_uint64_t member_bloom;   /* prefix records: bloom of member addresses */
     char         source[32];     /* imported bans: where from (NUL-terminated) */
+    apr_uint32_t crawler_at;     /* crawler verification (wsg_crawler.h): Unix seconds of the
+                                  * check's start or verdict; kept on disk only while flag 0x20
+                                  * or 0x40 is set (a 4-byte tail), else reads 0 */
 } wsg_rec_t;
+
+/* The version-1 on-disk value (136 bytes, the in-memory record of that release byte for byte):
+ * still read (wsg_store.c), never written; the tests write it to check that. */
+typedef struct wsg_rec_v1_t {
+    apr_uint32_t version, flags;
+    apr_time_t   first_seen, last_seen;
+    double       score;
+    apr_time_t   score_time, ban_until;
+    apr_uint32_t hits, ban_count, distinct, misses;
+    apr_uint64_t probe_bloom;
+    apr_uint32_t rules[WSG_REC_RULES];
+    apr_uint32_t members, reserved;
+    apr_uint64_t member_bloom;
+    char         source[32];
+} wsg_rec_v1_t;
 
 typedef struct wsg_store_t wsg_store_t;
 

@@ -1298,7 +1298,7 @@ static void test_pack_roundtrip(void **state)
 }
 
 /* Writes one record the way version 1 did: the 20-byte key, the struct as is. */
-static void put_v1(const char *env, const wsg_addr_t *key, const wsg_rec_t *rec)
+static void put_v1(const char *env, const wsg_addr_t *key, const wsg_rec_v1_t *rec)
 {
     MDB_env *e;
     MDB_txn *txn;
@@ -1339,11 +1339,12 @@ static void test_v1_records(void **state)
     fx_t *fx = *state;
     wsg_store_t *st;
     wsg_addr_t a, b, c;
-    wsg_rec_t old, r;
+    wsg_rec_v1_t old;
+    wsg_rec_t r;
     int n = 0;
     unsigned purged = 0;
 
-    assert_int_equal(sizeof(wsg_rec_t), 136);      /* the version-1 layout, byte for byte */
+    assert_int_equal(sizeof(wsg_rec_v1_t), 136);   /* the version-1 layout, byte for byte */
     st = open_store(fx, fx->env, NULL);
     wsg_store_close(st);
     memset(&old, 0, sizeof(old));
@@ -1384,7 +1385,7 @@ static void test_v1_records(void **state)
     assert_int_equal(r.hits, 43);
     assert_int_equal(r.flags, WSG_RF_MANUAL);
     assert_int_equal(raw_v1_size(fx->env, &a), 0);
-    assert_int_equal(raw_v1_size(fx->env, &b), sizeof(wsg_rec_t));
+    assert_int_equal(raw_v1_size(fx->env, &b), sizeof(wsg_rec_v1_t));
     n = 0;
     assert_int_equal(wsg_store_iterate(st, cb_count, &n), APR_SUCCESS);
     assert_int_equal(n, 2);
