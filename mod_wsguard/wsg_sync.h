@@ -23,6 +23,11 @@
  *     it and adds WSG_RF_CROWDSEC, its own flags and source stay;
  *   - a key whose unban is still waiting in the outbox is not banned again by a pulled decision
  *     (the one that unban will delete once the LAPI takes it);
+ *   - a record an operator unbanned (WSG_RF_UNBANNED: wsguardctl unban) is not banned again by
+ *     a startup=true listing (decisions the LAPI still holds from before the unban: its delete
+ *     was refused, or this server only pulls); a decision in a delta (made since the last pull)
+ *     bans it again, as any new evidence does;
+ *   - a server that cannot push (no machine=) drops what wsguardctl queued for it;
  *   - "deleted": lifts a ban flagged WSG_RF_CROWDSEC (a record that exists only for it goes).
  *     It lifts a local ban only when the decision is one of ours (origin WSG_LAPI_ORIGIN, so it
  *     was pushed, by this server or a peer), was deleted less than 5 minutes ago and after the
@@ -108,6 +113,11 @@ apr_status_t wsg_sync_state_read(wsg_outbox_t *ob, wsg_sync_state_t *out);
  * 0 unchanged, 1 changed, 2 the record should go (it held nothing but the lifted ban). */
 int wsg_sync_merge_new(wsg_rec_t *rec, int found, apr_time_t until, const char *origin,
                        apr_time_t now);
+/* Additive: merge_new for an entry of a startup=true listing (listed = 1) or of a delta (0): a
+ * listing never bans again a record an operator unbanned (WSG_RF_UNBANNED, no ban in force); a
+ * delta's decision is new since the last pull, so it does (and clears the flag). */
+int wsg_sync_merge_new_ex(wsg_rec_t *rec, int found, apr_time_t until, const char *origin,
+                          apr_time_t now, int listed);
 int wsg_sync_merge_deleted(wsg_rec_t *rec, int found, const char *origin, apr_time_t deleted_at,
                            int pending, apr_time_t now);
 
