@@ -206,6 +206,7 @@ typedef struct apply_t {
     int                         gone[UPDATE_KEYS];
     int                         changed;
     int                         listed;       /* a startup=true listing, not a delta */
+    const char                 *label;        /* the record's source for a new pulled ban */
 } apply_t;
 
 static int apply_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
@@ -223,7 +224,7 @@ static int apply_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
                 a->gone[i] = 1;
         }
         else
-            r = wsg_sync_merge_new_ex(&recs[i], found[i], a->until, a->d->origin, a->now,
+            r = wsg_sync_merge_new_ex(&recs[i], found[i], a->until, a->label, a->now,
                                       a->listed);
         if (r) {
             mask |= 1 << i;
@@ -231,6 +232,25 @@ static int apply_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
         }
     }
     return mask;
+}
+
+/* What a pulled ban's record says of it (wsguardctl list/show, 31 bytes): the LAPI's origin, and
+ * who made it where the decision says: cscli's machine ("manual 'ban' from 'web01'"), or the rule
+ * tag of a peer's mod_wsguard (scenario wsguard/TAG). The stream does not name the machine of an
+ * alert; `cscli alerts list -a` does. */
+static const char *source_label(apr_pool_t *p, const wsg_lapi_decision_t *d)
+{
+    const char *sc = d->scenario, *from, *end;
+    if (!d->origin)
+        return NULL;
+    if (sc && !strcmp(d->origin, "cscli") && (from = strstr(sc, " from '")) != NULL
+        && (end = strchr(from + 7, '\'')) != NULL && end > from + 7)
+        return apr_pstrcat(p, d->origin, "/", apr_pstrmemdup(p, from + 7, end - from - 7), NULL);
+    if (sc && !strcmp(d->origin, WSG_LAPI_ORIGIN)
+        && !strncmp(sc, WSG_LAPI_SCENARIO_PFX, strlen(WSG_LAPI_SCENARIO_PFX))
+        && sc[strlen(WSG_LAPI_SCENARIO_PFX)])
+        return apr_pstrcat(p, d->origin, "/", sc + strlen(WSG_LAPI_SCENARIO_PFX), NULL);
+    return d->origin;
 }
 
 static int allowed(wsg_sync_t *s, apr_pool_t *p, const wsg_addr_t *k)
@@ -271,6 +291,7 @@ static apr_status_t apply_list(wsg_sync_t *s, apr_pool_t *p, const apr_array_hea
         a.now = now;
         a.pending = pending;
         a.listed = rep->startup;
+        a.label = source_label(p, d);
         a.deleted_at = now + d->duration;          /* duration < 0 for a deleted decision */
         {
             apr_interval_time_t dur = d->duration;
