@@ -239,6 +239,7 @@ typedef struct sync_ctx_t {
     int                  pull_state;
     int                  broken;        /* said that the outbox or client failed */
     int                  said_full;     /* logged a full pull (then only those that changed) */
+    int                  said_discard;  /* logged that queued unbans cannot be sent */
 } sync_ctx_t;
 
 static const char *rv_text(apr_pool_t *p, apr_status_t rv)
@@ -361,6 +362,11 @@ static apr_status_t sync_tick(int state, void *data, apr_pool_t *pool)
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s, APLOGNO(19544)
                          "CrowdSec LAPI refused %d item(s) for good, dropped them: %s",
                          rep.dropped, rep.drop_msg);
+        if (rep.discarded && !c->said_discard++)
+            ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, c->s, APLOGNO(19549)
+                         "CrowdSec: this server only pulls (no machine=), so the %d unban(s) "
+                         "wsguardctl queued stay local: delete the decisions with cscli, or give "
+                         "it machine= and password-file=", rep.discarded);
         /* a full pull runs every resync=: said when it changed something (it caught what the
          * deltas missed), and the first one */
         if (rep.pull_tried && rep.pull_rv == APR_SUCCESS && rep.startup

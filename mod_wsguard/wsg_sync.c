@@ -516,7 +516,7 @@ static apr_status_t do_push(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_sy
 /* A server that only pulls (no machine= credentials) cannot send what wsguardctl queued (its
  * unbans): those items would wait forever and keep the keys from every pulled decision. They
  * go; the record's WSG_RF_UNBANNED keeps a full listing from undoing the unban. Bounded. */
-static apr_status_t drop_unsendable(wsg_sync_t *s, apr_pool_t *p)
+static apr_status_t drop_unsendable(wsg_sync_t *s, apr_pool_t *p, wsg_sync_report_t *rep)
 {
     apr_array_header_t *arr;
     apr_uint64_t *seqs;
@@ -528,6 +528,7 @@ static apr_status_t drop_unsendable(wsg_sync_t *s, apr_pool_t *p)
     for (i = 0; i < arr->nelts; i++)
         seqs[i] = APR_ARRAY_IDX(arr, i, wsg_outbox_entry_t).seq;
     s->state.dropped += (apr_uint64_t)arr->nelts;
+    rep->discarded += arr->nelts;
     return wsg_outbox_remove(s->ob, seqs, arr->nelts);
 }
 
@@ -609,7 +610,7 @@ apr_status_t wsg_sync_step(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_syn
             rep->pull_changed = !was_failing;
         }
     }
-    if (s->cl && !wsg_lapi_can_push(s->cl) && (rv = drop_unsendable(s, p)) != APR_SUCCESS)
+    if (s->cl && !wsg_lapi_can_push(s->cl) && (rv = drop_unsendable(s, p, rep)) != APR_SUCCESS)
         return rv;
     if ((rv = wsg_outbox_count(s->ob, &rep->backlog)) != APR_SUCCESS)
         return rv;

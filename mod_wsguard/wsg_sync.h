@@ -89,6 +89,7 @@ typedef struct wsg_sync_report_t {
     int          push_changed, pull_changed;          /* went failing <-> working this step */
     apr_size_t   backlog;      /* outbox items left */
     apr_interval_time_t push_time, pull_time, apply_time;  /* wall clock spent (stats, bench) */
+    int          discarded;    /* additive: items dropped unsent (this server cannot push) */
 } wsg_sync_report_t;
 
 typedef struct wsg_sync_t wsg_sync_t;
