@@ -82,6 +82,8 @@ typedef struct wsg_inspect_t {
     const char  *event;                /* "probe", "ban", "miss", "alert", or NULL: no event */
     int          event_status;         /* the status the event reports (0: not known) */
     wsg_track_result_t res;            /* the write's result */
+    int          started;              /* additive: bans this write started, bit 0 the address
+                                        * record's, bit 1 the prefix's (what is shared) */
 } wsg_inspect_t;
 
 /* True when one scan proves wsg_norm_target would return target's path unchanged with no flags

@@ -6,7 +6,8 @@ made with cscli). What test_crowdsec_sync.py does not show already:
   - `wsguardctl unban` on A lifts it on B (the CLI queues the delete, A's sync sends it);
   - a `cscli decisions add` ban reaches both;
   - with the LAPI stopped both serve clean clients, B bans a scanner locally and says it is
-    waiting in `wsguardctl stats`; the ban reaches A within 5 s of the LAPI's return."""
+    waiting in `wsguardctl stats`; the ban reaches A within 5 s of the LAPI's return;
+  - a prefix ban on A reaches B as a Range: another address of that /24 is refused there."""
 import json
 import os
 import sys
@@ -30,11 +31,11 @@ def secret(h, name, text):
     return p
 
 
-def member(httpd, lapi, mpm, name):
+def member(httpd, lapi, mpm, name, extra=""):
     h = httpd(mpm=mpm)
     pw = lapi.add_machine(name)
     key = lapi.add_bouncer(name + "-bouncer")
-    h.write_config(wsguard="WSGuardAllow none\nWSGuardThresholds off 3\n"
+    h.write_config(wsguard="WSGuardAllow none\nWSGuardThresholds off 3\n" + extra +
                            "WSGuardCrowdSec %s machine=%s password-file=%s bouncer-key-file=%s "
                            "interval=1s" % (lapi.url, name, secret(h, "pw", pw),
                                             secret(h, "key", key)))
@@ -167,3 +168,22 @@ def test_outage_both_serve_and_the_backlog_goes_on_return(fleet, lapi):
     assert len(b.error_lines(r"AH19540")) == 1          # said once for the whole outage
     assert b.wait_error_line(r"AH19541", timeout=3)     # and that it works again
     sys.stderr.write("\nfleet outage: B's ban reached A %.2fs after the LAPI's return\n" % took)
+
+
+def test_prefix_ban_reaches_b_as_a_range(httpd, lapi):
+    """Two scanners of one /24 add up to a prefix ban on A, which then refuses every address of
+    it: the prefix goes to the LAPI as a Range, so B refuses a third address it never saw."""
+    tag = "%x" % (int(time.time() * 1000) & 0xffffff)
+    a = member(httpd, lapi, "prefork", "wsg-pfx-a-" + tag, extra="WSGuardPrefixBan 4\n")
+    b = member(httpd, lapi, "event", "wsg-pfx-b-" + tag, extra="WSGuardPrefixBan 4\n")
+    first, second, third = "127.87.0.1", "127.87.0.2", "127.87.0.3"
+    assert served(b, third)
+    ban_by_probes(a, first)
+    assert a.status("/probe/other.php", src=second) == 403      # the prefix reached 4
+    assert refused(a, third)
+    took = wait_for(lambda: refused(b, third), 4, step=0.05)
+    assert took is not None, "B never refused another address of A's banned /24"
+    got = {d["value"]: d for _, d in lapi.decisions()}
+    assert got["127.87.0.0/24"]["scope"] == "Range", sorted(got)
+    assert served(b, "127.87.1.3")                              # the next /24 is not in it
+    sys.stderr.write("\nA's prefix ban refused on B after %.2fs\n" % took)
