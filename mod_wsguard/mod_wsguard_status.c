@@ -13,6 +13,7 @@
 
 #include "wsg_ip.h"
 #include "wsg_event.h"
+#include "wsg_sync.h"
 #include "mod_wsguard.h"
 
 APLOG_USE_MODULE(wsguard);
@@ -65,6 +66,29 @@ static int by_interest(const void *a, const void *b)
     return x->score < y->score ? 1 : x->score > y->score ? -1 : 0;
 }
 
+/* The ban's origin (wsg_sync_rec_origin) and its source (a peer, an operator's reason, the LAPI's
+ * origin of a pulled ban): foreign text, so only when it is valid UTF-8 (jansson refuses else). */
+static void status_origin_json(json_t *o, const wsg_rec_t *rec, apr_time_t now)
+{
+    const char *origin = wsg_sync_rec_origin(rec, now);
+    json_t *src;
+    json_object_set_new(o, "origin", origin ? json_string(origin) : json_null());
+    if (origin && rec->source[0]
+        && (src = json_stringn(rec->source, strnlen(rec->source, sizeof(rec->source)))) != NULL)
+        json_object_set_new(o, "source", src);
+}
+
+static const char *status_origin_html(request_rec *r, const wsg_rec_t *rec, apr_time_t now)
+{
+    const char *origin = wsg_sync_rec_origin(rec, now);
+    if (!origin)
+        return "-";
+    if (!rec->source[0] || strcmp(origin, "crowdsec"))
+        return origin;
+    return apr_pstrcat(r->pool, origin, ": ", ap_escape_html(r->pool, apr_pstrmemdup(r->pool,
+                       rec->source, strnlen(rec->source, sizeof(rec->source)))), NULL);
+}
+
 static void send_json(request_rec *r, wsg_collect_t *c, const wsg_gen_t *gen)
 {
     json_t *root = json_object(), *arr = json_array();
@@ -88,6 +112,7 @@ static void send_json(request_rec *r, wsg_collect_t *c, const wsg_gen_t *gen)
         json_object_set_new(o, "ban_until", row->rec.ban_until > c->now
                             ? json_string(wsg_event_time_str(row->rec.ban_until, t2)) : json_null());
         json_object_set_new(o, "shell_hit", json_boolean(row->rec.flags & WSG_RF_SHELL_HIT));
+        status_origin_json(o, &row->rec, c->now);
         json_array_append_new(arr, o);
     }
     json_object_set_new(root, "top", arr);
@@ -118,16 +143,16 @@ static void send_html(request_rec *r, wsg_collect_t *c, const wsg_gen_t *gen)
                c->banned, c->prefixes,
                gen->rules ? wsg_ruleset_count(gen->rules) : 0);
     ap_rputs("<table><tr><th>address</th><th>score</th><th>hits</th><th>last seen</th>"
-             "<th>banned until</th><th>recent rules</th></tr>", r);
+             "<th>banned until</th><th>origin</th><th>recent rules</th></tr>", r);
     for (i = 0; i < c->rows->nelts && i < WSG_STATUS_TOP; i++) {
         const wsg_row_t *row = &APR_ARRAY_IDX(c->rows, i, wsg_row_t);
         ap_rprintf(r, "<tr%s><td>%s</td><td>%.1f</td><td>%u</td><td>%s</td><td>%s</td>"
-                   "<td>%u %u %u %u</td></tr>",
+                   "<td>%s</td><td>%u %u %u %u</td></tr>",
                    (row->rec.flags & WSG_RF_SHELL_HIT) ? " class=\"alert\"" : "",
                    wsg_addr_format(&row->key, addr, sizeof(addr)), row->score, row->rec.hits,
                    wsg_event_time_str(row->rec.last_seen, t1),
                    row->rec.ban_until > c->now ? wsg_event_time_str(row->rec.ban_until, t2) : "-",
-                   row->rec.rules[0], row->rec.rules[1], row->rec.rules[2], row->rec.rules[3]);
+                   status_origin_html(r, &row->rec, c->now), row->rec.rules[0], row->rec.rules[1], row->rec.rules[2], row->rec.rules[3]);
     }
     ap_rputs("</table><p><a href=\"?json\">JSON</a></p></body></html>\n", r);
 }

@@ -29,16 +29,7 @@ apr_time_t wsg_cli_rec_seen(const wsg_rec_t *rec)
 
 const char *wsg_cli_origin(const wsg_rec_t *rec, apr_time_t now)
 {
-    if (rec->ban_until <= now)
-        return NULL;
-    if (rec->flags & WSG_RF_MANUAL)
-        return "manual";
-    if (rec->flags & WSG_RF_IMPORTED)
-        return "imported";
-    /* a local ban a pulled decision lengthened keeps its empty source: still ours */
-    if ((rec->flags & WSG_RF_CROWDSEC) && rec->source[0])
-        return "crowdsec";
-    return "local";
+    return wsg_sync_rec_origin(rec, now);
 }
 
 const char *wsg_cli_origin_text(apr_pool_t *p, const wsg_rec_t *rec, apr_time_t now)

@@ -144,6 +144,20 @@ int wsg_sync_merge_deleted(wsg_rec_t *rec, int found, const char *origin, apr_ti
     return rec->hits == 0 && !(rec->flags & WSG_RF_SHELL_HIT) ? 2 : 1;
 }
 
+const char *wsg_sync_rec_origin(const wsg_rec_t *rec, apr_time_t now)
+{
+    if (rec->ban_until <= now)
+        return NULL;
+    if (rec->flags & WSG_RF_MANUAL)
+        return "manual";
+    if (rec->flags & WSG_RF_IMPORTED)
+        return "imported";
+    /* a local ban a pulled decision lengthened keeps its empty source: still ours */
+    if ((rec->flags & WSG_RF_CROWDSEC) && rec->source[0])
+        return "crowdsec";
+    return "local";
+}
+
 /* ---- keys of a decision ------------------------------------------------------------------------ */
 
 /* Adds v to the big-endian number in b[0..last], carrying. */

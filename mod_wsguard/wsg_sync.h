@@ -107,6 +107,11 @@ apr_status_t wsg_sync_step(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_syn
 apr_status_t wsg_sync_apply(wsg_sync_t *s, apr_pool_t *p, const wsg_lapi_stream_t *stream,
                             apr_time_t now, wsg_sync_report_t *rep);
 
+/* Additive: the origin of a record's ban in force, for wsguardctl and the status page: "manual"
+ * (wsguardctl ban), "imported" (wsguardctl import), "crowdsec" (pulled: rec->source says whose),
+ * "local" (this server's policy, a pulled decision may have lengthened it); NULL when none. */
+const char *wsg_sync_rec_origin(const wsg_rec_t *rec, apr_time_t now);
+
 /* The persisted state (zeroed when none yet). */
 apr_status_t wsg_sync_state_read(wsg_outbox_t *ob, wsg_sync_state_t *out);
 

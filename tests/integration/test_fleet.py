@@ -38,7 +38,8 @@ def member(httpd, lapi, mpm, name, extra=""):
     h.write_config(wsguard="WSGuardAllow none\nWSGuardThresholds off 3\n" + extra +
                            "WSGuardCrowdSec %s machine=%s password-file=%s bouncer-key-file=%s "
                            "interval=1s" % (lapi.url, name, secret(h, "pw", pw),
-                                            secret(h, "key", key)))
+                                            secret(h, "key", key)),
+                   extra="<Location /wsguard-status>\n  SetHandler wsguard-status\n</Location>")
     h.expect_log(*SYNC_LOGS)
     h.start()
     assert h.wait_error_line(r"AH19547", timeout=3), "the sync task did not start"
@@ -126,6 +127,12 @@ def test_delete_and_unban_lift_the_ban_on_both(fleet, lapi):
     assert ra[s3]["origin"] == "crowdsec" and ra[s3]["source"] == "cscli/wsg-test-admin"
     code, out, _ = a.ctl("list")
     assert "crowdsec:cscli/wsg-test-admin" in out and "ORIGIN" in out.splitlines()[0]
+    # and the status page says so too
+    r = b.get("/wsguard-status?json", src="127.0.0.1")
+    top = {row["address"]: row for row in json.loads(r.body)["top"]}
+    assert top[s3]["origin"] == "crowdsec" and top[s3]["source"] == "cscli/wsg-test-admin", top
+    r = b.get("/wsguard-status", src="127.0.0.1")
+    assert b"crowdsec: cscli/wsg-test-admin" in r.body, r.body[:2000]
     assert served(a, "127.83.0.8") and served(b, "127.83.0.8")
     sys.stderr.write("\nfleet: A->B %.2fs, cscli delete lifted on both %.2fs, unban on A lifted "
                      "on B %.2fs, cscli add on both %.2fs\n" % (took, lifted, unban_took, add_took))
