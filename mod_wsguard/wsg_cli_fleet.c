@@ -116,9 +116,10 @@ int wsg_cli_queue_unbans(wsg_cli_t *cli, wsg_store_t *st, const apr_array_header
         n++;
     }
     if (n)
-        fprintf(cli->out, "the CrowdSec LAPI deletes %s at the server's next sync (%d queued; "
-                          "'wsguardctl stats' shows the backlog)\n",
-                n == 1 ? "its decision" : "their decisions", n);
+        fprintf(cli->out, "queued for the CrowdSec LAPI: the server's sync deletes %s there "
+                          "(%d item%s; 'wsguardctl stats' shows the backlog; a server without "
+                          "machine= cannot, and says so in its error log)\n",
+                n == 1 ? "its decision" : "their decisions", n, n == 1 ? "" : "s");
     return n;
 }
 

@@ -102,7 +102,7 @@ def test_delete_and_unban_lift_the_ban_on_both(fleet, lapi):
     assert rb["origin"] == "crowdsec" and "CROWDSEC" in rb["flags"]
     assert rb["source"].startswith("mod_wsguard/"), rb          # the pusher's origin and tag
     code, out, err = a.ctl("unban", s2)
-    assert code == 0 and "the CrowdSec LAPI deletes its decision" in out, (out, err)
+    assert code == 0 and "queued for the CrowdSec LAPI" in out, (out, err)
     t0 = time.time()
     assert wait_for(lambda: served(b, s2), 5, step=0.05) is not None, "B still refuses %s" % s2
     unban_took = time.time() - t0
@@ -194,3 +194,35 @@ def test_prefix_ban_reaches_b_as_a_range(httpd, lapi):
     assert got["127.87.0.0/24"]["scope"] == "Range", sorted(got)
     assert served(b, "127.87.1.3")                              # the next /24 is not in it
     sys.stderr.write("\nA's prefix ban refused on B after %.2fs\n" % took)
+
+
+def test_pull_only_server_keeps_an_operator_unban_through_a_full_pull(httpd, lapi):
+    """Decided (README): a server that only pulls cannot delete the decision, so its operator's
+    unban stays local (said once, AH19549), and a full startup=true pull (here: the one a
+    graceful restart makes) does not ban the address again; a decision made afterwards (new
+    evidence) does."""
+    tag = "%x" % (int(time.time() * 1000) & 0xffffff)
+    h = httpd(mpm="event")
+    key = lapi.add_bouncer("wsg-pull-only-" + tag)
+    h.write_config(wsguard="WSGuardAllow none\nWSGuardCrowdSec %s bouncer-key-file=%s interval=1s"
+                   % (lapi.url, secret(h, "key", key)))
+    h.expect_log(*SYNC_LOGS)
+    h.start()
+    x = "127.88.0.5"
+    lapi.add_decision(x, "1h")
+    assert wait_for(lambda: refused(h, x), 4, step=0.05) is not None
+    code, out, err = h.ctl("unban", x)
+    assert code == 0 and "queued for the CrowdSec LAPI" in out, (out, err)
+    assert served(h, x)
+    assert h.wait_error_line(r"AH19549.*only pulls", timeout=4), "no AH19549 line"
+    assert ctl_json(h, "stats", "--json")["crowdsec"]["backlog"] == 0
+    assert lapi_has(lapi, x)                            # the LAPI still holds it
+    h.graceful()                                        # a new sync: startup=true first
+    assert h.wait_error_line(r"AH19547", timeout=3)
+    time.sleep(2.5)
+    assert served(h, x), "a full pull banned again what the operator unbanned"
+    assert "UNBANNED" in ctl_json(h, "show", x, "--json")["flags"]
+    lapi.delete_decision(x)
+    lapi.add_decision(x, "2h")                          # new evidence, in a delta
+    assert wait_for(lambda: refused(h, x), 4, step=0.05) is not None
+    assert len(h.error_lines(r"AH19549")) == 1
