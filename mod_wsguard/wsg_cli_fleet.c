@@ -104,8 +104,8 @@ int wsg_cli_queue_unbans(wsg_cli_t *cli, wsg_store_t *st, const apr_array_header
         apr_status_t rv;
         /* the records this unban wrote (a wide CIDR is mostly keys nobody banned); the store
          * keeps ban ends in milliseconds */
-        if (wsg_store_get(st, k, &rec) != APR_SUCCESS || !(rec.flags & WSG_RF_UNBANNED)
-            || rec.ban_until > now || rec.ban_until < now - apr_time_from_msec(2))
+        if (st && (wsg_store_get(st, k, &rec) != APR_SUCCESS || !(rec.flags & WSG_RF_UNBANNED)
+                   || rec.ban_until > now || rec.ban_until < now - apr_time_from_msec(2)))
             continue;
         wsg_outbox_unban_item(&it, k, now);
         if ((rv = wsg_outbox_put(ob, &it)) != APR_SUCCESS) {
