@@ -222,3 +222,18 @@ def test_import_keeps_local_and_manual_bans_and_an_unban_holds(httpd, tmp_path):
     assert WEEK - 60 <= rows(b)["45.90.0.1"]["ban_remaining_s"] <= WEEK
     a.check_error_log()
     b.check_error_log()
+
+
+def test_import_capped_at_the_servers_own_max(httpd, tmp_path):
+    """The cap is the running server's WSGuardBanTime max= (recorded in its state), not 7 days:
+    a STIX report's 30-day validity becomes a 2-day ban on a server whose bans stop at 2 days,
+    and --max cannot raise it."""
+    h = httpd(mpm="event", wsguard=SCAN + "\nWSGuardBanTime 1h max=2d")
+    h.start()
+    stix = tmp_path / "stix.json"
+    stix.write_text(json.dumps({"type": "bundle", "id": "bundle--y", "objects": [
+        {"type": "indicator", "pattern": "[ipv4-addr:value = '45.91.0.1']",
+         "valid_from": _iso(time.time() - 60), "valid_until": _iso(time.time() + 30 * 86400)}]}))
+    out, err = ctl_ok(h, "import", str(stix), "--max", "30d")
+    assert "longer than the server's longest ban" in err and "capped at 172800s" in out, (out, err)
+    assert 2 * 86400 - 60 <= rows(h)["45.91.0.1"]["ban_remaining_s"] <= 2 * 86400
