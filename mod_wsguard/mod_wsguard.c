@@ -457,10 +457,18 @@ static wsg_do_t write_once(request_rec *r, wsg_req_state_t *st, wsg_inspect_t *i
                       ix->m.first ? ix->m.first->id : 0);
     /* A ban of ours (not DetectionOnly's) goes to the fleet through the outbox: one small LMDB
      * write, never the network (the mod_watchdog task pushes it). */
-    if (rv == APR_SUCCESS && ix->res.action == WSG_ACT_BAN && f->enforce)
-        wsg_sync_queue_ban(r->server, &st->addr, f->now, ix->res.ban_until, ix->res.rec.hits,
-                           ix->m.first && ix->m.first->tag ? ix->m.first->tag : "",
-                           ix->norm.path);
+    if (rv == APR_SUCCESS && ix->res.action == WSG_ACT_BAN && f->enforce) {
+        /* each ban this request started: the address's, and the prefix's as a Range (the
+         * prefix refuses its other addresses here without a ban of their own to share) */
+        const char *tag = ix->m.first && ix->m.first->tag ? ix->m.first->tag : "";
+        if (ix->started & 1 || !(ix->started & 2))
+            wsg_sync_queue_ban(r->server, &st->addr, f->now, ix->res.rec.ban_until > f->now
+                               ? ix->res.rec.ban_until : ix->res.ban_until, ix->res.rec.hits,
+                               tag, ix->norm.path);
+        if (ix->started & 2)
+            wsg_sync_queue_ban(r->server, &st->prefix, f->now, ix->res.ban_until,
+                               ix->res.rec.hits, tag, ix->norm.path);
+    }
     wsg_glue_written(G, ix, rv == APR_SUCCESS);   /* metrics: probes, bans, alerts */
     log_event(r, G, ix, f->enforce);
     return todo;

@@ -393,14 +393,17 @@ wsg_do_t wsg_inspect_log(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char
 }
 
 /* A ban this write starts is flagged DETECT when DetectionOnly made it (so it is shown as such
- * and never exported or shared) and unflagged when an enforcing engine did. */
-static void mark_detect(const wsg_inspect_t *ix, const wsg_rec_t *before, wsg_rec_t *recs, int n,
+ * and never exported or shared) and unflagged when an enforcing engine did; ix->started says
+ * which records' bans started (the glue shares those). */
+static void mark_detect(wsg_inspect_t *ix, const wsg_rec_t *before, wsg_rec_t *recs, int n,
                         apr_time_t now)
 {
     int i;
+    ix->started = 0;
     for (i = 0; i < n; i++) {
         if (before[i].ban_until > now || recs[i].ban_until <= now)
             continue;                               /* no ban started here */
+        ix->started |= 1 << i;
         if (ix->enforce)
             recs[i].flags &= ~(apr_uint32_t)WSG_RF_DETECT;
         else

@@ -98,6 +98,8 @@ typedef struct wsg_inspect_t {
                                         * User-Agent claims (its id), 0: none or not checked */
     int          crawler_queue;        /* the write started a check: the caller queues the
                                         * address for the background task */
+    int          started;              /* additive: bans this write started, bit 0 the address
+                                        * record's, bit 1 the prefix's (what is shared) */
 } wsg_inspect_t;
 
 /* The pace of a scan (see wsg_inspect.c, "what misses score"): a client that has made at least

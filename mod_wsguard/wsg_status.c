@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "wsg_status.h"
+#include "wsg_sync.h"
 #include "wsg_event.h"
 
 #define SCORING_MIN 0.5      /* below this a record is faded history, not worth a row */
@@ -29,15 +30,12 @@ typedef struct {
     apr_hash_t         *pfx;     /* prefix key -> row */
 } gather_t;
 
+/* The same words as wsguardctl's ORIGIN column (wsg_sync_rec_origin); a record with no ban in
+ * force (an alert, a scorer) is the server's own. */
 static const char *origin_of(const wsg_rec_t *rec)
 {
-    if (rec->flags & WSG_RF_MANUAL)
-        return "manual";
-    if (rec->flags & WSG_RF_CROWDSEC)
-        return "crowdsec";
-    if (rec->flags & WSG_RF_IMPORTED)
-        return "imported";
-    return "local";
+    const char *o = wsg_sync_rec_origin(rec, 0);
+    return o ? o : "local";
 }
 
 static int collect(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)

@@ -21,8 +21,11 @@
 #define WSG_RF_DETECT      0x10   /* a DetectionOnly ban: recorded and shown, never exported or
                                    * shared (a later enforced ban clears it) */
 /* Flags 0x20..0x400 are kept too (0x40.. in the packed rule-count byte); reserved so far:
- * 0x20 verified crawler, 0x40 fake crawler (crawler verification), 0x80 unbanned by an
- * operator (kept so an import does not undo it), 0x100..0x400 free. */
+ * 0x20 verified crawler, 0x40 fake crawler (crawler verification), 0x100..0x400 free. */
+#define WSG_RF_UNBANNED    0x80   /* unbanned by an operator (wsguardctl unban): the record is
+                                   * kept with ban_until = the unban time (in the past, so no ban)
+                                   * so that an import of older evidence or a CrowdSec resync does
+                                   * not undo the unban; a new ban of any kind clears it */
 
 /* One record in memory. Times are apr_time_t (microseconds). On disk it is packed to about 50
  * bytes (first/last seen in seconds since 2024, the ban's end and the score's time in ms, a
