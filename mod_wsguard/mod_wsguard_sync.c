@@ -366,9 +366,9 @@ static apr_status_t sync_tick(int state, void *data, apr_pool_t *pool)
                          rep.dropped, rep.drop_msg);
         if (rep.discarded && !c->said_discard++)
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, c->s, APLOGNO(19549)
-                         "CrowdSec: this server only pulls (no machine=), so the %d unban(s) "
-                         "wsguardctl queued stay local: delete the decisions with cscli, or give "
-                         "it machine= and password-file=", rep.discarded);
+                         "CrowdSec: this server only pulls (no machine=), so the %d ban(s) and "
+                         "unban(s) wsguardctl queued stay local: make or delete the decisions "
+                         "with cscli, or give it machine= and password-file=", rep.discarded);
         /* pulled ranges past WSG_STORE_RANGES_MAX are not enforced here: said once (the state's
          * ranges_full counts them for wsguardctl stats), and again after a pull that had room */
         if (rep.ranges_full && !c->said_ranges++)
