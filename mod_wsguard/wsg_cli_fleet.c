@@ -211,6 +211,9 @@ int wsg_cli_sync_stats(wsg_cli_t *cli, void *json_obj)
             "pushed", (json_int_t)s.pushed, "unbans_sent", (json_int_t)s.deleted,
             "dropped", (json_int_t)s.dropped, "pulled_new", (json_int_t)s.pulled_new,
             "pulled_deleted", (json_int_t)s.pulled_deleted));
+        /* pulled ranges past WSG_STORE_RANGES_MAX, each time a pull met one (AH19550) */
+        json_object_set_new(json_object_get(o, "crowdsec"), "ranges_not_stored",
+                            json_integer((json_int_t)s.ranges_full));
         return 0;
     }
     s.push_err[sizeof(s.push_err) - 1] = s.pull_err[sizeof(s.pull_err) - 1] = '\0';
@@ -230,5 +233,9 @@ int wsg_cli_sync_stats(wsg_cli_t *cli, void *json_obj)
             s.pull_err[0] ? ": " : "", wsg_escape_ctl(p, s.pull_err, strlen(s.pull_err), 0,
                                                        WSG_ESC_BACKSLASH),
             backlog, backlog == 1 ? "" : "s");
+    if (s.ranges_full)
+        fprintf(cli->out, "crowdsec ranges    %u pulled range decision(s) not stored: %d range "
+                          "bans exist already (unban or purge some)\n", s.ranges_full,
+                WSG_STORE_RANGES_MAX);
     return 0;
 }

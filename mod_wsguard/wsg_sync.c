@@ -320,7 +320,6 @@ static apr_status_t apply_range(wsg_sync_t *s, apr_pool_t *p, apply_t *a, const 
         /* WSG_STORE_RANGES_MAX ranges already: this one is not enforced here (counted, and
          * logged by the caller); the next resync tries again */
         rep->ranges_full++;
-        s->state.ranges_full++;
         return APR_SUCCESS;
     }
     if (rv != APR_SUCCESS)
@@ -685,6 +684,9 @@ apr_status_t wsg_sync_step(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_syn
             rep->apply_time = apr_time_now() - t0;
             if (rv != APR_SUCCESS)
                 return rv;
+            /* ranges not stored: as of the last full pull, plus the deltas' since */
+            st->ranges_full = rep->startup ? (apr_uint32_t)rep->ranges_full
+                                           : st->ranges_full + (apr_uint32_t)rep->ranges_full;
             st->pulled_new += (apr_uint64_t)stream.added->nelts;
             st->pulled_deleted += (apr_uint64_t)stream.deleted->nelts;
             st->pull_failures = 0;

@@ -64,8 +64,9 @@ typedef struct wsg_sync_state_t {
     apr_uint32_t version;
     apr_uint32_t push_failures;    /* consecutive */
     apr_uint32_t pull_failures;
-    apr_uint32_t ranges_full;      /* wide pulled ranges not stored: WSG_STORE_RANGES_MAX hit
-                                    * (was a reserved 0: same layout) */
+    apr_uint32_t ranges_full;      /* wide pulled ranges not stored (WSG_STORE_RANGES_MAX hit)
+                                    * at the last full pull, plus the deltas' since (was a
+                                    * reserved 0: same layout) */
     apr_time_t   last_push;        /* last successful push (or outbox found empty) */
     apr_time_t   last_pull;        /* last successful pull */
     apr_time_t   last_resync;      /* last successful startup=true pull */
