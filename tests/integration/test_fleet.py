@@ -245,7 +245,8 @@ def test_ranges_through_the_fleet(fleet, lapi):
     assert wait_for(lambda: refused(a, inside) and refused(b, inside), 5, step=0.05) is not None
     took = time.time() - t0
     assert served(a, outside) and served(b, outside)
-    assert refused(b, "127.77.250.1")
+    # every child of B looks at the range index within a second (WSG_STORE_RANGE_RECHECK)
+    assert wait_for(lambda: refused(b, "127.77.250.1"), 1.5, step=0.05) is not None
     for h in (a, b):
         r = rows_of(h)["127.77.0.0/16"]
         assert r["origin"] == "crowdsec" and r["source"] == "cscli/wsg-test-admin", r
