@@ -56,7 +56,11 @@ typedef struct wsg_gen_t {
     wsg_metrics_slot_t *mslot;
     wsg_refused_t   *refused;
     volatile apr_uint32_t warned_refused;
+    /* DetectionOnly: clients inside a range ban already logged by this child (mod_wsguard.c,
+     * range_detected; child_init), WSG_RANGE_SEEN hashes of (client, range, ban end) */
+    volatile apr_uint32_t *range_seen;
 } wsg_gen_t;
+#define WSG_RANGE_SEEN 1024
 
 typedef struct wsg_srv_conf_t {
     wsg_gen_t   *gen;                  /* the same object for every server of a generation */

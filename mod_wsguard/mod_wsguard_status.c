@@ -73,6 +73,15 @@ static int count_bans(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
     return 0;
 }
 
+/* Range bans in force count among the active bans (one each, whatever their width). */
+static int count_range_bans(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
+{
+    gauge_walk_t *w = baton;
+    if (rec->ban_until > w->now)
+        w->bans++;
+    return 0;
+}
+
 static int send_metrics(request_rec *r, const wsg_gen_t *gen)
 {
     wsg_metrics_counts_t c;
@@ -83,7 +92,8 @@ static int send_metrics(request_rec *r, const wsg_gen_t *gen)
     memset(&g, 0, sizeof(g));
     wsg_glue_metrics_read(gen, &c);
     if (gen->store && wsg_store_stat(gen->store, &ss) == APR_SUCCESS
-        && wsg_store_iterate(gen->store, count_bans, &w) == APR_SUCCESS) {
+        && wsg_store_iterate(gen->store, count_bans, &w) == APR_SUCCESS
+        && wsg_store_range_iterate(gen->store, count_range_bans, &w) == APR_SUCCESS) {
         g.have_store = 1;
         g.records = w.records;
         g.bans_active = w.bans;

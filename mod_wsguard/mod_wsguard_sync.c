@@ -240,6 +240,8 @@ typedef struct sync_ctx_t {
     int                  broken;        /* said that the outbox or client failed */
     int                  said_full;     /* logged a full pull (then only those that changed) */
     int                  said_discard;  /* logged that queued unbans cannot be sent */
+    int                  said_ranges;   /* logged that pulled ranges hit the cap (until a
+                                         * pull stores them all again) */
 } sync_ctx_t;
 
 static const char *rv_text(apr_pool_t *p, apr_status_t rv)
@@ -364,9 +366,18 @@ static apr_status_t sync_tick(int state, void *data, apr_pool_t *pool)
                          rep.dropped, rep.drop_msg);
         if (rep.discarded && !c->said_discard++)
             ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, c->s, APLOGNO(19549)
-                         "CrowdSec: this server only pulls (no machine=), so the %d unban(s) "
-                         "wsguardctl queued stay local: delete the decisions with cscli, or give "
-                         "it machine= and password-file=", rep.discarded);
+                         "CrowdSec: this server only pulls (no machine=), so the %d ban(s) and "
+                         "unban(s) wsguardctl queued stay local: make or delete the decisions "
+                         "with cscli, or give it machine= and password-file=", rep.discarded);
+        /* pulled ranges past WSG_STORE_RANGES_MAX are not enforced here: said once (the state's
+         * ranges_full counts them for wsguardctl stats), and again after a pull that had room */
+        if (rep.ranges_full && !c->said_ranges++)
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, c->s, APLOGNO(19550)
+                         "CrowdSec: %d pulled range decision(s) not enforced here: %d range bans "
+                         "exist already, the most kept (unban or purge some; each resync tries "
+                         "again)", rep.ranges_full, WSG_STORE_RANGES_MAX);
+        else if (rep.pull_tried && rep.pull_rv == APR_SUCCESS && rep.ranges && !rep.ranges_full)
+            c->said_ranges = 0;
         /* a full pull runs every resync=: said when it changed something (it caught what the
          * deltas missed), and the first one */
         if (rep.pull_tried && rep.pull_rv == APR_SUCCESS && rep.startup

@@ -79,6 +79,12 @@ void        wsg_cli_mark_unbanned(wsg_rec_t *r, apr_time_t now);
 int         wsg_cli_queue_unbans(wsg_cli_t *cli, wsg_store_t *st, const apr_array_header_t *keys,
                                  apr_time_t now);
 int         wsg_cli_sync_stats(wsg_cli_t *cli, void *json_obj);
+/* A manual ban (wsguardctl ban) pushed to the fleet like the server's own: a BAN item per key
+ * in the server's outbox (scenario wsguard/manual, the reason in the alert's message), ending
+ * when the record's ban does (st given: read back, only MANUAL bans in force) or at until (st
+ * NULL: a range). Returns as wsg_cli_queue_unbans. */
+int         wsg_cli_queue_bans(wsg_cli_t *cli, wsg_store_t *st, const apr_array_header_t *keys,
+                               apr_time_t until, const char *reason, apr_time_t now);
 
 /* Verbs */
 int wsg_cli_rules(wsg_cli_t *cli, int argc, const char *const *argv);   /* wsg_cli_rules.c */

@@ -747,6 +747,11 @@ static int range_ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv,
         fprintf(cli->out, "banned %s for %s (a range: 1 record)\n", fmt_addr(cli->pool, net),
                 fmt_dur(cli->pool, b->last_len));
         wsg_cli_audit(cli, "ban", target, reason, 1, b->now + b->last_len, argc, argv);
+        /* the operator's decision goes to the fleet as one Range decision */
+        keys = apr_array_make(cli->pool, 1, sizeof(wsg_addr_t));
+        APR_ARRAY_PUSH(keys, wsg_addr_t) = *net;
+        if (wsg_cli_queue_bans(cli, NULL, keys, b->now + b->last_len, reason, b->now) < 0)
+            return 1;
         return 0;
     }
     rv = wsg_store_range_delete(st, net);
@@ -816,7 +821,11 @@ static int ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv, int u
                     "  --for DUR       ban length: 90s, 15m, 2h, 7d (default: the module's escalating\n"
                     "                  ban time for this record's next ban)\n"
                     "  --reason TEXT   kept in the record's source field (%d bytes), shown by 'show'\n"
-                    "The record is flagged MANUAL and its ban count goes up by one.\n",
+                    "The record is flagged MANUAL and its ban count goes up by one.\n"
+                    "When the server shares bans through CrowdSec (WSGuardCrowdSec machine=), the\n"
+                    "ban is queued in its outbox and pushed to the LAPI as the operator's decision\n"
+                    "(scope Ip, or Range for a prefix or range; scenario wsguard/manual), whatever\n"
+                    "the engine mode; 'unban' deletes it there.\n",
                     WSG_STORE_RANGES_MAX, WSG_CLI_MAX_KEYS,
                     (int)sizeof(((wsg_rec_t *)0)->source) - 1);
         return 0;
@@ -892,6 +901,10 @@ static int ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv, int u
     fprintf(cli->out, "banned %s for %s (%d record%s)\n", target,
             fmt_dur(cli->pool, b.last_len), b.changed, b.changed == 1 ? "" : "s");
     wsg_cli_audit(cli, "ban", target, reason, b.changed, b.now + b.last_len, argc, argv);
+    /* each record banned goes to the fleet (an address as Ip, a /24 or /64 as Range), as
+     * 'unban' deletes them there key by key */
+    if (wsg_cli_queue_bans(cli, st, keys, 0, reason, b.now) < 0)
+        return 1;
     return 0;
 }
 

@@ -123,6 +123,50 @@ int wsg_cli_queue_unbans(wsg_cli_t *cli, wsg_store_t *st, const apr_array_header
     return n;
 }
 
+int wsg_cli_queue_bans(wsg_cli_t *cli, wsg_store_t *st, const apr_array_header_t *keys,
+                       apr_time_t until, const char *reason, apr_time_t now)
+{
+    const char *why = NULL, *what;
+    wsg_outbox_t *ob = open_outbox(cli, &why);
+    int i, n = 0;
+
+    if (!ob) {
+        if (why)
+            fprintf(cli->err, "wsguardctl ban: the ban stays local, the CrowdSec LAPI is not "
+                              "told: %s\n", why);
+        return why ? -1 : 0;
+    }
+    /* the alert's message: "192.0.2.0/16 (wsguardctl ban: REASON)" */
+    what = reason && *reason ? apr_pstrcat(cli->pool, "wsguardctl ban: ", reason, NULL)
+                             : "wsguardctl ban";
+    for (i = 0; i < keys->nelts; i++) {
+        const wsg_addr_t *k = &APR_ARRAY_IDX(keys, i, wsg_addr_t);
+        apr_time_t end = until;
+        wsg_rec_t rec;
+        wsg_outbox_item_t it;
+        apr_status_t rv;
+        /* each record's own end (an escalating ban differs per record) */
+        if (st) {
+            if (wsg_store_get(st, k, &rec) != APR_SUCCESS || !(rec.flags & WSG_RF_MANUAL)
+                || rec.ban_until <= now)
+                continue;
+            end = rec.ban_until;
+        }
+        wsg_outbox_ban_item(&it, k, now, end, 0, "manual", what);
+        if ((rv = wsg_outbox_put(ob, &it)) != APR_SUCCESS) {
+            fprintf(cli->err, "wsguardctl ban: queueing the ban for the LAPI failed after %d: %s\n",
+                    n, wsg_outbox_strerror(rv));
+            return -1;
+        }
+        n++;
+    }
+    if (n)
+        fprintf(cli->out, "queued for the CrowdSec LAPI: the server's sync pushes %s to the "
+                          "fleet (%d item%s; 'wsguardctl stats' shows the backlog)\n",
+                n == 1 ? "it" : "them", n, n == 1 ? "" : "s");
+    return n;
+}
+
 /* ---- stats: the sync's state ---- */
 
 static const char *when(apr_pool_t *p, apr_time_t t)
@@ -167,6 +211,9 @@ int wsg_cli_sync_stats(wsg_cli_t *cli, void *json_obj)
             "pushed", (json_int_t)s.pushed, "unbans_sent", (json_int_t)s.deleted,
             "dropped", (json_int_t)s.dropped, "pulled_new", (json_int_t)s.pulled_new,
             "pulled_deleted", (json_int_t)s.pulled_deleted));
+        /* pulled ranges past WSG_STORE_RANGES_MAX, each time a pull met one (AH19550) */
+        json_object_set_new(json_object_get(o, "crowdsec"), "ranges_not_stored",
+                            json_integer((json_int_t)s.ranges_full));
         return 0;
     }
     s.push_err[sizeof(s.push_err) - 1] = s.pull_err[sizeof(s.pull_err) - 1] = '\0';
@@ -186,5 +233,9 @@ int wsg_cli_sync_stats(wsg_cli_t *cli, void *json_obj)
             s.pull_err[0] ? ": " : "", wsg_escape_ctl(p, s.pull_err, strlen(s.pull_err), 0,
                                                        WSG_ESC_BACKSLASH),
             backlog, backlog == 1 ? "" : "s");
+    if (s.ranges_full)
+        fprintf(cli->out, "crowdsec ranges    %u pulled range decision(s) not stored: %d range "
+                          "bans exist already (unban or purge some)\n", s.ranges_full,
+                WSG_STORE_RANGES_MAX);
     return 0;
 }

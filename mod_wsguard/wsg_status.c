@@ -81,6 +81,28 @@ static int collect(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
     return 0;
 }
 
+/* A range ban in force: a row among the bans (its origin and remaining time), never a member
+ * prefix of a client's row. Expired ones are not shown (wsguardctl list shows them). */
+static int collect_range(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
+{
+    gather_t *g = baton;
+    wsg_status_row_t *row;
+
+    if (rec->ban_until <= g->m->now)
+        return 0;
+    g->m->ranges++;
+    row = apr_pcalloc(g->p, sizeof(*row));
+    row->key = *key;
+    row->rec = *rec;
+    row->is_prefix = 1;
+    row->is_range = 1;
+    row->banned = 1;
+    row->origin = origin_of(rec);
+    row->detect = !!(rec->flags & WSG_RF_DETECT);
+    *(wsg_status_row_t **)apr_array_push(g->all) = row;
+    return 0;
+}
+
 /* The event log's last bytes: per client, the first paths probed in that window and the path of
  * the last alert. Bounded by o->tail; a line cut at the window's start is skipped. */
 typedef struct {
@@ -246,7 +268,9 @@ apr_status_t wsg_status_build(apr_pool_t *p, wsg_store_t *st, const wsg_status_o
     g.pfx = apr_hash_make(p);
     if (!st)
         return APR_EINVAL;
-    if ((rv = wsg_store_iterate(st, collect, &g)) != APR_SUCCESS)
+    m->ranges = 0;
+    if ((rv = wsg_store_iterate(st, collect, &g)) != APR_SUCCESS
+        || (rv = wsg_store_range_iterate(st, collect_range, &g)) != APR_SUCCESS)
         return rv;
     m->paths_note = o->event_log ? read_recent(p, o->event_log, o->event_log_fd,
                                                o->tail ? o->tail : WSG_STATUS_TAIL, recent)
@@ -415,7 +439,8 @@ static json_t *row_json(apr_pool_t *p, const wsg_status_t *m, const wsg_status_r
     unsigned n = reasons(m, &row->rec, r);
 
     json_object_set_new(o, "address", json_string(addr_str(p, &row->key)));
-    json_object_set_new(o, "kind", json_string(row->is_prefix ? "prefix" : "address"));
+    json_object_set_new(o, "kind", json_string(row->is_range ? "range" : row->is_prefix
+                                                                        ? "prefix" : "address"));
     json_object_set_new(o, "score", json_real(row->score));
     json_object_set_new(o, "hits", json_integer(row->rec.hits));
     json_object_set_new(o, "first_seen", jtime(p, row->rec.first_seen));
@@ -446,7 +471,9 @@ static json_t *row_json(apr_pool_t *p, const wsg_status_t *m, const wsg_status_r
     for (unsigned i = 0; i < row->npaths; i++)
         json_array_append_new(paths, json_string(row->paths[i]));
     json_object_set_new(o, "first_paths", paths);
-    if (row->is_prefix)
+    if (row->is_range)
+        ;                                    /* every address inside: no members counted */
+    else if (row->is_prefix)
         json_object_set_new(o, "members", json_integer(row->rec.members));
     else if (with_prefix)
         json_object_set_new(o, "prefix", row->prefix ? row_json(p, m, row->prefix, 0)
@@ -505,6 +532,7 @@ char *wsg_status_json(apr_pool_t *p, const wsg_status_t *m)
     json_object_set_new(store, "addresses", json_integer(m->addresses));
     json_object_set_new(store, "prefixes", json_integer(m->prefixes));
     json_object_set_new(store, "banned", json_integer(m->banned));
+    json_object_set_new(store, "range_bans", json_integer(m->ranges));
     json_object_set_new(store, "shell_alerts", json_integer(m->alerts));
     json_object_set_new(store, "ratelimited", json_integer(m->ratelimited));
     if (m->have_stat) {
@@ -645,6 +673,8 @@ static const char *state_html(apr_pool_t *p, const wsg_status_t *m, const wsg_st
 static const char *prefix_html(apr_pool_t *p, const wsg_status_t *m, const wsg_status_row_t *row)
 {
     const wsg_status_row_t *x = row->prefix;
+    if (row->is_range)
+        return "<span class=\"dim\">a range ban: every address inside</span>";
     if (row->is_prefix)
         return apr_psprintf(p, "<span class=\"dim\">%u member%s seen</span>", row->rec.members,
                             row->rec.members == 1 ? "" : "s");
@@ -680,7 +710,8 @@ static void section(hb_t *h, const wsg_status_t *m, const char *id, const char *
         const char *a = addr_str(p, &row->key);
         hput(h, apr_psprintf(p, "<tr class=\"client%s\" data-client=\"%s\"><td><code>%s</code>"
                              "%s</td>", alerts ? " alert" : "", esc(p, a), esc(p, a),
-                             row->is_prefix ? " <span class=\"dim\">(prefix)</span>" : ""));
+                             row->is_range ? " <span class=\"dim\">(range)</span>"
+                             : row->is_prefix ? " <span class=\"dim\">(prefix)</span>" : ""));
         if (alerts)
             hput(h, apr_psprintf(p, "<td class=\"path\">%s</td><td>%s</td>",
                                  row->alert_path ? apr_pstrcat(p, "<code>",
@@ -767,8 +798,9 @@ char *wsg_status_html(apr_pool_t *p, const wsg_status_t *m, int refresh)
     else
         hput(&h, apr_psprintf(p, "<dt>totals</dt><dd id=\"totals\">%s</dd>", na));
     hput(&h, apr_psprintf(p, "<dt>store</dt><dd id=\"store\">%u records (%u addresses, %u "
-                          "prefixes), %u banned, %u with an alert", m->records, m->addresses,
-                          m->prefixes, m->banned, m->alerts));
+                          "prefixes), %u banned, %u with an alert, %u range ban%s",
+                          m->records, m->addresses, m->prefixes, m->banned, m->alerts, m->ranges,
+                          m->ranges == 1 ? "" : "s"));
     if (m->have_stat)
         hput(&h, apr_psprintf(p, "; capacity %" APR_SIZE_T_FMT " records, map %.1f%% used (%"
                               APR_SIZE_T_FMT " of %" APR_SIZE_T_FMT " KiB), %" APR_UINT64_T_FMT

@@ -47,6 +47,9 @@ struct wsg_status_row_t {
     const char  *alert_path;           /* the path that answered 2xx (from the event log) */
     apr_time_t   alert_time;
     int          listed;               /* internal: shown in a section */
+    int          is_range;             /* additive: a range ban (wsguardctl ban 10.1.0.0/16, a
+                                        * pulled Range): one record for every address inside;
+                                        * is_prefix is set too (a row of its own, no members) */
 };
 
 typedef struct wsg_status_t {
@@ -67,6 +70,8 @@ typedef struct wsg_status_t {
     unsigned     limit, hidden_alerts, hidden_bans, hidden_scoring;
     const char  *paths_note;           /* where the paths come from, or why there are none */
     const wsg_ruleset_t *ruleset;
+    unsigned     ranges;               /* additive: range bans in force (shown among the bans;
+                                        * not in records, banned or prefixes) */
 } wsg_status_t;
 
 /* Reads the store (and the event log's tail) into m; the caller's fields are kept. */

@@ -170,6 +170,10 @@ static void add_at(unsigned char *b, int last, unsigned v)
     }
 }
 
+/* decision_keys' answer for a range too wide to expand: keys[0] is the range (host bits cleared),
+ * stored as one range record (wsg_store_range_update), as `wsguardctl ban CIDR` stores it. */
+#define KEYS_RANGE (-2)
+
 /* The store keys for a decision's value: 0 when it is not something we can enforce. */
 static int decision_keys(const wsg_lapi_decision_t *d, wsg_addr_t *keys, int max)
 {
@@ -196,11 +200,18 @@ static int decision_keys(const wsg_lapi_decision_t *d, wsg_addr_t *keys, int max
     }
     /* expand into the keys the request path looks up: prefixes, or addresses */
     tbits = base.bits < pfx ? pfx : full;
-    if (tbits - base.bits > 8)
-        return -1;
-    n = 1 << (tbits - base.bits);
-    if (n > max)
-        return -1;
+    if (base.bits < pfx || tbits - base.bits > 8 || (n = 1 << (tbits - base.bits)) > max) {
+        /* wider than a /24 (or /64): a /16, a /48, as `wsguardctl ban` stores them; or narrower
+         * but with more than max addresses (an IPv6 /96) */
+        unsigned bit;
+        if (!wsg_store_is_range(&base))
+            return -1;
+        for (bit = base.bits; bit < (unsigned)full; bit++)
+            base.bytes[bit / 8] &= (unsigned char)~(0x80u >> (bit % 8));
+        memset(base.pad, 0, sizeof(base.pad));
+        keys[0] = base;
+        return KEYS_RANGE;
+    }
     for (i = 0; i < n; i++) {
         keys[i] = base;
         keys[i].bits = (unsigned char)tbits;
@@ -277,6 +288,56 @@ static int allowed(wsg_sync_t *s, apr_pool_t *p, const wsg_addr_t *k)
     return wsg_allow_test_str(s->o.allow, p, wsg_addr_format(&a, buf, sizeof(buf)));
 }
 
+/* A decision for a range too wide to expand (KEYS_RANGE): the same merges on its one range
+ * record. The allowlist needs no test here: the request path asks it before any range. */
+static apr_status_t apply_range(wsg_sync_t *s, apr_pool_t *p, apply_t *a, const wsg_addr_t *net,
+                                wsg_sync_report_t *rep)
+{
+    wsg_addr_t first = *net, got;
+    wsg_rec_t cur;
+    apr_status_t rv;
+    int found;
+
+    a->keys = net;
+    /* a resync repeats what the store holds: the range in force at its first address, when it
+     * is this one, is read without a write transaction (anything else goes to the update, which
+     * decides under the write lock) */
+    first.bits = first.family == 4 ? 32 : 128;
+    if (wsg_store_range_get(s->st, &first, a->now, &cur, &got) == APR_SUCCESS
+        && got.bits == net->bits && !memcmp(got.bytes, net->bytes, sizeof(got.bytes))) {
+        int before = a->changed;
+        found = 1;
+        if (!apply_fn(a, &cur, &found, 1)) {
+            a->changed = before;
+            rep->unchanged++;
+            rep->ranges++;
+            return APR_SUCCESS;
+        }
+        a->changed = before;
+    }
+    rv = wsg_store_range_update(s->st, net, apply_fn, a);
+    if (rv == APR_ENOSPC) {
+        /* WSG_STORE_RANGES_MAX ranges already: this one is not enforced here (counted, and
+         * logged by the caller); the next resync tries again */
+        rep->ranges_full++;
+        return APR_SUCCESS;
+    }
+    if (rv != APR_SUCCESS)
+        return rv;
+    if (a->gone[0] && (rv = wsg_store_range_delete(s->st, net)) != APR_SUCCESS
+        && rv != APR_NOTFOUND)
+        return rv;
+    if (!a->changed)
+        rep->unchanged++;
+    else if (a->deleted)
+        rep->lifted++;
+    else
+        rep->added++;
+    rep->ranges++;
+    (void)p;
+    return APR_SUCCESS;
+}
+
 static apr_status_t apply_list(wsg_sync_t *s, apr_pool_t *p, const apr_array_header_t *list,
                                int deleted, apr_hash_t *pending, apr_time_t now,
                                wsg_sync_report_t *rep)
@@ -287,6 +348,26 @@ static apr_status_t apply_list(wsg_sync_t *s, apr_pool_t *p, const apr_array_hea
         const wsg_lapi_decision_t *d = &APR_ARRAY_IDX(list, i, wsg_lapi_decision_t);
         int n = decision_keys(d, keys, MAX_EXPAND), m = 0, j;
         apply_t a;
+        if (n == KEYS_RANGE) {
+            apr_status_t rv;
+            if (!deleted && pending && apr_hash_get(pending, &keys[0], sizeof(wsg_addr_t))) {
+                rep->ignored++;           /* its unban is waiting to be sent */
+                continue;
+            }
+            memset(&a, 0, sizeof(a));
+            a.deleted = deleted;
+            a.d = d;
+            a.now = now;
+            a.pending = pending;
+            a.listed = rep->startup;
+            a.label = source_label(p, d);
+            a.deleted_at = now + d->duration;
+            a.until = now + (s->o.max_ban > 0 && d->duration > s->o.max_ban ? s->o.max_ban
+                                                                          : d->duration);
+            if ((rv = apply_range(s, p, &a, &keys[0], rep)) != APR_SUCCESS)
+                return rv;
+            continue;
+        }
         if (n <= 0) {
             rep->ignored++;
             continue;
@@ -603,6 +684,9 @@ apr_status_t wsg_sync_step(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_syn
             rep->apply_time = apr_time_now() - t0;
             if (rv != APR_SUCCESS)
                 return rv;
+            /* ranges not stored: as of the last full pull, plus the deltas' since */
+            st->ranges_full = rep->startup ? (apr_uint32_t)rep->ranges_full
+                                           : st->ranges_full + (apr_uint32_t)rep->ranges_full;
             st->pulled_new += (apr_uint64_t)stream.added->nelts;
             st->pulled_deleted += (apr_uint64_t)stream.deleted->nelts;
             st->pull_failures = 0;

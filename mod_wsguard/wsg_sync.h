@@ -14,8 +14,11 @@
  * How a pulled decision meets the store (wsg_sync_merge_new / wsg_sync_merge_deleted):
  *   - only type "ban", scope Ip or Range; an allowlisted address is never written;
  *   - a range is stored as what the request path looks up: /24 (IPv4) and /64 (IPv6) prefix
- *     records, an address record for /32 and /128, a wider or narrower range expanded into at
- *     most 256 such keys (else skipped and counted);
+ *     records, an address record for /32 and /128, a narrower range (a /26) or one a little
+ *     wider expanded into at most 256 such keys; a wider one (a /16, a /48, an IPv6 /96) is one
+ *     range record (wsg_store_range_update, as `wsguardctl ban CIDR`), flagged and merged like
+ *     any key, deleted when its decision is; past WSG_STORE_RANGES_MAX ranges it is not stored
+ *     (counted in ranges_full, report and state; the next resync tries again);
  *   - "new": no ban there (or an expired one) -> banned until now+duration, flag WSG_RF_CROWDSEC,
  *     source = the decision's origin ("cscli", "crowdsec", "mod_wsguard"...). An active pulled
  *     ban is only ever lengthened. An active local ban (no WSG_RF_CROWDSEC: scored, manual or
@@ -61,7 +64,9 @@ typedef struct wsg_sync_state_t {
     apr_uint32_t version;
     apr_uint32_t push_failures;    /* consecutive */
     apr_uint32_t pull_failures;
-    apr_uint32_t reserved;
+    apr_uint32_t ranges_full;      /* wide pulled ranges not stored (WSG_STORE_RANGES_MAX hit)
+                                    * at the last full pull, plus the deltas' since (was a
+                                    * reserved 0: same layout) */
     apr_time_t   last_push;        /* last successful push (or outbox found empty) */
     apr_time_t   last_pull;        /* last successful pull */
     apr_time_t   last_resync;      /* last successful startup=true pull */
@@ -90,6 +95,8 @@ typedef struct wsg_sync_report_t {
     apr_size_t   backlog;      /* outbox items left */
     apr_interval_time_t push_time, pull_time, apply_time;  /* wall clock spent (stats, bench) */
     int          discarded;    /* additive: items dropped unsent (this server cannot push) */
+    int          ranges;       /* additive: stream entries applied as range records */
+    int          ranges_full;  /* additive: wide ranges not stored, WSG_STORE_RANGES_MAX hit */
 } wsg_sync_report_t;
 
 typedef struct wsg_sync_t wsg_sync_t;

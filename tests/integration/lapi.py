@@ -209,6 +209,14 @@ class CrowdSecLAPI:
         self._ensure_admin()
         self.cscli("decisions", "delete", "--ip", ip)
 
+    def add_range_decision(self, cidr, duration="1h"):
+        self._ensure_admin()
+        self.cscli("decisions", "add", "--range", cidr, "--duration", duration)
+
+    def delete_range_decision(self, cidr):
+        self._ensure_admin()
+        self.cscli("decisions", "delete", "--range", cidr)
+
     # -- process ------------------------------------------------------------------------------
     def _health(self):
         ctx = ssl.create_default_context(cafile=self.pki["ca"]) if self.pki else None

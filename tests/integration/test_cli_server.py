@@ -305,3 +305,25 @@ def test_range_ban(httpd, mpm):
     assert h.status("/index.html", src="127.8.1.100") == 403
     assert h.status("/index.html", src="127.8.1.10") == 200
     assert "2001:db8:5::/48" in rows(h)
+
+
+def test_range_ban_in_detection_only_is_said_once_per_client(httpd):
+    """DetectionOnly: a client inside a range ban is served, and the would-be refusal is said
+    (a "ban" event with action "detect", an AH19551 notice) once per client and child, not per
+    request; nothing for a client outside the range."""
+    h = httpd(mpm="event", wsguard=SCAN + "\nWSGuardEngine DetectionOnly")
+    h.expect_log(r"AH19551")
+    h.start()
+    assert h.ctl("ban", "127.5.0.0/16", "--for", "1h")[0] == 0
+    time.sleep(1.2)
+    assert [h.status("/index.html", src="127.5.3.3") for _ in range(20)] == [200] * 20
+    assert h.status("/index.html", src="127.5.3.4") == 200
+    assert h.status("/index.html", src="127.6.3.3") == 200
+    time.sleep(0.3)
+    evs = [e for e in h.events(client="127.5.3.3") if e.get("event") == "ban"]
+    assert 1 <= len(evs) <= 4, evs                  # at most once per child (ServerLimit 4)
+    assert all(e["action"] == "detect" and "127.5.0.0/16" in e["msg"] for e in evs), evs
+    assert [e for e in h.events(client="127.5.3.4") if e.get("event") == "ban"]
+    assert not h.events(client="127.6.3.3")
+    lines = h.error_lines(r"AH19551.*127\.5\.0\.0/16")
+    assert 2 <= len(lines) <= 8, lines              # two clients, once each per child

@@ -228,3 +228,75 @@ def test_pull_only_server_keeps_an_operator_unban_through_a_full_pull(httpd, lap
     lapi.add_decision(x, "2h")                          # new evidence, in a delta
     assert wait_for(lambda: refused(h, x), 4, step=0.05) is not None
     assert len(h.error_lines(r"AH19549")) == 1
+
+
+def test_ranges_through_the_fleet(fleet, lapi):
+    """Range bans both ways. A `cscli decisions add --range` wider than a /24 is stored as one
+    range record on both servers (not expanded, not dropped): an address inside is refused,
+    counted under reason "crowdsec", shown with its origin; `cscli decisions delete --range`
+    lifts it. `wsguardctl ban CIDR` on A is pushed as a Range decision (scenario
+    wsguard/manual) that B enforces; `wsguardctl unban CIDR` deletes it in the LAPI and on B.
+    A manual address ban is pushed too (the operator's decision)."""
+    a, b = fleet
+    inside, outside = "127.77.3.4", "127.78.3.4"
+    assert served(a, inside) and served(b, inside)
+    lapi.add_range_decision("127.77.0.0/16", "1h")
+    t0 = time.time()
+    assert wait_for(lambda: refused(a, inside) and refused(b, inside), 5, step=0.05) is not None
+    took = time.time() - t0
+    assert served(a, outside) and served(b, outside)
+    # every child of B looks at the range index within a second (WSG_STORE_RANGE_RECHECK)
+    assert wait_for(lambda: refused(b, "127.77.250.1"), 1.5, step=0.05) is not None
+    for h in (a, b):
+        r = rows_of(h)["127.77.0.0/16"]
+        assert r["origin"] == "crowdsec" and r["source"] == "cscli/wsg-test-admin", r
+        assert "127.77.3.0/24" not in rows_of(h)                   # one record, not expanded
+    doc = json.loads(b.get("/wsguard-status?json", src="127.0.0.1").body)
+    row = {x["address"]: x for x in doc["bans"]}["127.77.0.0/16"]
+    assert row["kind"] == "range" and row["origin"] == "crowdsec", row
+    m = b.get("/wsguard-status?metrics", src="127.0.0.1").body.decode()
+    assert any(ln.startswith('wsguard_refused_total{reason="crowdsec"}')
+               and float(ln.split()[-1]) >= 2 for ln in m.splitlines()), m
+    lapi.delete_range_decision("127.77.0.0/16")
+    t0 = time.time()
+    assert wait_for(lambda: served(a, inside) and served(b, inside), 5, step=0.05) is not None
+    lifted = time.time() - t0
+    assert "127.77.0.0/16" not in rows_of(a) and "127.77.0.0/16" not in rows_of(b)
+
+    # a manual range on A reaches B as a Range decision; its unban lifts it there
+    code, out, err = a.ctl("ban", "127.76.0.0/16", "--for", "1h", "--reason", "abuse desk")
+    assert code == 0 and "queued for the CrowdSec LAPI" in out, (out, err)
+    t0 = time.time()
+    assert wait_for(lambda: refused(b, "127.76.9.9"), 5, step=0.05) is not None
+    pushed = time.time() - t0
+    got = {d["value"]: (al, d) for al, d in lapi.decisions()}
+    al, d = got["127.76.0.0/16"]
+    assert d["scope"] == "Range" and d["scenario"] == "wsguard/manual", d
+    assert "abuse desk" in al.get("message", ""), al
+    rb = rows_of(b)["127.76.0.0/16"]
+    assert rb["origin"] == "crowdsec" and rb["source"] == "mod_wsguard/manual", rb
+    assert rows_of(a)["127.76.0.0/16"]["origin"] == "manual"      # A's own stays manual
+    time.sleep(1.5)                                                 # its own decision, pulled
+    assert rows_of(a)["127.76.0.0/16"]["origin"] == "manual"
+    code, out, err = a.ctl("unban", "127.76.0.0/16")
+    assert code == 0 and "queued for the CrowdSec LAPI" in out, (out, err)
+    assert wait_for(lambda: served(b, "127.76.9.9"), 5, step=0.05) is not None
+    assert wait_for(lambda: "127.76.0.0/16" not in {d["value"] for _, d in lapi.decisions()},
+                    5) is not None
+    assert served(a, "127.76.9.9")
+
+    # a manual address ban and a /24 are pushed too (Ip, Range)
+    assert a.ctl("ban", "127.75.0.9", "--for", "1h")[0] == 0
+    assert a.ctl("ban", "127.75.1.0/24", "--for", "1h")[0] == 0
+    assert wait_for(lambda: refused(b, "127.75.0.9") and refused(b, "127.75.1.77"), 5,
+                    step=0.05) is not None
+    got = {d["value"]: d for _, d in lapi.decisions()}
+    assert got["127.75.0.9"]["scope"] == "Ip" and got["127.75.1.0/24"]["scope"] == "Range", got
+    assert a.ctl("unban", "127.75.1.0/24")[0] == 0
+    assert wait_for(lambda: served(b, "127.75.1.77"), 5, step=0.05) is not None
+    sys.stderr.write("\nfleet ranges: cscli --range on both %.2fs, lifted %.2fs, wsguardctl ban "
+                     "CIDR on A refused on B %.2fs\n" % (took, lifted, pushed))
+
+
+def rows_of(h):
+    return {r["address"]: r for r in ctl_json(h, "list", "--json")}

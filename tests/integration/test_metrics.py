@@ -118,3 +118,19 @@ def test_metrics_refusal_reasons(httpd):
     assert bans["127.48.5.2"]["detection_only"] is True, bans
     page = h.get("/wsguard-status", src="127.0.0.1").body.decode()
     assert "detection only, not enforced" in page
+
+
+def test_metrics_range_ban(httpd):
+    """A range ban (wsguardctl ban CIDR, one record) counts among the active bans, and a client
+    it refuses under reason "ban" (a manual range; a pulled one counts as "crowdsec")."""
+    h = httpd(mpm="prefork", rules=RULES, extra=STATUS, wsguard="WSGuardAllow none")
+    h.start()
+    rc, out, err = h.ctl("ban", "127.49.0.0/16", "--for", "1h")
+    assert rc == 0, out + err
+    import time
+    time.sleep(1.2)                 # every child looks at the range index within a second
+    assert [h.status("/index.html", src="127.49.%d.2" % k) for k in (1, 2, 3)] == [403] * 3
+    m = scrape(h)
+    assert m['wsguard_refused_total{reason="ban"}'] == 3, m
+    assert m['wsguard_refused_total{reason="prefix"}'] == 0, m
+    assert m["wsguard_bans_active"] == 1, m

@@ -183,3 +183,32 @@ def test_status_page_valid_html_refresh_limit(httpd, wsguardctl):
     # the whole list when asked
     doc = json.loads(h.get("/wsguard-status?json&limit=0", src="127.0.0.1").body)
     assert len(doc["bans"]) == 9 and doc["not_shown"]["bans"] == 0
+
+
+def test_status_page_shows_range_bans(httpd):
+    """A range ban (one record for every address inside) has a row among the bans, with its
+    origin and remaining time, in the page and its JSON; an expired one has none."""
+    html5lib = pytest.importorskip("html5lib")
+    h = httpd(mpm="event", rules=RULES, extra=STATUS, wsguard="WSGuardAllow none")
+    h.start()
+    rc, out, err = h.ctl("ban", "127.44.0.0/16", "--for", "2h", "--reason", "a /16")
+    assert rc == 0, out + err
+    assert h.ctl("ban", "2001:db8:44::/48", "--for", "1h")[0] == 0
+    doc = json.loads(h.get("/wsguard-status?json", src="127.0.0.1").body)
+    rows = {b["address"]: b for b in doc["bans"]}
+    r = rows["127.44.0.0/16"]
+    assert r["kind"] == "range" and r["banned"] and r["origin"] == "manual", r
+    assert 7100 <= r["ban_remaining_seconds"] <= 7200 and r["source"] == "a /16", r
+    assert rows["2001:db8:44::/48"]["kind"] == "range"
+    assert doc["store"]["range_bans"] == 2, doc["store"]
+    page = h.get("/wsguard-status", src="127.0.0.1").body.decode()
+    html5lib.HTMLParser(strict=True).parse(page)
+    dom = Dom()
+    dom.feed(page)
+    bans = dom.by_id("bans")["text"]
+    assert "127.44.0.0/16" in bans and "(range)" in bans and "manual" in bans, bans
+    assert "2 range bans" in dom.by_id("store")["text"]
+    assert h.ctl("unban", "127.44.0.0/16")[0] == 0
+    doc = json.loads(h.get("/wsguard-status?json", src="127.0.0.1").body)
+    assert "127.44.0.0/16" not in {b["address"] for b in doc["bans"]}
+    assert doc["store"]["range_bans"] == 1

@@ -372,21 +372,22 @@ static void test_apply(void **state)
             dec("198.51.100.9", "Ip", "ban", "cscli", SEC(3600)),
             dec("192.0.2.50", "Ip", "ban", "cscli", SEC(60)),            /* shorter than local */
             dec("198.18.0.0/24", "Range", "ban", "crowdsec", SEC(600)),
-            dec("203.0.113.0/23", "Range", "ban", "crowdsec", SEC(600)), /* two /24 prefixes */
+            dec("203.0.113.0/25", "Range", "ban", "crowdsec", SEC(600)), /* 128 addresses */
             dec("2001:db8::7", "ip", "ban", "cscli", SEC(600)),          /* newer: any case */
             dec("10.9.1.1", "Ip", "ban", "cscli", SEC(600)),             /* allowlisted */
             dec("198.51.100.10", "Ip", "captcha", "cscli", SEC(600)),    /* not a ban */
             dec("alice", "Username", "ban", "cscli", SEC(600)),          /* not an address */
-            dec("10.0.0.0/8", "Range", "ban", "cscli", SEC(600)),        /* too wide */
+            dec("10.0.0.0/8", "Range", "ban", "cscli", SEC(600)),        /* a range record */
             dec("198.51.100.11", "Ip", "ban", "cscli", SEC(30 * 86400)), /* capped to 1 day */
         };
         st = stream_of(p, add, (int)(sizeof(add) / sizeof(add[0])), NULL, 0);
     }
     memset(&rep, 0, sizeof(rep));
     assert_int_equal(wsg_sync_apply(s, p, &st, NOW, &rep), APR_SUCCESS);
-    assert_int_equal(rep.added, 5);
+    assert_int_equal(rep.added, 6);
     assert_int_equal(rep.unchanged, 1);
-    assert_int_equal(rep.ignored, 4);
+    assert_int_equal(rep.ignored, 3);
+    assert_int_equal(rep.ranges, 1);                        /* the /8 */
 
     assert_true(get(fx, "198.51.100.9", &r));
     assert_true(r.ban_until == NOW + SEC(3600));
@@ -398,9 +399,9 @@ static void test_apply(void **state)
     assert_int_equal(r.hits, 12);
     assert_true(get(fx, "198.18.0.0/24", &r));
     assert_int_equal(r.flags, WSG_RF_CROWDSEC);
-    assert_true(get(fx, "203.0.112.0/24", &r) || get(fx, "203.0.113.0/24", &r));
-    assert_true(get(fx, "203.0.112.0/24", &r));
-    assert_true(get(fx, "203.0.113.0/24", &r));
+    assert_true(get(fx, "203.0.113.0", &r));
+    assert_true(get(fx, "203.0.113.127", &r));
+    assert_false(get(fx, "203.0.113.128", &r));
     assert_true(get(fx, "2001:db8::7", &r));
     assert_false(get(fx, "10.9.1.1", &r));
     assert_false(get(fx, "198.51.100.10", &r));
@@ -411,7 +412,7 @@ static void test_apply(void **state)
     memset(&rep, 0, sizeof(rep));
     assert_int_equal(wsg_sync_apply(s, p, &st, NOW + SEC(1), &rep), APR_SUCCESS);
     assert_int_equal(rep.added, 0);
-    assert_int_equal(rep.unchanged, 6);
+    assert_int_equal(rep.unchanged, 7);
 
     /* deletions: the pulled ones go, the local one stays (not ours), repeats are harmless */
     {
@@ -480,6 +481,140 @@ static void test_apply(void **state)
         assert_int_equal(wsg_sync_apply(s, p, &st, NOW + SEC(5), &rep), APR_SUCCESS);
         assert_int_equal(rep.added, 1);                      /* sent: the stream decides again */
     }
+}
+
+/* A pulled range too wide to expand (a /16, an IPv6 /48) is one range record, flagged as pulled
+ * with its source, merged like a key (a repeat writes nothing, a manual range is not relabelled)
+ * and deleted with its decision; past WSG_STORE_RANGES_MAX it is counted, not stored. */
+static int count_range_cb(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
+{
+    (*(int *)baton)++;
+    return 0;
+}
+
+static int mk_range_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
+{
+    recs[0] = *(const wsg_rec_t *)baton;
+    return 1;
+}
+
+static void test_apply_ranges(void **state)
+{
+    fx_t *fx = *state;
+    apr_pool_t *p = fx->pool;
+    wsg_sync_t *s;
+    wsg_sync_report_t rep;
+    wsg_lapi_stream_t st;
+    wsg_rec_t r;
+    wsg_addr_t net, in = A("127.77.3.4"), in6 = A("2001:db8:7::1"), manual = A("10.20.0.0/16");
+    int n;
+
+    assert_int_equal(wsg_sync_create(p, fx->st, fx->ob, NULL, NULL, &s), APR_SUCCESS);
+    {
+        wsg_rec_t mr;
+        memset(&mr, 0, sizeof(mr));
+        mr.ban_until = NOW + SEC(86400);
+        mr.flags = WSG_RF_MANUAL;
+        mr.ban_count = 1;
+        assert_int_equal(wsg_store_range_update(fx->st, &manual, mk_range_fn, &mr), APR_SUCCESS);
+    }
+    {
+        wsg_lapi_decision_t add[] = {
+            dec("127.77.0.0/16", "Range", "ban", "cscli", SEC(3600)),
+            dec("2001:db8:7::/48", "Range", "ban", "crowdsec", SEC(600)),
+            dec("10.20.0.0/16", "Range", "ban", "cscli", SEC(60)),      /* manual: kept */
+        };
+        st = stream_of(p, add, 3, NULL, 0);
+    }
+    memset(&rep, 0, sizeof(rep));
+    assert_int_equal(wsg_sync_apply(s, p, &st, NOW, &rep), APR_SUCCESS);
+    assert_int_equal(rep.added, 2);
+    assert_int_equal(rep.unchanged, 1);
+    assert_int_equal(rep.ranges, 3);
+    assert_int_equal(rep.ignored, 0);
+    /* one record each, never expanded */
+    assert_false(get(fx, "127.77.3.0/24", &r));
+    assert_int_equal(wsg_store_range_get(fx->st, &in, NOW + SEC(1), &r, &net), APR_SUCCESS);
+    assert_int_equal(net.bits, 16);
+    assert_true(r.ban_until == NOW + SEC(3600));
+    assert_int_equal(r.flags, WSG_RF_CROWDSEC);
+    assert_string_equal(r.source, "cscli");
+    assert_int_equal(wsg_store_range_get(fx->st, &in6, NOW + SEC(1), &r, &net), APR_SUCCESS);
+    assert_int_equal(net.bits, 48);
+    assert_int_equal(r.flags, WSG_RF_CROWDSEC);
+    in.bytes[1] = 78;                                       /* 127.78.3.4: outside */
+    assert_int_equal(wsg_store_range_get(fx->st, &in, NOW + SEC(1), &r, &net), APR_NOTFOUND);
+    in.bytes[1] = 77;
+    {
+        wsg_addr_t m1 = A("10.20.9.9");
+        assert_int_equal(wsg_store_range_get(fx->st, &m1, NOW + SEC(1), &r, &net), APR_SUCCESS);
+        assert_int_equal(r.flags, WSG_RF_MANUAL);
+        assert_true(r.ban_until == NOW + SEC(86400));
+    }
+
+    /* a resync repeats them: nothing changes */
+    memset(&rep, 0, sizeof(rep));
+    assert_int_equal(wsg_sync_apply(s, p, &st, NOW + SEC(2), &rep), APR_SUCCESS);
+    assert_int_equal(rep.added, 0);
+    assert_int_equal(rep.unchanged, 3);
+
+    /* an unban of the range waiting in the outbox keeps its decision from coming back */
+    {
+        wsg_lapi_decision_t del[] = { dec("127.77.0.0/16", "Range", "ban", "cscli", -SEC(1)),
+                                      dec("2001:db8:7::/48", "Range", "ban", "crowdsec", -SEC(1)),
+                                      dec("10.20.0.0/16", "Range", "ban", "cscli", -SEC(1)) };
+        st = stream_of(p, NULL, 0, del, 3);
+    }
+    memset(&rep, 0, sizeof(rep));
+    assert_int_equal(wsg_sync_apply(s, p, &st, NOW + SEC(3), &rep), APR_SUCCESS);
+    assert_int_equal(rep.lifted, 2);
+    assert_int_equal(rep.unchanged, 1);                     /* the manual range is not theirs */
+    assert_int_equal(wsg_store_range_get(fx->st, &in, NOW + SEC(4), &r, &net), APR_NOTFOUND);
+    assert_int_equal(wsg_store_range_get(fx->st, &in6, NOW + SEC(4), &r, &net), APR_NOTFOUND);
+    n = 0;
+    assert_int_equal(wsg_store_range_iterate(fx->st, count_range_cb, &n), APR_SUCCESS);
+    assert_int_equal(n, 1);                                 /* the records are gone */
+    memset(&rep, 0, sizeof(rep));                           /* repeated deletes: harmless */
+    assert_int_equal(wsg_sync_apply(s, p, &st, NOW + SEC(5), &rep), APR_SUCCESS);
+    assert_int_equal(rep.lifted, 0);
+
+    {
+        wsg_lapi_decision_t add[] = { dec("127.77.0.0/16", "Range", "ban", "cscli", SEC(600)) };
+        wsg_addr_t k = A("127.77.0.0/16");
+        wsg_outbox_item_t it;
+        wsg_outbox_unban_item(&it, &k, NOW);
+        assert_int_equal(wsg_outbox_put(fx->ob, &it), APR_SUCCESS);
+        st = stream_of(p, add, 1, NULL, 0);
+        memset(&rep, 0, sizeof(rep));
+        assert_int_equal(wsg_sync_apply(s, p, &st, NOW + SEC(6), &rep), APR_SUCCESS);
+        assert_int_equal(rep.ignored, 1);
+        assert_int_equal(wsg_store_range_get(fx->st, &in, NOW + SEC(7), &r, &net), APR_NOTFOUND);
+    }
+
+    /* the cap: WSG_STORE_RANGES_MAX ranges exist, a new one is counted, not stored */
+    {
+        wsg_rec_t mr;
+        int i;
+        memset(&mr, 0, sizeof(mr));
+        mr.ban_until = NOW + SEC(86400);
+        mr.flags = WSG_RF_MANUAL;
+        for (i = 1; i < WSG_STORE_RANGES_MAX; i++) {
+            wsg_addr_t k = A("2001:db8::/48");
+            k.bytes[4] = (unsigned char)(i >> 8);
+            k.bytes[5] = (unsigned char)i;
+            assert_int_equal(wsg_store_range_update(fx->st, &k, mk_range_fn, &mr), APR_SUCCESS);
+        }
+    }
+    {
+        wsg_lapi_decision_t add[] = { dec("127.88.0.0/16", "Range", "ban", "cscli", SEC(600)) };
+        st = stream_of(p, add, 1, NULL, 0);
+    }
+    memset(&rep, 0, sizeof(rep));
+    assert_int_equal(wsg_sync_apply(s, p, &st, NOW + SEC(8), &rep), APR_SUCCESS);
+    assert_int_equal(rep.ranges_full, 1);
+    assert_int_equal(rep.added, 0);
+    in.bytes[1] = 88;
+    assert_int_equal(wsg_store_range_get(fx->st, &in, NOW + SEC(9), &r, &net), APR_NOTFOUND);
 }
 
 /* Through wsg_sync_apply: a startup=true pull (rep.startup) skips an unbanned record, a delta
@@ -622,6 +757,7 @@ int main(void)
         cmocka_unit_test(test_merge_new),
         cmocka_unit_test(test_merge_deleted),
         cmocka_unit_test_setup_teardown(test_apply, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_apply_ranges, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_step_unreachable, fx_setup, fx_teardown),
         cmocka_unit_test(test_merge_unbanned),
         cmocka_unit_test_setup_teardown(test_apply_unbanned_and_labels, fx_setup, fx_teardown),
