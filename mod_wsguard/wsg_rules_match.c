@@ -52,6 +52,13 @@ typedef struct {
 
 static void subj_ua(subj_t *sj);
 
+/* Whether p (the basename or the extension) points into the path, which is NUL-terminated at
+ * path_len: then it ends there. */
+static inline int in_path(const wsg_norm_t *n, const char *p)
+{
+    return p >= n->path && p <= n->path + n->path_len;
+}
+
 /* lazy_ua: leave the User-Agent for subj_ua (the gate may show no rule needs it). */
 static void subj_init(subj_t *sj, const wsg_req_t *req, int lazy_ua)
 {
@@ -70,13 +77,17 @@ static void subj_init(subj_t *sj, const wsg_req_t *req, int lazy_ua)
             sj->len[WSG_F_DIR] = (size_t)(n->basename - n->path);
         else
             sj->len[WSG_F_DIR] = n->path_len;
+        /* Both end where the path ends (no strlen) when they point into it. */
         if (n->basename) {
             sj->s[WSG_F_BASENAME] = n->basename;
-            sj->len[WSG_F_BASENAME] = strlen(n->basename);
+            sj->len[WSG_F_BASENAME] = in_path(n, n->basename) ? (size_t)(n->path + n->path_len
+                                                                         - n->basename)
+                                                              : strlen(n->basename);
         }
         if (n->ext) {
             sj->s[WSG_F_EXT] = n->ext;
-            sj->len[WSG_F_EXT] = strlen(n->ext);
+            sj->len[WSG_F_EXT] = in_path(n, n->ext) ? (size_t)(n->path + n->path_len - n->ext)
+                                                    : strlen(n->ext);
         }
     }
     if (n && n->query) {
@@ -524,6 +535,231 @@ static int cond_exts(const wsg_cond_t *c, gate_acc_t *g)
     return 0;
 }
 
+/* How common a byte is in request paths (letters: English text, in tenths of a percent): the
+ * precheck tests the position whose literal bytes are the rarest. */
+static unsigned byte_weight(unsigned char b)
+{
+    static const unsigned short letters[26] = {
+        82, 15, 28, 43, 127, 22, 20, 61, 70, 2, 8, 40, 24, 67, 75, 19, 1, 60, 63, 91, 28, 10,
+        24, 2, 20, 1 };
+    b = wsg_lc[b];
+    if (b >= 'a' && b <= 'z')
+        return letters[b - 'a'];
+    if (b >= '0' && b <= '9')
+        return 30;
+    if (b == '/' || b == '.' || b == '-' || b == '_')
+        return 400;         /* in nearly every path */
+    return 10;
+}
+
+/* PRE_EDGE for an eq/prefix/suffix condition: the position (< minlen, from the end for a
+ * suffix) whose set of literal bytes weighs least. 0 when minlen is 0 (nothing to test). */
+static int pre_edge(const wsg_cond_t *c, wsg_pre_t *pc, unsigned *weight)
+{
+    size_t pos, best = 0, lim = c->minlen > 64 ? 64 : c->minlen;
+    unsigned bw = ~0u, i;
+
+    if (c->minlen == 0 || c->minlen == (size_t)-1)
+        return 0;
+    for (pos = 0; pos < lim; pos++) {
+        uint32_t set[8];
+        unsigned w = 0, b;
+        memset(set, 0, sizeof(set));
+        for (i = 0; i < c->nlits; i++) {
+            const wsg_lit_t *l = &c->lits[i];
+            b = wsg_lc[(unsigned char)(c->op == WSG_OP_SUFFIX ? l->s[l->len - 1 - pos] : l->s[pos])];
+            if (!(set[b >> 5] & (1u << (b & 31)))) {
+                set[b >> 5] |= 1u << (b & 31);
+                w += byte_weight((unsigned char)b);
+            }
+        }
+        if (w < bw) {
+            bw = w;
+            best = pos;
+            memcpy(pc->edge, set, sizeof(set));
+        }
+    }
+    pc->kind = WSG_PRE_EDGE;
+    pc->pos = best;
+    pc->suffix = c->op == WSG_OP_SUFFIX;
+    pc->minlen = c->minlen;
+    *weight = bw;
+    return 1;
+}
+
+/* PRE_AC for a contains condition: its literals' automaton with the class count folded into
+ * the states and the accepting ones made negative. */
+static int pre_ac(apr_pool_t *p, const wsg_cond_t *c, wsg_pre_t *pc)
+{
+    aclit_t *lits;
+    const wsg_ac_t *ac;
+    size_t maxst = 1, s, n;
+    unsigned i, k, cl;
+    int32_t *d;
+
+    if (c->minlen == 0 || c->minlen == (size_t)-1)
+        return 0;
+    lits = apr_palloc(p, c->nlits * sizeof(*lits));
+    for (i = 0; i < c->nlits; i++) {
+        lits[i].lit = &c->lits[i];
+        lits[i].rule = 0;
+        maxst += c->lits[i].len;
+    }
+    ac = ac_build(p, lits, c->nlits);
+    k = ac->nclass;
+    n = maxst * k;
+    d = apr_palloc(p, n * sizeof(*d));
+    for (s = 0; s < maxst; s++)
+        for (cl = 0; cl < k; cl++) {
+            int32_t t = ac->delta[s * k + cl];
+            int acc = ac->out_count[t] || ac->dict[t];
+            d[s * k + cl] = acc ? -(t * (int32_t)k) - 1 : t * (int32_t)k;
+        }
+    pc->kind = WSG_PRE_AC;
+    pc->cls = ac->cls;
+    pc->delta = d;
+    pc->minlen = c->minlen;
+    return 1;
+}
+
+/* The precheck of an ungated rule: the positive literal condition (not on args) that rejects
+ * most cheaply: an edge byte where the literals' bytes are rare, else a contains automaton,
+ * else an edge byte however common. */
+static void pre_choose(apr_pool_t *p, const wsg_rule_t *r, wsg_pre_t *pc)
+{
+    wsg_pre_t best, cand;
+    unsigned j, bw = ~0u, w;
+    int ac = -1;
+
+    memset(&best, 0, sizeof(best));
+    for (j = 0; j < r->ncond; j++) {
+        const wsg_cond_t *c = &r->cond[j];
+        if (c->neg || c->op == WSG_OP_RE || c->field == WSG_F_ARGS || c->nlits == 0)
+            continue;
+        if (c->op == WSG_OP_CONTAINS) {
+            if (ac < 0)
+                ac = (int)j;
+            continue;
+        }
+        memset(&cand, 0, sizeof(cand));
+        if (pre_edge(c, &cand, &w) && w < bw) {
+            bw = w;
+            best = cand;
+            best.field = c->field;
+            best.cidx = (int)j;
+        }
+    }
+    /* An edge of common bytes ('/', '.') rejects little: the automaton does better. */
+    if (ac >= 0 && (best.kind == WSG_PRE_NONE || bw >= 400)) {
+        memset(&cand, 0, sizeof(cand));
+        if (pre_ac(p, &r->cond[ac], &cand)) {
+            best = cand;
+            best.field = r->cond[ac].field;
+            best.cidx = ac;
+        }
+    }
+    *pc = best;
+}
+
+/* Runs a PRE_AC precheck over v: 1 when one of its literals occurs (the condition holds). */
+static inline int pre_ac_hit(const wsg_pre_t *pc, const char *v, size_t vl)
+{
+    const unsigned char *b = (const unsigned char *)v, *end = b + vl;
+    int32_t st = 0;
+
+    while (b < end) {
+        st = pc->delta[st + pc->cls[*b++]];
+        if (st < 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The path automaton of the gate (see wsg_ruleset_t.path_rules): per ungated rule, its
+ * positive literal condition on a path field whose shortest literal is longest (at least 2
+ * bytes: a one-byte literal such as "/" would be found in every path). */
+static void build_path_gate(apr_pool_t *p, wsg_ruleset_t *rs)
+{
+    apr_array_header_t *lits = apr_array_make(p, 64, sizeof(aclit_t));
+    const wsg_ac_t *ac;
+    size_t maxst = 1, st, n;
+    unsigned k, j, i, cl;
+    int32_t *d;
+    uint64_t *mask;
+
+    rs->other = apr_palloc(p, (rs->nungated + 1) * sizeof(uint32_t));
+    rs->nother = 0;
+    for (k = 0; k < rs->nungated; k++) {
+        const wsg_rule_t *r = rs->r[rs->ungated[k]];
+        const wsg_cond_t *best = NULL;
+        for (j = 0; j < r->ncond; j++) {
+            const wsg_cond_t *c = &r->cond[j];
+            if (c->neg || c->op == WSG_OP_RE || c->nlits == 0 || c->minlen < 2
+                || c->minlen == (size_t)-1
+                || (c->field != WSG_F_PATH && c->field != WSG_F_DIR
+                    && c->field != WSG_F_BASENAME && c->field != WSG_F_EXT))
+                continue;
+            if (!best || c->minlen > best->minlen)
+                best = c;
+        }
+        if (!best) {
+            rs->other[rs->nother++] = k;
+            continue;
+        }
+        rs->path_rules |= (uint64_t)1 << k;
+        for (i = 0; i < best->nlits; i++) {
+            aclit_t *a = apr_array_push(lits);
+            a->lit = &best->lits[i];
+            a->rule = k;
+            maxst += best->lits[i].len;
+        }
+    }
+    if (!rs->path_rules)
+        return;
+    ac = ac_build(p, (const aclit_t *)lits->elts, (unsigned)lits->nelts);
+    k = ac->nclass;
+    n = maxst * k;
+    d = apr_palloc(p, n * sizeof(*d));
+    mask = apr_pcalloc(p, maxst * sizeof(*mask));
+    for (st = 0; st < maxst; st++) {
+        int32_t t;
+        /* the rules of the literals ending here, along the dictionary links */
+        for (t = ac->out_count[st] ? (int32_t)st : ac->dict[st]; t; t = ac->dict[t]) {
+            uint32_t o;
+            for (o = 0; o < ac->out_count[t]; o++)
+                mask[st] |= (uint64_t)1 << ac->outs[ac->out_start[t] + o];
+        }
+    }
+    for (st = 0; st < maxst; st++)
+        for (cl = 0; cl < k; cl++) {
+            int32_t t = ac->delta[st * k + cl];
+            d[st * k + cl] = mask[t] ? -(t * (int32_t)k) - 1 : t * (int32_t)k;
+        }
+    rs->path_cls = ac->cls;
+    rs->path_delta = d;
+    rs->path_mask = mask;
+    rs->path_k = k;
+}
+
+/* The ungated rules (bits) whose path literals occur in the path. */
+static inline uint64_t path_gate_hits(const wsg_ruleset_t *rs, const char *v, size_t vl)
+{
+    const unsigned char *b = (const unsigned char *)v, *end = b + vl;
+    const int32_t *d = rs->path_delta;
+    const unsigned char *cls = rs->path_cls;
+    uint64_t hit = 0;
+    int32_t st = 0;
+
+    while (b < end) {
+        st = d[st + cls[*b++]];
+        if (st < 0) {
+            st = -st - 1;
+            hit |= rs->path_mask[st / (int32_t)rs->path_k];
+        }
+    }
+    return hit;
+}
+
 static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
 {
     apr_array_header_t *ung = apr_array_make(p, 8, sizeof(uint32_t));
@@ -581,23 +817,17 @@ static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
     }
     rs->ungated = (uint32_t *)ung->elts;
     rs->nungated = (unsigned)ung->nelts;
-    rs->ungated_pre = apr_pcalloc(p, (rs->nungated + 1) * sizeof(*rs->ungated_pre));
-    for (k = 0; k < rs->nungated; k++) {
-        const wsg_rule_t *r = rs->r[rs->ungated[k]];
-        const wsg_cond_t *best = NULL;
-        /* A positive literal condition on a field other than args; one with an edge byte
-         * (eq, prefix, suffix) rejects more than one with a length only (contains). */
-        for (j = 0; j < r->ncond; j++) {
-            const wsg_cond_t *c = &r->cond[j];
-            if (c->neg || c->op == WSG_OP_RE || c->field == WSG_F_ARGS || c->nlits == 0)
-                continue;
-            if (!best || (best->op == WSG_OP_CONTAINS && c->op != WSG_OP_CONTAINS))
-                best = c;
+    build_path_gate(p, rs);
+    {
+        wsg_pre_t *pre = apr_pcalloc(p, (rs->nungated + 1) * sizeof(*pre));
+        for (k = 0; k < rs->nungated; k++) {
+            const wsg_rule_t *r = rs->r[rs->ungated[k]];
+            pre_choose(p, r, &pre[k]);
+            for (j = 0; j < r->ncond; j++)
+                if (r->cond[j].field == WSG_F_UA)
+                    rs->ungated_ua = 1;
         }
-        rs->ungated_pre[k] = best;
-        for (j = 0; j < r->ncond; j++)
-            if (r->cond[j].field == WSG_F_UA)
-                rs->ungated_ua = 1;
+        rs->ungated_pre = pre;
     }
     return APR_SUCCESS;
 }
@@ -870,7 +1100,7 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
 {
     mstate_t ms;
     subj_t sj;
-    unsigned i;
+    unsigned i, u;
     /* "/x.php/a/b": the rules see the script and the whole path; the gate judges one view only. */
     int pathinfo = req && req->norm && req->norm->full && req->norm->full != req->norm->path;
 
@@ -896,22 +1126,41 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
             uint64_t excl = exact ? sl->excl : 0;
             if (rs->ungated_ua)
                 subj_ua(&sj);
-            for (i = 0; i < rs->nungated; i++) {
-                const wsg_cond_t *c = rs->ungated_pre[i];
+            /* Rules on the path: one pass of the automaton says which can match. */
+            if (rs->path_rules && sj.s[WSG_F_PATH]) {
+                uint64_t hit = path_gate_hits(rs, sj.s[WSG_F_PATH], sj.len[WSG_F_PATH]) & ~excl;
+                while (hit) {
+                    unsigned b = (unsigned)__builtin_ctzll(hit);
+                    hit &= hit - 1;
+                    if (rule_test(rs, rs->r[rs->ungated[b]], &sj, -1))
+                        ms.m[ms.nm++] = rs->ungated[b];
+                }
+            }
+            for (u = 0; u < rs->nother; u++) {
+                const wsg_pre_t *pc;
+                int skip = -1;
+                i = rs->other[u];
+                pc = &rs->ungated_pre[i];
                 if (excl & ((uint64_t)1 << i))
                     continue;
-                if (c) {
-                    /* The precheck of lit_test, inline: most rules stop here. */
-                    const char *v = sj.s[c->field];
-                    size_t vl = sj.len[c->field];
-                    unsigned char e;
-                    if (!v || vl < c->minlen || vl == 0)
+                if (pc->kind != WSG_PRE_NONE) {
+                    /* Most rules stop here: a length, one byte, or one pass of a table. */
+                    const char *v = sj.s[pc->field];
+                    size_t vl = sj.len[pc->field];
+                    if (!v || vl < pc->minlen)
                         continue;
-                    e = wsg_lc[(unsigned char)(c->op == WSG_OP_SUFFIX ? v[vl - 1] : v[0])];
-                    if (c->op != WSG_OP_CONTAINS && !(c->edge[e >> 5] & (1u << (e & 31))))
+                    if (pc->kind == WSG_PRE_EDGE) {
+                        unsigned char e = wsg_lc[(unsigned char)v[pc->suffix ? vl - 1 - pc->pos
+                                                                             : pc->pos]];
+                        if (!(pc->edge[e >> 5] & (1u << (e & 31))))
+                            continue;
+                    }
+                    else if (!pre_ac_hit(pc, v, vl))
                         continue;
+                    else
+                        skip = pc->cidx;    /* proven: the automaton is exact */
                 }
-                if (rule_test(rs, rs->r[rs->ungated[i]], &sj, -1))
+                if (rule_test(rs, rs->r[rs->ungated[i]], &sj, skip))
                     ms.m[ms.nm++] = rs->ungated[i];     /* nungated <= WSG_LOCAL_MATCHES */
             }
             goto matched;
