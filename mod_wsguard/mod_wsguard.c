@@ -480,7 +480,9 @@ static int wsg_quick_handler(request_rec *r, int lookup_uri)
         set_state(r, &mark_skip);
         return DECLINED;
     }
-    if (wsg_store_get_many(G->store, keys, 2, recs, found) != APR_SUCCESS
+    /* The filter first: a client without records costs a hash and two loads, no LMDB read. */
+    if (!wsg_store_may_have(G->store, keys, 2)
+        || wsg_store_get_many(G->store, keys, 2, recs, found) != APR_SUCCESS
         || (!found[0] && !found[1])) {
         set_state(r, &mark_clean);
         return DECLINED;

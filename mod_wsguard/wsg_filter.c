@@ -283,6 +283,18 @@ int wsg_filter_maybe(const wsg_filter_t *f, const wsg_addr_t *key)
     return (__atomic_load_n(&f->words[h & f->mask], __ATOMIC_ACQUIRE) & b) == b;
 }
 
+int wsg_filter_maybe_any(const wsg_filter_t *f, const wsg_addr_t *keys, int n)
+{
+    int i;
+
+    for (i = 0; i < n; i++) {
+        apr_uint64_t h = key_hash(&keys[i]), b = key_bits(h);
+        if ((__atomic_load_n(&f->words[h & f->mask], __ATOMIC_ACQUIRE) & b) == b)
+            return 1;
+    }
+    return 0;
+}
+
 apr_uint64_t wsg_filter_covered(const wsg_filter_t *f)
 {
     return __atomic_load_n(&f->head->covered, __ATOMIC_ACQUIRE);

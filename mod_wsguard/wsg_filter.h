@@ -41,6 +41,8 @@ void wsg_filter_add(wsg_filter_t *f, const wsg_addr_t *key);
 
 /* 0: key has never been added since the last rebuild; 1: it may have been. */
 int wsg_filter_maybe(const wsg_filter_t *f, const wsg_addr_t *key);
+/* The same for n keys: 0 when none may have been. */
+int wsg_filter_maybe_any(const wsg_filter_t *f, const wsg_addr_t *keys, int n);
 
 /* The LMDB transaction id up to which every committed write set its bits ("covered"). */
 apr_uint64_t wsg_filter_covered(const wsg_filter_t *f);

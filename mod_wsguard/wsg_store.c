@@ -1779,18 +1779,22 @@ static apr_status_t slot_renew(wsg_store_t *st, tls_slot_t **out)
  * the last committed transaction (read from LMDB's meta page, no reader slot), i.e. when every
  * write so far set its bits; a write by a process without the filter (an older wsguardctl, a
  * handle that could not map it) leaves it uncovered until the next rebuild. */
-static int filter_says_none(const wsg_store_t *st, const wsg_addr_t *keys, int n)
+static int filter_ok(const wsg_store_t *st)
 {
     MDB_envinfo info;
-    int i;
 
-    if (!st->filt || mdb_env_info(st->env, &info) != 0
-        || wsg_filter_covered(st->filt) < (apr_uint64_t)info.me_last_txnid)
-        return 0;
-    for (i = 0; i < n; i++)
-        if (wsg_filter_maybe(st->filt, &keys[i]))
-            return 0;
-    return 1;
+    return st->filt && mdb_env_info(st->env, &info) == 0
+           && wsg_filter_covered(st->filt) >= (apr_uint64_t)info.me_last_txnid;
+}
+
+static int filter_says_none(const wsg_store_t *st, const wsg_addr_t *keys, int n)
+{
+    return filter_ok(st) && !wsg_filter_maybe_any(st->filt, keys, n);
+}
+
+int wsg_store_may_have(wsg_store_t *st, const wsg_addr_t *keys, int n)
+{
+    return !st || !filter_says_none(st, keys, n);
 }
 
 /* Commit of every write transaction of the store: covered moves to it (its bits were set
@@ -2241,6 +2245,8 @@ apr_status_t wsg_store_stat(wsg_store_t *st, wsg_store_stat_t *out)
     out->capacity = st->capacity;
     out->max_readers = info.me_maxreaders;
     out->readers = info.me_numreaders;
+    out->filter_bytes = st->filt ? wsg_filter_nwords(st->filt) * 8 : 0;
+    out->filter_ok = filter_ok(st);
     /* The thread's cached read txn: no reader slot of its own. */
     if (slot_renew(st, &sl) == APR_SUCCESS) {
         if (meta_read(sl->txn, st->dbi, &m, &have_meta) == 0 && have_meta) {
