@@ -560,7 +560,7 @@ static void capture_body(request_rec *r, wsg_req_state_t *st)
  * known for what is not a file (a proxy, a handler, a directory, a script with path info). */
 static int file_fact(const request_rec *r)
 {
-    if (!r->filename || r->proxyreq || !strncmp(r->filename, "proxy:", 6))
+    if (!r->filename || r->proxyreq || (r->filename[0] == 'p' && !strncmp(r->filename, "proxy:", 6)))
         return WSG_FILE_UNKNOWN;
     if (r->finfo.filetype == APR_NOFILE)
         return WSG_FILE_MISSING;
@@ -666,12 +666,11 @@ static int wsg_header_parser(request_rec *r)
  * script that does not exist, asked for by a client, is how unknown shell names are caught. A
  * request httpd answered before header_parser ran (an encoded slash or NUL is a 404 at once) is
  * inspected here for the first time. */
-static int wsg_log_transaction(request_rec *r)
+/* The log phase of a request that needs one (most do not: see wsg_log_transaction). */
+static int log_transaction_inspect(request_rec *r, void *cur, wsg_req_state_t *st)
 {
     wsg_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &wsguard_module);
     wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
-    void *cur = ap_get_module_config(r->request_config, &wsguard_module);
-    wsg_req_state_t *st = cur && !IS_MARK(cur) ? cur : NULL;
     wsg_gen_t *G = sc->gen;
     request_rec *last = r;
     wsg_facts_t f;
@@ -680,8 +679,6 @@ static int wsg_log_transaction(request_rec *r)
     apr_size_t bufsize;
     int engine;
 
-    if (!cur || cur == &mark_skip || cur == &mark_done || (st && (st->refused || st->done)))
-        return DECLINED;
     engine = wsg_glue_dir_engine(dc, sc);
     if (engine == WSG_ENGINE_OFF)
         return DECLINED;
@@ -707,6 +704,17 @@ static int wsg_log_transaction(request_rec *r)
         return DECLINED;
     write_once(r, st, ix, &f);
     return DECLINED;
+}
+
+static int wsg_log_transaction(request_rec *r)
+{
+    void *cur = ap_get_module_config(r->request_config, &wsguard_module);
+    wsg_req_state_t *st = cur && !IS_MARK(cur) ? cur : NULL;
+
+    /* A clean request was decided in the header phase: nothing to set up for it here. */
+    if (!cur || cur == &mark_skip || cur == &mark_done || (st && (st->refused || st->done)))
+        return DECLINED;
+    return log_transaction_inspect(r, cur, st);
 }
 
 static void wsg_register_hooks(apr_pool_t *p)

@@ -51,10 +51,25 @@ g4=$(measure guard_404 guard 18192 /no/such/page.html)
 "$build/wsguardctl" -d "$work/state" ban 127.0.0.1 --for 1h >/dev/null
 gb=$(measure guard_banned guard 18192 /index.html)
 
+# The same clean requests with about 1M records in the store (500,000 clients at random IPv4
+# addresses outside 127/8, each with its /24, as bench_scale fills them), against the empty store.
+make -s B="$build" "$build/bench/bench_scale" >/dev/null
+WSG_BENCH_FILL_ONLY=1 "$build/bench/bench_scale" "${WSG_FILL:-500000}" "$work/fill" >"$work/fill.txt"
+chown -R www-data:www-data "$work/fill"
+records=$("$build/wsguardctl" -d "$work/fill/state" stats 2>/dev/null | awk '/^records/ {print $2; exit}')
+bench_conf guard1m 18193 "$PREFORK
+$(guard_directives fill/state)"
+ms=$(measure guard1m_static guard1m 18193 /index.html)
+m4=$(measure guard1m_404 guard1m 18193 /no/such/page.html)
+
 printf '\n%-34s %16s %8s\n' "scenario ($n requests)" "instructions/req" ratio
 printf '%-34s %16s %8s\n' "plain httpd, static 4 KB" "$ps" 1.000
 printf '%-34s %16s %8s\n' "mod_wsguard, static 4 KB" "$gs" "$(ratio "$gs" "$ps")"
 printf '%-34s %16s %8s\n' "plain httpd, 404" "$p4" 1.000
 printf '%-34s %16s %8s\n' "mod_wsguard, 404" "$g4" "$(ratio "$g4" "$p4")"
 printf '%-34s %16s %8s\n' "mod_wsguard, banned client (403)" "$gb" "$(ratio "$gb" "$p4")"
-echo "(inclusive cost of ap_run_process_connection per request, from callgrind; ratios against plain httpd)"
+printf '%-34s %16s %8s\n' "1M store (${records:-?} records), static" "$ms" "$(ratio "$ms" "$gs")"
+printf '%-34s %16s %8s\n' "1M store (${records:-?} records), 404" "$m4" "$(ratio "$m4" "$g4")"
+echo "(inclusive cost of ap_run_process_connection per request, from callgrind; ratios against plain httpd,"
+echo " the 1M-store rows against the empty store)"
+sed -n 's/^/  fill: /p' "$work/fill.txt"
