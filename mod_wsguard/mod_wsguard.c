@@ -278,7 +278,19 @@ static int client_key(request_rec *r, wsg_addr_t *addr, wsg_addr_t *prefix)
     if ((r->useragent_addr ? wsg_addr_from_sockaddr(r->useragent_addr, addr)
                            : wsg_addr_parse(r->useragent_ip, addr)) != APR_SUCCESS)
         return 0;
-    wsg_addr_prefix(addr, prefix);
+    /* A whole address (every request's): its /24 or /64 without the general wsg_addr_prefix. */
+    if (addr->family == 4 && addr->bits == 32) {
+        *prefix = *addr;
+        prefix->bits = 24;
+        prefix->bytes[3] = 0;
+    }
+    else if (addr->family == 6 && addr->bits == 128) {
+        *prefix = *addr;
+        prefix->bits = 64;
+        memset(prefix->bytes + 8, 0, 8);
+    }
+    else
+        wsg_addr_prefix(addr, prefix);
     return 1;
 }
 

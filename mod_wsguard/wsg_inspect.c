@@ -81,8 +81,13 @@ int wsg_inspect_fast_norm(const char *target, char *buf, apr_size_t bufsize, wsg
     }
     if (prev == '.' || i + 1 >= bufsize)
         return 0;
-    memcpy(buf, target, i);
-    buf[i] = '\0';
+    /* Without a query the target is the path, NUL-terminated where it ends: no copy. */
+    if (p[i] == '?') {
+        memcpy(buf, target, i);
+        buf[i] = '\0';
+    }
+    else
+        buf = (char *)target;
     out->path = buf;
     out->path_len = i;
     out->basename = buf + slash + 1;

@@ -112,6 +112,14 @@ struct wsg_ruleset_t {
                                  * (!ext.in=...) and need not be tested */
     }                  *gate_ext;
     uint32_t            gate_mask;
+    /* The same slots for extensions of at most 8 bytes, keyed by the bytes themselves and the
+     * length (exact, no text to compare); sl NULL: empty. */
+    struct wsg_gate8_t {
+        uint64_t                       bytes;
+        size_t                         len;
+        const struct wsg_gate_slot_t  *sl;
+    }                  *gate8;
+    unsigned            gate8_shift;   /* 64 - log2(slots) */
     uint32_t           *ungated;
     const struct wsg_pre_t *ungated_pre;    /* per ungated rule: the precheck of a positive
                                              * literal condition that rejects cheaply */

@@ -67,9 +67,8 @@ static void subj_init(subj_t *sj, const wsg_req_t *req, int lazy_ua)
     sj->req = req;
     if (req->method) {
         const char *m = req->method;
-        size_t ml = 0;
-        while (m[ml])           /* "GET": shorter than a call to strlen */
-            ml++;
+        /* "GET": shorter than a call to strlen */
+        size_t ml = m[0] == 'G' && m[1] == 'E' && m[2] == 'T' && !m[3] ? 3 : strlen(m);
         sj->s[WSG_F_METHOD] = m;
         sj->len[WSG_F_METHOD] = ml;
     }
@@ -764,6 +763,8 @@ static inline uint64_t path_gate_hits(const wsg_ruleset_t *rs, const char *v, si
     return hit;
 }
 
+static void build_gate8(apr_pool_t *p, wsg_ruleset_t *rs);
+
 static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
 {
     apr_array_header_t *ung = apr_array_make(p, 8, sizeof(uint32_t));
@@ -822,6 +823,7 @@ static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
     rs->ungated = (uint32_t *)ung->elts;
     rs->nungated = (unsigned)ung->nelts;
     build_path_gate(p, rs);
+    build_gate8(p, rs);
     {
         wsg_pre_t *pre = apr_pcalloc(p, (rs->nungated + 1) * sizeof(*pre));
         for (k = 0; k < rs->nungated; k++) {
@@ -839,6 +841,62 @@ static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
 /* The gate's slot of this extension, or NULL when no rule requires or excludes it. A hash
  * collision with a different extension gives a slot whose rules are not this extension's: the
  * caller treats a slot whose text differs as "ask the index". */
+/* An extension of at most 8 bytes as gate8 bytes: lower-case, little-endian. */
+static inline uint64_t gate8_bytes(const char *ext, size_t len)
+{
+    uint64_t k = 0;
+    const unsigned char *e = (const unsigned char *)ext;
+
+    /* from the last byte down: one shift per byte, no variable shift */
+    while (len--)
+        k = (k << 8) | wsg_lc[e[len]];
+    return k;
+}
+
+static inline uint32_t gate8_pos(const wsg_ruleset_t *rs, uint64_t k, size_t len)
+{
+    return (uint32_t)(((k ^ (uint64_t)len * 0x9e3779b97f4a7c15ULL) * 0xff51afd7ed558ccdULL)
+                      >> rs->gate8_shift);
+}
+
+static void build_gate8(apr_pool_t *p, wsg_ruleset_t *rs)
+{
+    unsigned n = 0, i, l = 4;
+    uint32_t pos;
+
+    for (i = 0; i <= rs->gate_mask; i++)
+        if (rs->gate_ext[i].h && rs->gate_ext[i].len <= 8)
+            n++;
+    while ((1u << l) < 2 * n)
+        l++;
+    rs->gate8 = apr_pcalloc(p, ((size_t)1 << l) * sizeof(*rs->gate8));
+    rs->gate8_shift = 64 - l;
+    for (i = 0; i <= rs->gate_mask; i++) {
+        const gate_slot_t *sl = &rs->gate_ext[i];
+        uint64_t k;
+        if (!sl->h || sl->len > 8)
+            continue;
+        k = gate8_bytes(sl->s, sl->len);
+        for (pos = gate8_pos(rs, k, sl->len); rs->gate8[pos].sl; pos = (pos + 1) & ((1u << l) - 1))
+            ;
+        rs->gate8[pos].bytes = k;
+        rs->gate8[pos].len = sl->len;
+        rs->gate8[pos].sl = sl;
+    }
+}
+
+/* gate_find for a short extension: its slot (exact: bytes and length), or NULL. */
+static inline const gate_slot_t *gate8_find(const wsg_ruleset_t *rs, const char *ext, size_t len)
+{
+    uint64_t k = gate8_bytes(ext, len);
+    uint32_t mask = (uint32_t)((((uint64_t)1) << (64 - rs->gate8_shift)) - 1), pos;
+
+    for (pos = gate8_pos(rs, k, len); rs->gate8[pos].sl; pos = (pos + 1) & mask)
+        if (rs->gate8[pos].bytes == k && rs->gate8[pos].len == len)
+            return rs->gate8[pos].sl;
+    return NULL;
+}
+
 static const gate_slot_t *gate_find(const wsg_ruleset_t *rs, const char *ext, size_t len)
 {
     uint64_t h = hash_lit(ext, len, WSG_K_EQ, WSG_F_EXT);
@@ -1119,8 +1177,8 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
     if (rs->gate_on && !pathinfo) {
         const char *ext = sj.s[WSG_F_EXT] ? sj.s[WSG_F_EXT] : "";
         size_t elen = sj.s[WSG_F_EXT] ? sj.len[WSG_F_EXT] : 0;
-        const gate_slot_t *sl = gate_find(rs, ext, elen);
-        int exact = sl && sl->len == elen && ci_eq(ext, sl->s, elen);
+        const gate_slot_t *sl = elen <= 8 ? gate8_find(rs, ext, elen) : gate_find(rs, ext, elen);
+        int exact = sl && (elen <= 8 || (sl->len == elen && ci_eq(ext, sl->s, elen)));
 
         if (!sl || (exact && !sl->req)) {
             /* No rule that requires an extension can match: only those that require none and
