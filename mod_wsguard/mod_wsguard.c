@@ -29,6 +29,7 @@
 #include "wsg_util.h"
 #include "wsg_track.h"
 #include "wsg_inspect.h"
+#include "wsg_pcache.h"
 #include "mod_wsguard.h"
 #include "mod_wsguard_sync.h"
 
@@ -119,6 +120,7 @@ static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     G->inspect.rules = G->rules;
     G->inspect.policy = &G->policy;
     G->inspect.miss_score = G->miss_score;
+    G->pcache_serial = wsg_pcache_serial();    /* verdicts of older generations never match */
     G->ready = 1;
     /* 3. httpd reads its configuration twice at startup; the first pass only validates. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
@@ -581,18 +583,30 @@ static int file_fact(const request_rec *r)
     return WSG_FILE_UNKNOWN;
 }
 
+/* The User-Agent, asked for by the verdict only if a rule may look at it; asked says it was
+ * (such a verdict is not memoised: the next request may send another). */
+typedef struct {
+    request_rec *r;
+    int          asked;
+} wsg_ua_baton_t;
+
 static const char *request_ua(void *baton)
 {
-    return apr_table_get(((request_rec *)baton)->headers_in, "User-Agent");
+    wsg_ua_baton_t *b = baton;
+
+    b->asked = 1;
+    return apr_table_get(b->r->headers_in, "User-Agent");
 }
 
-static void request_facts(request_rec *r, wsg_facts_t *f, int enforce)
+static void request_facts(request_rec *r, wsg_facts_t *f, int enforce, wsg_ua_baton_t *ub)
 {
     memset(f, 0, sizeof(*f));
     f->method = r->method;
     f->target = r->unparsed_uri ? r->unparsed_uri : r->uri;
+    ub->r = r;
+    ub->asked = 0;
     f->ua_fn = request_ua;          /* only if a rule may look at it */
-    f->ua_baton = r;
+    f->ua_baton = ub;
     f->enforce = enforce;
 }
 
@@ -627,13 +641,23 @@ static int wsg_header_parser(request_rec *r)
     char stackbuf[WSG_NORM_BUF], *buf;
     apr_size_t bufsize;
     wsg_do_t todo;
+    wsg_ua_baton_t ub;
+    int memo;
 
     if (!cur || cur == &mark_skip || cur == &mark_done || (st && (st->refused || st->done)))
         return DECLINED;
     engine = wsg_glue_dir_engine(dc, sc);
     if (engine == WSG_ENGINE_OFF)
         return DECLINED;
-    request_facts(r, &f, engine == WSG_ENGINE_ON);
+    /* A client without records asking what it (or anyone, in this thread) asked before and was
+     * passed: the same verdict, without normalising and matching again (wsg_pcache). */
+    memo = !st ? wsg_pcache_method(r->method) : 0;
+    if (memo && wsg_pcache_hit(G->pcache_serial, memo, r->unparsed_uri, file_fact(r),
+                               engine == WSG_ENGINE_ON)) {
+        set_state(r, &mark_done);
+        return DECLINED;
+    }
+    request_facts(r, &f, engine == WSG_ENGINE_ON, &ub);
     f.file = file_fact(r);
     if (st) {
         /* The clock only matters with a record (a client without one is judged without it). */
@@ -647,8 +671,11 @@ static int wsg_header_parser(request_rec *r)
     if (todo == WSG_DO_PASS && !is_form_post(r)) {
         if (st)
             st->done = 1;
-        else
+        else {
             set_state(r, &mark_done);
+            if (memo && !ub.asked && f.target == r->unparsed_uri)
+                wsg_pcache_put(G->pcache_serial, memo, f.target, f.file, f.enforce);
+        }
         return DECLINED;
     }
     if (todo == WSG_DO_REFUSE)
@@ -690,13 +717,14 @@ static int log_transaction_inspect(request_rec *r, void *cur, wsg_req_state_t *s
     char stackbuf[WSG_NORM_BUF], *buf;
     apr_size_t bufsize;
     int engine;
+    wsg_ua_baton_t ub;
 
     engine = wsg_glue_dir_engine(dc, sc);
     if (engine == WSG_ENGINE_OFF)
         return DECLINED;
     while (last->next)
         last = last->next;
-    request_facts(r, &f, engine == WSG_ENGINE_ON);
+    request_facts(r, &f, engine == WSG_ENGINE_ON, &ub);
     f.now = apr_time_now();
     f.status = last->status;
     if (st) {

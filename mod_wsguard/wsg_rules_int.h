@@ -130,7 +130,8 @@ struct wsg_ruleset_t {
      * others (method, query, User-Agent) are prechecked one by one (ungated_pre). */
     uint64_t            path_rules;
     const unsigned char *path_cls;
-    const int32_t       *path_delta;  /* as wsg_pre_t.delta: negative where literals end */
+    const int64_t       *path_delta;  /* as wsg_pre_t.delta: negative where literals end
+                                       * (64-bit: no widening per byte) */
     const uint64_t      *path_mask;   /* per state: the rules whose literals end there */
     unsigned            path_k;       /* classes (to find a state's mask) */
     uint32_t           *other;        /* indices in ungated[] not in path_rules */

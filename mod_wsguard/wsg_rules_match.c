@@ -687,7 +687,7 @@ static void build_path_gate(apr_pool_t *p, wsg_ruleset_t *rs)
     const wsg_ac_t *ac;
     size_t maxst = 1, st, n;
     unsigned k, j, i, cl;
-    int32_t *d;
+    int64_t *d;
     uint64_t *mask;
 
     rs->other = apr_palloc(p, (rs->nungated + 1) * sizeof(uint32_t));
@@ -735,8 +735,8 @@ static void build_path_gate(apr_pool_t *p, wsg_ruleset_t *rs)
     }
     for (st = 0; st < maxst; st++)
         for (cl = 0; cl < k; cl++) {
-            int32_t t = ac->delta[st * k + cl];
-            d[st * k + cl] = mask[t] ? -(t * (int32_t)k) - 1 : t * (int32_t)k;
+            int64_t t = ac->delta[st * k + cl];
+            d[st * k + cl] = mask[t] ? -(t * (int64_t)k) - 1 : t * (int64_t)k;
         }
     rs->path_cls = ac->cls;
     rs->path_delta = d;
@@ -748,16 +748,16 @@ static void build_path_gate(apr_pool_t *p, wsg_ruleset_t *rs)
 static inline uint64_t path_gate_hits(const wsg_ruleset_t *rs, const char *v, size_t vl)
 {
     const unsigned char *b = (const unsigned char *)v, *end = b + vl;
-    const int32_t *d = rs->path_delta;
+    const int64_t *d = rs->path_delta;
     const unsigned char *cls = rs->path_cls;
     uint64_t hit = 0;
-    int32_t st = 0;
+    int64_t st = 0;
 
     while (b < end) {
         st = d[st + cls[*b++]];
-        if (st < 0) {
+        if (__builtin_expect(st < 0, 0)) {
             st = -st - 1;
-            hit |= rs->path_mask[st / (int32_t)rs->path_k];
+            hit |= rs->path_mask[st / (int64_t)rs->path_k];
         }
     }
     return hit;

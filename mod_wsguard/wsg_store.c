@@ -613,13 +613,20 @@ static int env_check(const char *dir, const wsg_store_opts_t *opts, const wsg_st
         rb = NULL;
         goto leave;         /* aborted: nothing to write */
     }
-    /* A brand-new environment gets its main DB written once; its filter (empty) covers that
-     * commit, which is set before it as every writer does. */
-    wsg_filter_rebuild_publish(rb, (apr_uint64_t)mdb_txn_id(txn));
-    rb = NULL;
-    *what = "mdb_txn_commit";
-    rc = mdb_txn_commit(txn);
-    txn = NULL;
+    /* A brand-new environment gets its main DB written once (if the commit writes anything:
+     * it may not, and then the next writer's transaction has this one's id). The filter
+     * (empty) covers what is committed before it, and this commit once it is known to be one. */
+    {
+        apr_uint64_t id = (apr_uint64_t)mdb_txn_id(txn);
+        wsg_filter_rebuild_publish(rb, id - 1);
+        rb = NULL;
+        *what = "mdb_txn_commit";
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+        if (rc == 0 && filt && mdb_env_info(env, &info) == 0
+            && (apr_uint64_t)info.me_last_txnid == id)
+            wsg_filter_advance(filt, id);
+    }
 leave:
     wsg_filter_rebuild_discard(rb);
     if (txn)
@@ -1798,14 +1805,19 @@ int wsg_store_may_have(wsg_store_t *st, const wsg_addr_t *keys, int n)
 }
 
 /* Commit of every write transaction of the store: covered moves to it (its bits were set
- * before, with the writer lock held), and back if the commit fails. */
+ * before, with the writer lock held), and back if the commit fails. Callers commit only what
+ * wrote something: LMDB gives an empty commit no id of its own (the next transaction has the
+ * same), so covering it would cover the next writer's, which may not set bits; should one
+ * happen all the same, covered goes back at once. */
 static int txn_commit(wsg_store_t *st, MDB_txn *txn)
 {
     apr_uint64_t id = (apr_uint64_t)mdb_txn_id(txn);
     int moved = st->filt ? wsg_filter_advance(st->filt, id) : 0;
     int rc = mdb_txn_commit(txn);
+    MDB_envinfo info;
 
-    if (rc != 0 && moved)
+    if (moved && (rc != 0 || mdb_env_info(st->env, &info) != 0
+                  || (apr_uint64_t)info.me_last_txnid < id))
         wsg_filter_retreat(st->filt, id);
     return rc;
 }
@@ -1904,7 +1916,8 @@ static apr_status_t update_once(wsg_store_t *st, const wsg_addr_t *keys, int n,
         u->mask = mask;
         memcpy(u->after, recs, sizeof(recs[0]) * n);
     }
-    if (mask < 0) {
+    if (mask <= 0) {
+        /* Nothing to write (-1, or no record asked for): nothing to commit either. */
         mdb_txn_abort(txn);
         return APR_SUCCESS;
     }
@@ -2148,10 +2161,10 @@ static int purge_txn(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
         memcpy(m.purge_pos, pos, *pos_len);
         rc = meta_write(txn, st->dbi, &m);
     }
-    if (rc == 0)
+    if (rc == 0 && (del || nmig || use_meta))
         rc = txn_commit(st, txn);
     else
-        mdb_txn_abort(txn);
+        mdb_txn_abort(txn);     /* an error, or nothing written */
     if (rc == 0)
         *deleted = del;
     return rc;
