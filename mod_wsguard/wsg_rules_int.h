@@ -110,6 +110,13 @@ struct wsg_ruleset_t {
         int         req;        /* some rule requires it: the index decides */
         uint64_t    excl;       /* ungated rules (bit per index in ungated[]) that exclude it
                                  * (!ext.in=...) and need not be tested */
+        uint32_t    rule;       /* while building: the rule that requires it */
+        /* The rules that require it, when they are few: tested directly, each after its
+         * precheck, instead of the index (ndirect 0: the index decides). */
+        const uint32_t *direct;
+        const struct wsg_pre_t *dpre;
+        unsigned    ndirect;
+        int         direct_ua;  /* one of them has a User-Agent condition */
     }                  *gate_ext;
     uint32_t            gate_mask;
     /* The same slots for extensions of at most 8 bytes, keyed by the bytes themselves and the

@@ -498,16 +498,19 @@ typedef struct wsg_gate_slot_t gate_slot_t;
 
 typedef struct {
     apr_array_header_t *h;      /* gate_slot_t to insert */
+    uint32_t            rule;   /* the rule whose extensions are pushed */
 } gate_acc_t;
 
 static void gate_push(gate_acc_t *g, const char *s, size_t len, int req, uint64_t excl)
 {
     gate_slot_t *e = apr_array_push(g->h);
+    memset(e, 0, sizeof(*e));
     e->h = hash_lit(s, len, WSG_K_EQ, WSG_F_EXT);
     e->s = s;
     e->len = len;
     e->req = req;
     e->excl = excl;
+    e->rule = req ? g->rule : UINT32_MAX;
 }
 
 /* Whether condition c requires the request to have one of a set of extensions; with g, adds
@@ -625,10 +628,11 @@ static int pre_ac(apr_pool_t *p, const wsg_cond_t *c, wsg_pre_t *pc)
     return 1;
 }
 
-/* The precheck of an ungated rule: the positive literal condition (not on args) that rejects
- * most cheaply: an edge byte where the literals' bytes are rare, else a contains automaton,
- * else an edge byte however common. */
-static void pre_choose(apr_pool_t *p, const wsg_rule_t *r, wsg_pre_t *pc)
+/* The precheck of a rule the gate leaves to be tested: the positive literal condition (not on
+ * args; with no_ext, not on the extension the gate has matched) that rejects most cheaply: an
+ * edge byte where the literals' bytes are rare, else a contains automaton, else an edge byte
+ * however common. */
+static void pre_choose(apr_pool_t *p, const wsg_rule_t *r, int no_ext, wsg_pre_t *pc)
 {
     wsg_pre_t best, cand;
     unsigned j, bw = ~0u, w;
@@ -638,6 +642,9 @@ static void pre_choose(apr_pool_t *p, const wsg_rule_t *r, wsg_pre_t *pc)
     for (j = 0; j < r->ncond; j++) {
         const wsg_cond_t *c = &r->cond[j];
         if (c->neg || c->op == WSG_OP_RE || c->field == WSG_F_ARGS || c->nlits == 0)
+            continue;
+        /* no_ext: the gate has proved the extension already */
+        if (no_ext && c->field == WSG_F_EXT)
             continue;
         if (c->op == WSG_OP_CONTAINS) {
             if (ac < 0)
@@ -662,6 +669,32 @@ static void pre_choose(apr_pool_t *p, const wsg_rule_t *r, wsg_pre_t *pc)
         }
     }
     *pc = best;
+}
+
+static inline int pre_ac_hit(const wsg_pre_t *pc, const char *v, size_t vl);
+
+/* Whether the rule of precheck pc may match (then *skip is the condition it proved, or -1). */
+static inline int pre_pass(const wsg_pre_t *pc, const subj_t *sj, int *skip)
+{
+    const char *v;
+    size_t vl;
+
+    *skip = -1;
+    if (pc->kind == WSG_PRE_NONE)
+        return 1;
+    /* Most rules stop here: a length, one byte, or one pass of a table. */
+    v = sj->s[pc->field];
+    vl = sj->len[pc->field];
+    if (!v || vl < pc->minlen)
+        return 0;
+    if (pc->kind == WSG_PRE_EDGE) {
+        unsigned char e = wsg_lc[(unsigned char)v[pc->suffix ? vl - 1 - pc->pos : pc->pos]];
+        return (pc->edge[e >> 5] & (1u << (e & 31))) != 0;
+    }
+    if (!pre_ac_hit(pc, v, vl))
+        return 0;
+    *skip = pc->cidx;           /* proven: the automaton is exact */
+    return 1;
 }
 
 /* Runs a PRE_AC precheck over v: 1 when one of its literals occurs (the condition holds). */
@@ -765,6 +798,73 @@ static inline uint64_t path_gate_hits(const wsg_ruleset_t *rs, const char *v, si
 
 static void build_gate8(apr_pool_t *p, wsg_ruleset_t *rs);
 
+#define WSG_DIRECT_MAX 8     /* rules requiring one extension tested directly, at most */
+
+/* The gate slot of an extension pushed as e (it is there: build_gate put it). */
+static gate_slot_t *slot_of_entry(wsg_ruleset_t *rs, const gate_slot_t *e)
+{
+    uint32_t pos;
+
+    for (pos = (uint32_t)e->h & rs->gate_mask; rs->gate_ext[pos].h; pos = (pos + 1) & rs->gate_mask)
+        if (rs->gate_ext[pos].h == e->h && rs->gate_ext[pos].len == e->len
+            && !memcmp(rs->gate_ext[pos].s, e->s, e->len))
+            return &rs->gate_ext[pos];
+    return NULL;
+}
+
+/* Per slot, the rules that require its extension, with their prechecks, when there are at most
+ * WSG_DIRECT_MAX of them (a site's css, js and images: one or two rules each); else none, and
+ * the index decides as before. */
+static void build_direct(apr_pool_t *p, wsg_ruleset_t *rs, const apr_array_header_t *entries)
+{
+    unsigned i, j;
+
+    for (i = 0; i <= rs->gate_mask; i++) {
+        gate_slot_t *sl = &rs->gate_ext[i];
+        if (!sl->h)
+            continue;
+        if (sl->ndirect > WSG_DIRECT_MAX * 4) {     /* with repeats: surely too many */
+            sl->ndirect = 0;
+            continue;
+        }
+        sl->direct = apr_pcalloc(p, (sl->ndirect + 1) * sizeof(uint32_t));
+        sl->ndirect = 0;
+    }
+    for (i = 0; i < (unsigned)entries->nelts; i++) {
+        const gate_slot_t *e = &APR_ARRAY_IDX(entries, i, gate_slot_t);
+        gate_slot_t *sl;
+        uint32_t *list;
+        if (e->rule == UINT32_MAX || !(sl = slot_of_entry(rs, e)) || !sl->direct)
+            continue;
+        list = (uint32_t *)sl->direct;
+        for (j = 0; j < sl->ndirect && list[j] != e->rule; j++)
+            ;
+        if (j == sl->ndirect)
+            list[sl->ndirect++] = e->rule;
+    }
+    for (i = 0; i <= rs->gate_mask; i++) {
+        gate_slot_t *sl = &rs->gate_ext[i];
+        wsg_pre_t *pre;
+        if (!sl->h || !sl->direct)
+            continue;
+        if (sl->ndirect > WSG_DIRECT_MAX || !sl->ndirect) {
+            sl->direct = NULL;
+            sl->ndirect = 0;
+            continue;
+        }
+        pre = apr_pcalloc(p, sl->ndirect * sizeof(*pre));
+        for (j = 0; j < sl->ndirect; j++) {
+            const wsg_rule_t *r = rs->r[sl->direct[j]];
+            unsigned c;
+            pre_choose(p, r, 1, &pre[j]);
+            for (c = 0; c < r->ncond; c++)
+                if (r->cond[c].field == WSG_F_UA)
+                    sl->direct_ua = 1;
+        }
+        sl->dpre = pre;
+    }
+}
+
 static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
 {
     apr_array_header_t *ung = apr_array_make(p, 8, sizeof(uint32_t));
@@ -782,8 +882,10 @@ static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
                 best = (int)j;
         if (best < 0)
             *(uint32_t *)apr_array_push(ung) = i;
-        else
+        else {
+            g.rule = i;
             cond_exts(&r->cond[best], &g);
+        }
     }
     rs->gate_on = ung->nelts <= WSG_GATE_MAX_UNGATED;
     if (!rs->gate_on)
@@ -819,7 +921,10 @@ static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
             sl->req |= e->req;
             sl->excl |= e->excl;
         }
+        if (e->rule != UINT32_MAX)
+            sl->ndirect++;          /* counted now (with repeats), listed below */
     }
+    build_direct(p, rs, g.h);
     rs->ungated = (uint32_t *)ung->elts;
     rs->nungated = (unsigned)ung->nelts;
     build_path_gate(p, rs);
@@ -828,7 +933,7 @@ static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
         wsg_pre_t *pre = apr_pcalloc(p, (rs->nungated + 1) * sizeof(*pre));
         for (k = 0; k < rs->nungated; k++) {
             const wsg_rule_t *r = rs->r[rs->ungated[k]];
-            pre_choose(p, r, &pre[k]);
+            pre_choose(p, r, 0, &pre[k]);
             for (j = 0; j < r->ncond; j++)
                 if (r->cond[j].field == WSG_F_UA)
                     rs->ungated_ua = 1;
@@ -1180,13 +1285,15 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
         const gate_slot_t *sl = elen <= 8 ? gate8_find(rs, ext, elen) : gate_find(rs, ext, elen);
         int exact = sl && (elen <= 8 || (sl->len == elen && ci_eq(ext, sl->s, elen)));
 
-        if (!sl || (exact && !sl->req)) {
-            /* No rule that requires an extension can match: only those that require none and
-             * do not exclude this one, each rejected by its cheapest condition (length, edge
-             * byte). (A rule list per extension, tested directly, was tried: slower than the
-             * index as soon as a rule has a long contains list.) */
+        if (!sl || (exact && (!sl->req || sl->ndirect))) {
+            /* No rule that requires an extension can match (or only the few that require this
+             * one, tested directly): only those that require none and do not exclude this one,
+             * each rejected by its cheapest condition (length, edge byte, one automaton). (A
+             * rule list per extension tested with literal tests only was tried: slower than the
+             * index as soon as a rule has a long contains list; the automaton prechecks fix
+             * that.) */
             uint64_t excl = exact ? sl->excl : 0;
-            if (rs->ungated_ua)
+            if (rs->ungated_ua || (exact && sl->direct_ua))
                 subj_ua(&sj);
             /* Rules on the path: one pass of the automaton says which can match. */
             if (rs->path_rules && sj.s[WSG_F_PATH]) {
@@ -1199,31 +1306,23 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
                 }
             }
             for (u = 0; u < rs->nother; u++) {
-                const wsg_pre_t *pc;
-                int skip = -1;
+                int skip;
                 i = rs->other[u];
-                pc = &rs->ungated_pre[i];
                 if (excl & ((uint64_t)1 << i))
                     continue;
-                if (pc->kind != WSG_PRE_NONE) {
-                    /* Most rules stop here: a length, one byte, or one pass of a table. */
-                    const char *v = sj.s[pc->field];
-                    size_t vl = sj.len[pc->field];
-                    if (!v || vl < pc->minlen)
-                        continue;
-                    if (pc->kind == WSG_PRE_EDGE) {
-                        unsigned char e = wsg_lc[(unsigned char)v[pc->suffix ? vl - 1 - pc->pos
-                                                                             : pc->pos]];
-                        if (!(pc->edge[e >> 5] & (1u << (e & 31))))
-                            continue;
-                    }
-                    else if (!pre_ac_hit(pc, v, vl))
-                        continue;
-                    else
-                        skip = pc->cidx;    /* proven: the automaton is exact */
-                }
-                if (rule_test(rs, rs->r[rs->ungated[i]], &sj, skip))
+                if (pre_pass(&rs->ungated_pre[i], &sj, &skip)
+                    && rule_test(rs, rs->r[rs->ungated[i]], &sj, skip))
                     ms.m[ms.nm++] = rs->ungated[i];     /* nungated <= WSG_LOCAL_MATCHES */
+            }
+            for (u = 0; exact && u < sl->ndirect; u++) {
+                int skip;
+                if (pre_pass(&sl->dpre[u], &sj, &skip)
+                    && rule_test(rs, rs->r[sl->direct[u]], &sj, skip)) {
+                    if (ms.nm < WSG_LOCAL_MATCHES)
+                        ms.m[ms.nm++] = sl->direct[u];
+                    else
+                        ms.extra++;
+                }
             }
             goto matched;
         }
