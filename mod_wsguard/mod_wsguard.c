@@ -102,11 +102,42 @@ static void policy_from_conf(wsg_gen_t *G, const wsg_srv_conf_t *sc)
     G->store_opts.map_size = sc->map_size;
 }
 
+/* What wsguardctl needs to speak for this server, recorded in the state by prepare. The
+ * policy directives are global, so one server's policy per state directory: several httpd
+ * instances sharing one directory overwrite each other's at each start (the last one to
+ * start is what the CLI follows); the engine recorded is the main server's. */
+static void policy_record(const wsg_gen_t *G, const wsg_srv_conf_t *sc, server_rec *s,
+                          wsg_store_policy_t *pol)
+{
+    memset(pol, 0, sizeof(*pol));
+    pol->engine = wsg_glue_srv_engine(sc);
+    pol->ratelimit = G->policy.ratelimit;
+    pol->ban = G->policy.ban;
+    pol->prefix_ban = G->policy.prefix_ban;
+    pol->miss_score = G->miss_score;
+    pol->ban_time = G->policy.ban_time;
+    pol->ban_max = G->policy.ban_max;
+    pol->halflife = G->policy.halflife;
+    pol->written = apr_time_now();
+    if (!sc->event_log)
+        pol->event_log_kind = WSG_STORE_LOG_NONE;
+    else if (*sc->event_log == '|')
+        pol->event_log_kind = WSG_STORE_LOG_PIPE;
+    else if (strlen(sc->event_log) < sizeof(pol->event_log)) {
+        pol->event_log_kind = WSG_STORE_LOG_FILE;
+        apr_cpystrn(pol->event_log, sc->event_log, sizeof(pol->event_log));
+    }
+    if (s->server_hostname)
+        apr_cpystrn(pol->server, s->server_hostname, sizeof(pol->server));
+}
+
 static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     wsg_srv_conf_t *sc = ap_get_module_config(s->module_config, &wsguard_module);
     wsg_gen_t *G = sc->gen;
     const char *err = NULL, *notice = NULL;
+    wsg_store_policy_t spol;
+    wsg_store_prep_t prep;
     apr_status_t rv;
     int rc = OK;
 
@@ -130,9 +161,21 @@ static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
         wsg_open_event_log(G, pconf, s, sc->event_log);
     /* 5. The LMDB state, prepared as root before the children open it as httpd's user. */
     /* The children switch to User/Group only when httpd starts as root; else they run as we do. */
-    rv = wsg_store_prepare_ex(ptemp, G->state_dir, &G->store_opts,
-                              geteuid() == 0 ? (long)ap_unixd_config.user_id : -1,
-                              geteuid() == 0 ? (long)ap_unixd_config.group_id : -1, &notice, &err);
+    policy_record(G, sc, s, &spol);
+    memset(&prep, 0, sizeof(prep));
+    prep.policy = &spol;
+    prep.read_gid = sc->state_gid;
+    rv = wsg_store_prepare_with(ptemp, G->state_dir, &G->store_opts,
+                                geteuid() == 0 ? (long)ap_unixd_config.user_id : -1,
+                                geteuid() == 0 ? (long)ap_unixd_config.group_id : -1, &prep, &err);
+    notice = prep.notice;
+    if (prep.warning)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(19409)
+                     "state in %s: %s", G->state_dir, prep.warning);
+    if (sc->state_gid >= 0 && geteuid() != 0)
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(19410)
+                     "WSGuardStateGroup %s ignored: only httpd started as root can give the "
+                     "state to a group", sc->state_group);
     if (notice)
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, APLOGNO(19408)
                      "state in %s was damaged and has been started afresh: %s", G->state_dir, notice);
@@ -471,6 +514,28 @@ static int refuse_banned(request_rec *r, wsg_req_state_t *st, const wsg_inspect_
     return DONE;
 }
 
+/* A range ban (wsguardctl ban 192.0.2.0/16) holding the client: a separate lookup, which costs
+ * one comparison of times while no range ban exists (wsg_store_range_get). DONE or
+ * HTTP_FORBIDDEN when refused, else DECLINED. Only where the server enforces. */
+static int range_refused(request_rec *r, wsg_srv_conf_t *sc, wsg_gen_t *G, const wsg_addr_t *addr)
+{
+    wsg_req_state_t *st;
+    wsg_inspect_t ix;
+    wsg_rec_t rrec;
+
+    if (wsg_store_range_get(G->store, addr, r->request_time, &rrec, NULL) != APR_SUCCESS
+        || (rrec.flags & WSG_RF_DETECT) || wsg_glue_srv_engine(sc) != WSG_ENGINE_ON)
+        return DECLINED;
+    st = apr_pcalloc(r->pool, sizeof(*st));
+    st->gen = G;
+    st->addr = *addr;
+    wsg_addr_prefix(addr, &st->prefix);
+    set_state(r, st);
+    memset(&ix, 0, sizeof(ix));
+    ix.status = HTTP_FORBIDDEN;
+    return refuse_banned(r, st, &ix);
+}
+
 /* quick_handler, the first hook after post_read_request (where mod_remoteip sets the client
  * address) and before any translation or mapping: who is it, and are they banned? One read
  * transaction (the address and its prefix), no write. A client without records (nearly every
@@ -485,6 +550,7 @@ static int wsg_quick_handler(request_rec *r, int lookup_uri)
     int found[2];
     wsg_facts_t f;
     wsg_inspect_t ix;
+    int rc;
 
     /* State is set up even when the server's engine is Off: a <Location> may turn it On. */
     if (!G->ready || lookup_uri || r->main || r->prev)
@@ -494,6 +560,8 @@ static int wsg_quick_handler(request_rec *r, int lookup_uri)
         set_state(r, &mark_skip);
         return DECLINED;
     }
+    if ((rc = range_refused(r, sc, G, &keys[0])) != DECLINED)
+        return rc;
     /* The filter first: a client without records costs a hash and two loads, no LMDB read. */
     if (!wsg_store_may_have(G->store, keys, 2)
         || wsg_store_get_many(G->store, keys, 2, recs, found) != APR_SUCCESS

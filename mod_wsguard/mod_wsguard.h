@@ -62,6 +62,8 @@ typedef struct wsg_srv_conf_t {
     apr_size_t   map_size;             /* 0: unset */
     const char  *event_log;
     int          rules_set;
+    long         state_gid;            /* WSGuardStateGroup; -1: unset */
+    const char  *state_group;
 } wsg_srv_conf_t;
 
 extern const command_rec wsg_glue_cmds[];

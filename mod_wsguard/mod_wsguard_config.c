@@ -8,6 +8,7 @@
 
 #include <apr_strings.h>
 #include <apr_file_info.h>
+#include <apr_user.h>
 
 #include "wsg_util.h"
 #include "mod_wsguard.h"
@@ -49,6 +50,7 @@ void *wsg_glue_create_srv_conf(apr_pool_t *p, server_rec *s)
     sc->ratelimit = sc->ban = -1;
     sc->ban_time = sc->ban_max = sc->halflife = -1;
     sc->prefix_ban = sc->miss_score = -1;
+    sc->state_gid = -1;
     return sc;
 }
 
@@ -259,6 +261,26 @@ static const char *set_event_log(cmd_parms *cmd, void *dconf, const char *arg)
     return NULL;
 }
 
+/* WSGuardStateGroup GROUP: members may read the state (wsguardctl list, show, stats, top,
+ * export, report) without root; resolved now so configtest names an unknown group. */
+static const char *set_state_group(cmd_parms *cmd, void *dconf, const char *arg)
+{
+    const char *err;
+    wsg_srv_conf_t *sc = global_conf(cmd, &err);
+    apr_gid_t gid;
+
+    if (err)
+        return err;
+    if (apr_gid_get(&gid, arg, cmd->temp_pool) != APR_SUCCESS)
+        return apr_psprintf(cmd->pool, "%s: no such group '%s'", cmd->cmd->name, arg);
+    if (gid == 0)
+        return apr_psprintf(cmd->pool, "%s: '%s' is the root group; name the group of the "
+                            "readers (e.g. adm)", cmd->cmd->name, arg);
+    sc->state_gid = (long)gid;
+    sc->state_group = apr_pstrdup(cmd->pool, arg);
+    return NULL;
+}
+
 static const char *set_prefix_ban(cmd_parms *cmd, void *dconf, const char *arg)
 {
     const char *err;
@@ -311,6 +333,9 @@ const command_rec wsg_glue_cmds[] = {
                     "rule files: a file, a directory (its *.rules) or a glob; repeatable"),
     AP_INIT_TAKE1("WSGuardStateDir", set_state_dir, NULL, RSRC_CONF,
                   "directory of the LMDB environment holding per-address state"),
+    AP_INIT_TAKE1("WSGuardStateGroup", set_state_group, NULL, RSRC_CONF,
+                  "GROUP whose members may read the state (data.mdb group-readable, never "
+                  "group-writable)"),
     AP_INIT_TAKE2("WSGuardThresholds", set_thresholds, NULL, RSRC_CONF,
                   "RATELIMIT BAN: scores at which 429s start (or 'off') and at which a client is banned"),
     AP_INIT_TAKE12("WSGuardBanTime", set_ban_time, NULL, RSRC_CONF,

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <apr_general.h>
 #include <apr_strings.h>
 #include "wsg_cli.h"
@@ -23,7 +24,7 @@ static const wsg_cli_verb_t verbs[] = {
     { "show",   wsg_cli_show,   "show IP|PREFIX [--json] [--halflife DUR]\n"
                                 "      one record in full" },
     { "ban",    wsg_cli_ban,    "ban IP|CIDR [--for DUR] [--reason TEXT]\n"
-                                "      ban now on every worker (default: the policy's ban time)" },
+                                "      ban now on every worker (default: the server's ban time); any CIDR" },
     { "unban",  wsg_cli_unban,  "unban IP|CIDR\n"
                                 "      lift a ban and clear the score" },
     { "stats",  wsg_cli_stats,  "stats [--json] [--halflife DUR]\n"
@@ -88,6 +89,27 @@ static int become_owner(uid_t uid, gid_t gid, int for_good)
     return geteuid() == uid && getegid() == gid ? 0 : EPERM;
 }
 
+/* Why a user who is neither root nor the owner could not open the state: what to do about it. */
+static const char *group_hint(wsg_cli_t *cli, int writable)
+{
+    uid_t me = geteuid();
+    struct stat sb;
+    char path[4096];
+    long owner = stat(cli->state_dir, &sb) == 0 ? (long)sb.st_uid : -1;
+
+    if (me == 0 || (long)me == owner)
+        return "";
+    if (writable)
+        return apr_psprintf(cli->pool, "\n(this verb writes the state: run it as root or as the "
+                            "state's owner)");
+    snprintf(path, sizeof(path), "%s/data.mdb", cli->state_dir);
+    if (access(path, R_OK) != 0)
+        return apr_psprintf(cli->pool, "\n(uid %ld may not read %s: reading the state needs "
+                            "root, its owner, or membership of the group the server names with "
+                            "WSGuardStateGroup)", (long)me, path);
+    return "";
+}
+
 wsg_store_t *wsg_cli_store(wsg_cli_t *cli, int writable)
 {
     wsg_store_t *st = NULL;
@@ -99,20 +121,27 @@ wsg_store_t *wsg_cli_store(wsg_cli_t *cli, int writable)
     int nsaved = -1, e;
     gid_t saved_egid = getegid();
     uid_t owner;
+    int drop_later = 0;
 
     opts.readonly = !writable;
     if (wsg_store_dir_check(cli->pool, cli->state_dir, &d, &err) != APR_SUCCESS) {
-        fprintf(cli->err, "wsguardctl: refusing the state in %s: %s\n", cli->state_dir,
-                err ? err : "unknown error");
+        fprintf(cli->err, "wsguardctl: refusing the state in %s: %s%s\n", cli->state_dir,
+                err ? err : "unknown error", group_hint(cli, writable));
         return NULL;
     }
     owner = (uid_t)wsg_store_dir_uid(d);
+    /* A writing verb opens the server's event log for its audit line as root, after the store
+     * (whose policy names it) and before giving root up for good. The descriptor stays open
+     * after the switch; the process is then not dumpable (the kernel's rule for a process
+     * that changed its ids), so the owner cannot take it over with ptrace. */
+    drop_later = writable && !cli->keep_root && geteuid() == 0 && owner != 0;
     if (geteuid() == 0 && owner != 0) {
-        if (cli->keep_root && (nsaved = getgroups(64, saved_groups)) < 0) {
+        if ((cli->keep_root || drop_later) && (nsaved = getgroups(64, saved_groups)) < 0) {
             fprintf(cli->err, "wsguardctl: getgroups: %s\n", strerror(errno));
             return NULL;
         }
-        if ((e = become_owner(owner, (gid_t)wsg_store_dir_gid(d), !cli->keep_root)) != 0) {
+        if ((e = become_owner(owner, (gid_t)wsg_store_dir_gid(d),
+                              !cli->keep_root && !drop_later)) != 0) {
             fprintf(cli->err, "wsguardctl: cannot switch to uid %ld gid %ld, the owner of %s, "
                     "to open the state: %s\n", wsg_store_dir_uid(d), wsg_store_dir_gid(d),
                     cli->state_dir, strerror(e));
@@ -127,9 +156,24 @@ wsg_store_t *wsg_cli_store(wsg_cli_t *cli, int writable)
         return NULL;
     }
     if (rv != APR_SUCCESS) {
-        fprintf(cli->err, "wsguardctl: cannot open state in %s: %s\n", cli->state_dir,
-                err ? err : "unknown error");
+        fprintf(cli->err, "wsguardctl: cannot open state in %s: %s%s\n", cli->state_dir,
+                err ? err : "unknown error", group_hint(cli, writable));
         return NULL;
+    }
+    wsg_cli_policy_apply(cli, st);
+    if (writable) {
+        if (geteuid() == 0)
+            wsg_cli_audit_open_log(cli);
+        else
+            cli->audit_why = "not run as root (the event log is root's)";
+        if (drop_later && (e = become_owner(owner, (gid_t)wsg_store_dir_gid(d), 1)) != 0) {
+            fprintf(cli->err, "wsguardctl: cannot switch to uid %ld gid %ld, the owner of %s: "
+                    "%s\n", wsg_store_dir_uid(d), wsg_store_dir_gid(d), cli->state_dir,
+                    strerror(e));
+            wsg_store_close(st);
+            return NULL;
+        }
+        wsg_cli_audit_open_state(cli);
     }
     return st;
 }
@@ -153,6 +197,8 @@ int main(int argc, const char *const *argv)
     cli.state_dir = env && *env ? env : WSG_DEFAULT_STATE_DIR;
     cli.out = stdout;
     cli.err = stderr;
+    cli.audit_fd = -1;
+    cli.caller_uid = (long)getuid();
     wsg_policy_defaults(&cli.policy);
 
     while (i < argc && argv[i][0] == '-') {

@@ -20,6 +20,15 @@ typedef struct wsg_cli_t {
     FILE            *err;
     int              keep_root;    /* the verb needs root after opening the store (export -o):
                                     * switch to the state's owner only while opening it */
+    /* the server's policy (wsg_cli_server.c): what the state records, applied to policy */
+    int              have_server;  /* a policy record was found and applied */
+    wsg_store_policy_t server;
+    apr_interval_time_t halflife_opt; /* --halflife given (> 0): wins over the record */
+    /* the audit trail of ban, unban, import, purge (wsg_cli_server.c) */
+    int              audit_fd;     /* -1: none could be opened */
+    const char      *audit_path;
+    const char      *audit_why;    /* why the event log is not where the trail goes */
+    long             caller_uid;   /* getuid() at start: who ran it (before any switch) */
 } wsg_cli_t;
 
 /* Every verb: argv[0] is the verb; returns the process exit status (0 ok, 1 failure, 2 usage). */
@@ -30,6 +39,26 @@ typedef int (*wsg_cli_verb_fn)(wsg_cli_t *cli, int argc, const char *const *argv
  * group or others) and, when run as root, opens it as the directory's owner: for good (setgid,
  * setuid) unless cli->keep_root, then with the effective ids only, restored after the open. */
 wsg_store_t *wsg_cli_store(wsg_cli_t *cli, int writable);
+
+/* wsg_cli_server.c: the CLI speaks for the server.
+ * Applies the policy the server recorded in st to cli->policy (thresholds, ban time and max,
+ * half-life, prefix ban), --halflife still winning; cli->have_server says whether there was one. */
+void wsg_cli_policy_apply(wsg_cli_t *cli, wsg_store_t *st);
+/* The same from a read-only look at the state before the verb opens it (import: its default
+ * ban length and cap are the server's); silent when the state cannot be opened. */
+void wsg_cli_policy_peek(wsg_cli_t *cli);
+/* One line saying whose policy the verb used (for stats). */
+const char *wsg_cli_policy_note(wsg_cli_t *cli);
+/* Opens the audit trail for a writing verb: the server's event log when the policy names a
+ * file that is one (see wsg_cli_server.c for what is checked; called while still root), else
+ * phase 2 (after the switch to the state's owner) STATEDIR/audit.log. */
+void wsg_cli_audit_open_log(wsg_cli_t *cli);
+void wsg_cli_audit_open_state(wsg_cli_t *cli);
+/* Appends one JSON line (the event log's format, "event":"admin") saying who (uid, user,
+ * SUDO_USER), what (action), on what (target), why (reason), how many records, with the
+ * verb's arguments. A failure is said on stderr; the action stands. */
+void wsg_cli_audit(wsg_cli_t *cli, const char *action, const char *target, const char *reason,
+                   long count, apr_time_t ban_until, int argc, const char *const *argv);
 
 /* Parses a duration "90", "90s", "15m", "2h", "7d" into *out; APR_EINVAL if malformed. */
 apr_status_t wsg_cli_parse_duration(const char *text, apr_interval_time_t *out);

@@ -105,7 +105,7 @@ static int opt_halflife(wsg_cli_t *cli, int argc, const char *const *argv, int *
         return 0;
     if (*i + 1 >= argc || wsg_cli_parse_duration(argv[*i + 1], &d) != APR_SUCCESS || d <= 0)
         return -1;
-    cli->policy.halflife = d;
+    cli->policy.halflife = cli->halflife_opt = d;
     *i += 1;
     return 1;
 }
@@ -154,6 +154,8 @@ static apr_status_t collect(wsg_cli_t *cli, wsg_store_t *st, apr_time_t now, int
     c.now = now;
     c.banned_only = banned_only;
     rv = wsg_store_iterate(st, collect_cb, &c);
+    if (rv == APR_SUCCESS)
+        rv = wsg_store_range_iterate(st, collect_cb, &c);   /* range bans: rows of their own */
     if (rv != APR_SUCCESS) {
         fprintf(cli->err, "wsguardctl: reading the store in %s failed: %s\n", cli->state_dir,
                 wsg_store_strerror(rv));
@@ -264,10 +266,12 @@ static int list_or_top(wsg_cli_t *cli, int argc, const char *const *argv, int is
         else
             fprintf(cli->out,
                     "usage: wsguardctl list [--banned] [--json] [--halflife DUR]\n\n"
-                    "Every tracked address and /24 or /64 prefix, highest score first:\n"
-                    "  ADDRESS/PREFIX  the client address, or a prefix as 192.0.2.0/24\n"
-                    "  SCORE           the score now, decayed with the half-life (default the\n"
-                    "                  module's; --halflife DUR if the server sets another)\n"
+                    "Every tracked address and /24 or /64 prefix, and the range bans, highest\n"
+                    "score first:\n"
+                    "  ADDRESS/PREFIX  the client address, a prefix as 192.0.2.0/24, or a range\n"
+                    "                  ban as 192.0.0.0/16\n"
+                    "  SCORE           the score now, decayed with the server's half-life (as\n"
+                    "                  recorded in the state; --halflife DUR for another)\n"
                     "  HITS            scored requests\n"
                     "  BAN-LEFT        time left of the ban in force, '-' if none\n"
                     "  BANS            bans so far (escalation)\n"
@@ -376,6 +380,99 @@ static void show_text(wsg_cli_t *cli, const cli_row_t *r, const wsg_addr_t *pfx,
                    "may be a web shell on this server. Check the event log.\n");
 }
 
+/* ---- range bans (a CIDR other than an address, /24 or /64: one record, never expanded) ---- */
+
+typedef struct {
+    wsg_addr_t net;
+    wsg_rec_t  rec;
+    int        found;
+} range_find_t;
+
+static int range_exact_cb(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
+{
+    range_find_t *f = baton;
+    if (key->family == f->net.family && key->bits == f->net.bits
+        && !memcmp(key->bytes, f->net.bytes, sizeof(key->bytes))) {
+        f->rec = *rec;
+        f->found = 1;
+        return 1;
+    }
+    return 0;
+}
+
+/* The range record of exactly net (host bits cleared first). */
+static int range_lookup(wsg_store_t *st, const wsg_addr_t *net, wsg_rec_t *out)
+{
+    range_find_t f;
+    unsigned i, w = net->family == 4 ? 32 : 128;
+
+    memset(&f, 0, sizeof(f));
+    f.net = *net;
+    for (i = f.net.bits; i < w; i++)
+        f.net.bytes[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
+    if (wsg_store_range_iterate(st, range_exact_cb, &f) != APR_SUCCESS || !f.found)
+        return 0;
+    *out = f.rec;
+    return 1;
+}
+
+static int show_range(wsg_cli_t *cli, const wsg_addr_t *net, int json)
+{
+    wsg_store_t *st;
+    cli_row_t row;
+    apr_time_t now;
+
+    if (!(st = wsg_cli_store(cli, 0)))
+        return 1;
+    now = apr_time_now();
+    memset(&row, 0, sizeof(row));
+    if (!range_lookup(st, net, &row.rec)) {
+        fprintf(cli->err, "wsguardctl show: no range ban %s in the store\n",
+                fmt_addr(cli->pool, net));
+        return 1;
+    }
+    row.key = *net;
+    {
+        unsigned i, w = row.key.family == 4 ? 32 : 128;
+        for (i = row.key.bits; i < w; i++)
+            row.key.bytes[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
+    }
+    row.score = 0;
+    if (json) {
+        json_t *o = row_json(cli->pool, &row, now, 1);
+        if (o)
+            json_object_set_new(o, "range", json_true());
+        return print_json(cli, o);
+    }
+    fprintf(cli->out, "%-14s %s (a range ban: one record for every address inside)\n", "range",
+            fmt_addr(cli->pool, &row.key));
+    if (row.rec.ban_until > now)
+        fprintf(cli->out, "%-14s until %s (%s left)\n", "banned", fmt_time(cli->pool,
+                row.rec.ban_until), fmt_dur(cli->pool, row.rec.ban_until - now));
+    else
+        fprintf(cli->out, "%-14s no, ended %s\n", "banned", fmt_time(cli->pool, row.rec.ban_until));
+    fprintf(cli->out, "%-14s %s\n", "first banned", fmt_time(cli->pool, row.rec.first_seen));
+    fprintf(cli->out, "%-14s %u\n", "bans", (unsigned)row.rec.ban_count);
+    fprintf(cli->out, "%-14s %s\n", "flags", fmt_flags(cli->pool, row.rec.flags));
+    fprintf(cli->out, "%-14s %s\n", "source",
+            row.rec.source[0] ? source_text(cli->pool, &row.rec, 1) : "-");
+    return 0;
+}
+
+/* For show of an address or prefix: a range ban in force holding it. */
+static void show_covering_range(wsg_cli_t *cli, wsg_store_t *st, const wsg_addr_t *key,
+                                apr_time_t now, FILE *o)
+{
+    wsg_rec_t rec;
+    wsg_addr_t net;
+
+    if (wsg_store_range_get(st, key, now, &rec, &net) == APR_SUCCESS)
+        fprintf(o, "inside the range ban %s (%s left%s%s): 'wsguardctl show %s'\n",
+                fmt_addr(cli->pool, &net), fmt_dur(cli->pool, rec.ban_until - now),
+                rec.source[0] ? ", " : "", rec.source[0] ? source_text(cli->pool, &rec, 1) : "",
+                fmt_addr(cli->pool, &net));
+}
+
 int wsg_cli_show(wsg_cli_t *cli, int argc, const char *const *argv)
 {
     const char *target = NULL;
@@ -414,6 +511,8 @@ int wsg_cli_show(wsg_cli_t *cli, int argc, const char *const *argv)
         return usage_error(cli, "show", "which address?", NULL);
     if (wsg_addr_parse(target, &key) != APR_SUCCESS)
         return usage_error(cli, "show", "not an IP address or prefix:", target);
+    if (wsg_store_is_range(&key))
+        return show_range(cli, &key, json);
     if (wsg_addr_is_prefix(&key))
         wsg_addr_prefix(&key, &key);   /* 192.0.2.7/24 means the prefix record 192.0.2.0/24 */
     if (!(st = wsg_cli_store(cli, 0)))
@@ -424,6 +523,7 @@ int wsg_cli_show(wsg_cli_t *cli, int argc, const char *const *argv)
     rv = wsg_store_get(st, &key, &row.rec);
     if (rv == APR_NOTFOUND) {
         fprintf(cli->err, "wsguardctl show: %s is not in the store\n", fmt_addr(cli->pool, &key));
+        show_covering_range(cli, st, &key, now, cli->err);
         wsg_addr_prefix(&key, &pfx);
         if (!wsg_addr_is_prefix(&key) && wsg_store_get(st, &pfx, &prec) == APR_SUCCESS)
             fprintf(cli->err, "its prefix %s is: score %.2f, %s ('wsguardctl show %s')\n",
@@ -454,6 +554,7 @@ int wsg_cli_show(wsg_cli_t *cli, int argc, const char *const *argv)
         return print_json(cli, o);
     }
     show_text(cli, &row, &pfx, pfx_found, &prec, now);
+    show_covering_range(cli, st, &key, now, cli->out);
     return 0;
 }
 
@@ -518,6 +619,90 @@ static int ban_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
     return mask;
 }
 
+/* Which CIDRs become a range ban: those shorter than a /24 or /64 (a /16, a /48), and longer
+ * ones with more addresses than WSG_CLI_MAX_KEYS (an IPv6 /96). A /25../31 (IPv6 /116../127)
+ * is still its address records, which also carry scores and escalation. */
+static int is_range_ban(apr_pool_t *p, const wsg_addr_t *net)
+{
+    apr_array_header_t *keys;
+    const char *err;
+
+    if (!wsg_store_is_range(net))
+        return 0;
+    if (net->bits < (net->family == 4 ? 24 : 64))
+        return 1;
+    return wsg_export_cidr_keys(p, net, WSG_CLI_MAX_KEYS, &keys, &err) != APR_SUCCESS;
+}
+
+/* ban / unban of a range: one record (wsg_store_range_update), never expanded. An unban also
+ * lifts the address and prefix records inside the range when there are few enough to list. */
+static int range_ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv,
+                              const char *target, const wsg_addr_t *net, banop_t *b,
+                              const char *reason, int unban)
+{
+    const char *verb = argv[0], *err = NULL;
+    apr_array_header_t *keys;
+    wsg_store_t *st;
+    apr_status_t rv;
+    wsg_addr_t m = *net;
+    unsigned bit, w = m.family == 4 ? 32 : 128;
+    int i, had_range;
+
+    for (bit = m.bits; bit < w; bit++)       /* 192.0.2.7/16 means 192.0.0.0/16 */
+        m.bytes[bit / 8] &= (unsigned char)~(0x80u >> (bit % 8));
+    net = &m;
+    /* Everything, or a good part of the Internet: a typo rather than what an admin means. */
+    if (!unban && m.bits < (m.family == 4 ? 8 : 16)) {
+        fprintf(cli->err, "wsguardctl ban: %s is shorter than /%d: refusing a ban of that much of "
+                "the address space\n", target, m.family == 4 ? 8 : 16);
+        return 2;
+    }
+    if (!(st = wsg_cli_store(cli, 1)))
+        return 1;
+    b->pol = &cli->policy;
+    b->now = apr_time_now();
+    b->reason = reason;
+    b->unban = unban;
+    if (!unban) {
+        rv = wsg_store_range_update(st, net, ban_fn, b);
+        if (rv != APR_SUCCESS) {
+            fprintf(cli->err, "wsguardctl ban: writing the range %s failed: %s\n", target,
+                    wsg_store_strerror(rv));
+            return 1;
+        }
+        fprintf(cli->out, "banned %s for %s (a range: 1 record)\n", fmt_addr(cli->pool, net),
+                fmt_dur(cli->pool, b->last_len));
+        wsg_cli_audit(cli, "ban", target, reason, 1, b->now + b->last_len, argc, argv);
+        return 0;
+    }
+    rv = wsg_store_range_delete(st, net);
+    if (rv != APR_SUCCESS && rv != APR_NOTFOUND) {
+        fprintf(cli->err, "wsguardctl unban: deleting the range %s failed: %s\n", target,
+                wsg_store_strerror(rv));
+        return 1;
+    }
+    had_range = rv == APR_SUCCESS;
+    if (wsg_export_cidr_keys(cli->pool, net, WSG_CLI_MAX_KEYS, &keys, &err) == APR_SUCCESS) {
+        for (i = 0; i < keys->nelts; i += 4) {
+            int n = keys->nelts - i < 4 ? keys->nelts - i : 4;
+            rv = wsg_store_update(st, &APR_ARRAY_IDX(keys, i, wsg_addr_t), n, ban_fn, b);
+            if (rv != APR_SUCCESS) {
+                fprintf(cli->err, "wsguardctl %s: writing %s failed: %s\n", verb, target,
+                        wsg_store_strerror(rv));
+                return 1;
+            }
+        }
+    }
+    if (!had_range && !b->changed) {
+        fprintf(cli->err, "wsguardctl unban: %s is not in the store\n", target);
+        return 1;
+    }
+    fprintf(cli->out, "unbanned %s (%s%d record%s inside)\n", target,
+            had_range ? "the range and " : "", b->changed, b->changed == 1 ? "" : "s");
+    wsg_cli_audit(cli, "unban", target, NULL, b->changed + had_range, 0, argc, argv);
+    return 0;
+}
+
 static int ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv, int unban)
 {
     const char *verb = argv[0], *target = NULL, *reason = NULL, *err = NULL;
@@ -531,21 +716,27 @@ static int ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv, int u
             fprintf(cli->out,
                     "usage: wsguardctl unban IP|CIDR\n\n"
                     "Lifts the ban and clears the score of an address or prefix (a /24 or /64, or\n"
-                    "any CIDR: every address or prefix record inside it). The history stays: hits,\n"
+                    "any CIDR: its range ban and every address or prefix record inside it, when\n"
+                    "there are at most %d). The history stays: hits,\n"
                     "bans so far (so a new offence still escalates), rule ids, SHELL-HIT.\n"
-                    "A firewall fed by wsguard-fwsync drops the entry at its next run.\n");
+                    "A firewall fed by wsguard-fwsync drops the entry at its next run.\n",
+                    WSG_CLI_MAX_KEYS);
         else
             fprintf(cli->out,
                     "usage: wsguardctl ban IP|CIDR [--for DUR] [--reason TEXT]\n\n"
                     "Bans an address, or a prefix given as 192.0.2.0/24 or 2001:db8::/64, now, on every\n"
                     "worker of the running server (the module checks address and prefix records).\n"
-                    "Another CIDR bans every address (longer than /24 or /64) or every /24 or /64\n"
-                    "prefix (shorter) inside it, at most %d records.\n"
+                    "A CIDR shorter than that (a /16, a /48; not shorter than /8 or /16) is a range\n"
+                    "ban: one record the module checks for every address inside it (within a\n"
+                    "second), shown by list and show, exported to firewalls as the CIDR; at most\n"
+                    "%d range bans. A longer one (a /26) bans its addresses, at most %d records\n"
+                    "(beyond that, an IPv6 /96, a range ban too).\n"
                     "  --for DUR       ban length: 90s, 15m, 2h, 7d (default: the module's escalating\n"
                     "                  ban time for this record's next ban)\n"
                     "  --reason TEXT   kept in the record's source field (%d bytes), shown by 'show'\n"
                     "The record is flagged MANUAL and its ban count goes up by one.\n",
-                    WSG_CLI_MAX_KEYS, (int)sizeof(((wsg_rec_t *)0)->source) - 1);
+                    WSG_STORE_RANGES_MAX, WSG_CLI_MAX_KEYS,
+                    (int)sizeof(((wsg_rec_t *)0)->source) - 1);
         return 0;
     }
     memset(&b, 0, sizeof(b));
@@ -564,6 +755,11 @@ static int ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv, int u
     }
     if (!target)
         return usage_error(cli, verb, "which address or CIDR?", NULL);
+    {
+        wsg_addr_t net;
+        if (wsg_addr_parse(target, &net) == APR_SUCCESS && is_range_ban(cli->pool, &net))
+            return range_ban_or_unban(cli, argc, argv, target, &net, &b, reason, unban);
+    }
     if (expand_keys(cli->pool, target, &keys, &err) != APR_SUCCESS) {
         fprintf(cli->err, "wsguardctl %s: %s\n", verb, err);
         return 2;
@@ -603,10 +799,15 @@ static int ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv, int u
                         fmt_addr(cli->pool, &pfx), fmt_dur(cli->pool, prec.ban_until - b.now),
                         fmt_addr(cli->pool, &pfx));
         }
+        if (keys->nelts == 1)
+            show_covering_range(cli, st, k0, b.now, cli->out);
+        if (b.changed)
+            wsg_cli_audit(cli, "unban", target, NULL, b.changed, 0, argc, argv);
         return b.changed ? 0 : 1;
     }
     fprintf(cli->out, "banned %s for %s (%d record%s)\n", target,
             fmt_dur(cli->pool, b.last_len), b.changed, b.changed == 1 ? "" : "s");
+    wsg_cli_audit(cli, "ban", target, reason, b.changed, b.now + b.last_len, argc, argv);
     return 0;
 }
 
@@ -629,7 +830,17 @@ typedef struct {
         imported, shell, ratelimited, expired;
     unsigned long long hits;
     apr_time_t oldest, newest;
+    unsigned long ranges, banned_ranges;
 } stats_t;
+
+static int stats_range_cb(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
+{
+    stats_t *s = baton;
+    s->ranges++;
+    if (rec->ban_until > s->now)
+        s->banned_ranges++;
+    return 0;
+}
 
 static int stats_cb(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
 {
@@ -693,12 +904,13 @@ int wsg_cli_stats(wsg_cli_t *cli, int argc, const char *const *argv)
     memset(&s, 0, sizeof(s));
     s.pol = &cli->policy;
     s.now = apr_time_now();
-    if ((rv = wsg_store_iterate(st, stats_cb, &s)) != APR_SUCCESS) {
+    if ((rv = wsg_store_iterate(st, stats_cb, &s)) != APR_SUCCESS
+        || (rv = wsg_store_range_iterate(st, stats_range_cb, &s)) != APR_SUCCESS) {
         fprintf(cli->err, "wsguardctl stats: reading the store failed: %s\n", wsg_store_strerror(rv));
         return 1;
     }
-    if (json)
-        return print_json(cli, json_pack(
+    if (json) {
+        json_t *o = json_pack(
             "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s?, s:s?}",
             "records", (json_int_t)s.records, "addresses", (json_int_t)s.addrs,
             "prefixes", (json_int_t)s.prefixes, "ipv4", (json_int_t)s.v4, "ipv6", (json_int_t)s.v6,
@@ -708,7 +920,19 @@ int wsg_cli_stats(wsg_cli_t *cli, int argc, const char *const *argv)
             "shell_hits", (json_int_t)s.shell, "hits", (json_int_t)s.hits,
             "purgeable", (json_int_t)s.expired,
             "oldest_first_seen", s.oldest ? fmt_time(cli->pool, s.oldest) : NULL,
-            "newest_last_seen", s.newest ? fmt_time(cli->pool, s.newest) : NULL));
+            "newest_last_seen", s.newest ? fmt_time(cli->pool, s.newest) : NULL);
+        if (o) {
+            json_object_set_new(o, "ranges", json_integer((json_int_t)s.ranges));
+            json_object_set_new(o, "banned_ranges", json_integer((json_int_t)s.banned_ranges));
+            json_object_set_new(o, "policy", json_string(cli->have_server ? "server" : "defaults"));
+            json_object_set_new(o, "policy_text", json_string(wsg_cli_policy_note(cli)));
+            json_object_set_new(o, "halflife_s",
+                                json_integer((json_int_t)apr_time_sec(cli->policy.halflife)));
+            json_object_set_new(o, "ban_time_s",
+                                json_integer((json_int_t)apr_time_sec(cli->policy.ban_time)));
+        }
+        return print_json(cli, o);
+    }
     fprintf(cli->out,
             "records           %lu (%lu addresses, %lu prefixes; %lu IPv4, %lu IPv6)\n"
             "banned now        %lu addresses, %lu prefixes (%lu manual, %lu imported)\n"
@@ -722,6 +946,8 @@ int wsg_cli_stats(wsg_cli_t *cli, int argc, const char *const *argv)
             s.manual, s.imported, s.ratelimited, s.shell,
             s.shell ? "  <- 'wsguardctl list' shows which (flag SHELL-HIT)" : "", s.hits,
             s.expired, fmt_time(cli->pool, s.oldest), fmt_time(cli->pool, s.newest));
+    fprintf(cli->out, "range bans        %lu (%lu in force)\n", s.ranges, s.banned_ranges);
+    fprintf(cli->out, "policy            %s\n", wsg_cli_policy_note(cli));
     return 0;
 }
 
@@ -736,6 +962,36 @@ static int purge_cb(void *baton, const wsg_rec_t *rec)
 {
     purge_t *pu = baton;
     return wsg_policy_expired(pu->pol, rec, pu->now);
+}
+
+typedef struct {
+    apr_array_header_t *gone;
+    apr_time_t          now;
+} range_purge_t;
+
+static int range_purge_cb(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
+{
+    range_purge_t *rp = baton;
+    if (rec->ban_until <= rp->now)
+        APR_ARRAY_PUSH(rp->gone, wsg_addr_t) = *key;
+    return 0;
+}
+
+/* Range bans whose ban has ended (they carry no score): deleted one write each. */
+static unsigned purge_ranges(wsg_cli_t *cli, wsg_store_t *st, apr_time_t now)
+{
+    range_purge_t rp;
+    unsigned n = 0;
+    int i;
+
+    rp.gone = apr_array_make(cli->pool, 8, sizeof(wsg_addr_t));
+    rp.now = now;
+    if (wsg_store_range_iterate(st, range_purge_cb, &rp) != APR_SUCCESS)
+        return 0;
+    for (i = 0; i < rp.gone->nelts; i++)
+        if (wsg_store_range_delete(st, &APR_ARRAY_IDX(rp.gone, i, wsg_addr_t)) == APR_SUCCESS)
+            n++;
+    return n;
 }
 
 int wsg_cli_purge(wsg_cli_t *cli, int argc, const char *const *argv)
@@ -776,6 +1032,8 @@ int wsg_cli_purge(wsg_cli_t *cli, int argc, const char *const *argv)
         }
         total += n;
     } while (n >= WSG_CLI_PURGE_BATCH);
+    total += purge_ranges(cli, st, pu.now);
     fprintf(cli->out, "purged %u record%s\n", total, total == 1 ? "" : "s");
+    wsg_cli_audit(cli, "purge", NULL, NULL, (long)total, 0, argc, argv);
     return 0;
 }

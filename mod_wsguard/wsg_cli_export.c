@@ -143,8 +143,8 @@ int wsg_cli_export(wsg_cli_t *cli, int argc, const char *const *argv)
         else if (!strcmp(a, "-o") && i + 1 < argc)
             out_path = argv[++i];
         else if (!strcmp(a, "--halflife") && i + 1 < argc) {
-            if (wsg_cli_parse_duration(argv[++i], &cli->policy.halflife) != APR_SUCCESS
-                || cli->policy.halflife <= 0) {
+            if (wsg_cli_parse_duration(argv[++i], &cli->halflife_opt) != APR_SUCCESS
+                || (cli->policy.halflife = cli->halflife_opt) <= 0) {
                 fprintf(cli->err, "wsguardctl export: --halflife needs a duration, not '%s'\n",
                         argv[i]);
                 return 2;
@@ -169,7 +169,8 @@ int wsg_cli_export(wsg_cli_t *cli, int argc, const char *const *argv)
     c.ex = wsg_export_make(cli->pool);
     c.pol = &cli->policy;
     c.now = apr_time_now();
-    if ((rv = wsg_store_iterate(st, export_cb, &c)) != APR_SUCCESS) {
+    if ((rv = wsg_store_iterate(st, export_cb, &c)) != APR_SUCCESS
+        || (rv = wsg_store_range_iterate(st, export_cb, &c)) != APR_SUCCESS) {
         fprintf(cli->err, "wsguardctl export: reading the store in %s failed: %s\n",
                 cli->state_dir, wsg_store_strerror(rv));
         return 1;
@@ -383,6 +384,10 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
     memset(&im, 0, sizeof(im));
     memset(&o, 0, sizeof(o));
     im.cli = cli;
+    for (i = 1; i < argc && strcmp(argv[i], "--help") && strcmp(argv[i], "-h"); i++)
+        ;
+    if (i == argc)
+        wsg_cli_policy_peek(cli);     /* the server's ban time and max are the defaults */
     o.dflt = cli->policy.ban_time > 0 ? cli->policy.ban_time : 3600 * APR_USEC_PER_SEC;
     o.max = cli->policy.ban_max > 0 ? cli->policy.ban_max : 7 * 86400 * APR_USEC_PER_SEC;
     for (i = 1; i < argc; i++) {
@@ -546,6 +551,8 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
     }
     if (st)
         wsg_store_close(st);
+    if (!dry)
+        wsg_cli_audit(cli, "import", file, source, (long)(im.added + im.extended), 0, argc, argv);
     im.refused += over_share;
     if (im.refused)
         fprintf(cli->err, "wsguardctl import: %u records refused: imported records may fill at "

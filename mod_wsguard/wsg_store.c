@@ -89,6 +89,12 @@ struct wsg_store_t {
     apr_interval_time_t halflife; /* eviction's fading (0: 1 h) */
     volatile apr_uint64_t evicted;/* by this handle */
     wsg_filter_t   *filt;         /* STATEDIR/records.bloom, NULL: none usable (see below) */
+    int             nolock;       /* read-only without the lock file (a group reader) */
+    /* range bans (see wsg_store_range_get): what the index said when last looked at */
+    volatile apr_time_t   range_checked;
+    volatile apr_uint32_t range_mask4;     /* bit b: an IPv4 range of length b exists */
+    volatile apr_uint64_t range_mask6[2];  /* bits 0..127: IPv6 lengths */
+    volatile apr_uint64_t range_txnid;     /* the snapshot the masks were read in */
     wsg_store_t    *next_live;
     /* every read txn created for thread caches (aborted at close) and those free for reuse;
      * both guarded by g_lock, touched only off the hot path */
@@ -106,6 +112,7 @@ struct wsg_store_dir_t {
 };
 
 static int txn_commit(wsg_store_t *st, MDB_txn *txn);
+static int commit_covered(MDB_env *env, wsg_filter_t *filt, MDB_txn *txn);
 
 /* Process-wide registry of open stores, so a thread evicting or exiting can hand its cached read
  * txn back to a store only while that store is still open. */
@@ -968,12 +975,17 @@ typedef struct prep_result_t {
     int          has_notice;
     char         err[1400];
     char         notice[1400];
+    char         warning[400];        /* the policy could not be recorded */
 } prep_result_t;
+
+static int policy_write_env(const char *lpath, const wsg_store_opts_t *opts,
+                            const wsg_store_dir_t *d, const wsg_store_policy_t *pol,
+                            const char **what);
 
 /* Creates the files, opens the environment once and reads it, moving a damaged data.mdb aside.
  * Runs as the directory's owner (in a child process, see wsg_store_prepare_ex). */
 static void prep_work(apr_pool_t *p, const wsg_store_dir_t *d, const wsg_store_opts_t *opts,
-                      long uid, long gid, prep_result_t *res)
+                      long uid, long gid, const wsg_store_policy_t *pol, prep_result_t *res)
 {
     const char *what = "", *lpath = lmdb_path(p, d);
     int rc;
@@ -1011,6 +1023,11 @@ static void prep_work(apr_pool_t *p, const wsg_store_dir_t *d, const wsg_store_o
                  what, mdb_strerror(rc));
         res->rv = map_rc(rc);
     }
+    /* The policy, for wsguardctl: a failure leaves the state usable (the CLI then says it
+     * does not know the server's policy). */
+    else if (pol && (rc = policy_write_env(lpath, opts, d, pol, &what)) != 0)
+        snprintf(res->warning, sizeof(res->warning), "cannot record the policy in %s for "
+                 "wsguardctl: %s: %s", d->path, what, mdb_strerror(rc));
     return;
 os_error:
     snprintf(res->err, sizeof(res->err), "cannot create %s/%s: %s", d->path, what,
@@ -1023,7 +1040,8 @@ os_error:
  * only; a crash of LMDB on a crafted file ends the child, not httpd. */
 static apr_status_t prep_in_child(apr_pool_t *p, const wsg_store_dir_t *d,
                                   const wsg_store_opts_t *opts, long uid, long gid,
-                                  prep_result_t *res, const char **err)
+                                  const wsg_store_policy_t *pol, prep_result_t *res,
+                                  const char **err)
 {
     int fds[2], status = 0;
     size_t got = 0;
@@ -1058,7 +1076,7 @@ static apr_status_t prep_in_child(apr_pool_t *p, const wsg_store_dir_t *d,
             r.rv = APR_FROM_OS_ERROR(e);
         }
         else
-            prep_work(p, d, opts, uid, gid, &r);
+            prep_work(p, d, opts, uid, gid, pol, &r);
         do
             n = write(fds[1], &r, sizeof(r));
         while (n < 0 && errno == EINTR);
@@ -1086,19 +1104,36 @@ static apr_status_t prep_in_child(apr_pool_t *p, const wsg_store_dir_t *d,
         return APR_EGENERAL;
     }
     res->err[sizeof(res->err) - 1] = res->notice[sizeof(res->notice) - 1] = '\0';
+    res->warning[sizeof(res->warning) - 1] = '\0';
     return APR_SUCCESS;
 }
 
+static const char *group_readable(apr_pool_t *p, const wsg_store_dir_t *d, long expect,
+                                  long read_gid);
+
 apr_status_t wsg_store_prepare_ex(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
                                   long uid, long gid, const char **notice, const char **err)
+{
+    wsg_store_prep_t prep;
+    apr_status_t rv;
+
+    memset(&prep, 0, sizeof(prep));
+    prep.read_gid = -1;
+    rv = wsg_store_prepare_with(p, dir, opts, uid, gid, &prep, err);
+    if (notice)
+        *notice = prep.notice;
+    return rv;
+}
+
+apr_status_t wsg_store_prepare_with(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
+                                    long uid, long gid, wsg_store_prep_t *prep, const char **err)
 {
     wsg_store_dir_t *d = NULL;
     prep_result_t res;
     apr_status_t rv;
     long expect = uid >= 0 ? uid : (long)geteuid();
 
-    if (notice)
-        *notice = NULL;
+    prep->notice = prep->warning = NULL;
     *err = NULL;
     if (!dir || !*dir) {
         *err = "no state directory configured";
@@ -1117,10 +1152,12 @@ apr_status_t wsg_store_prepare_ex(apr_pool_t *p, const char *dir, const wsg_stor
             return rv;
     }
     memset(&res, 0, sizeof(res));
-    if ((rv = prep_in_child(p, d, opts, uid, gid, &res, err)) != APR_SUCCESS)
+    if ((rv = prep_in_child(p, d, opts, uid, gid, prep->policy, &res, err)) != APR_SUCCESS)
         return rv;
-    if (res.has_notice && notice)
-        *notice = apr_pstrdup(p, res.notice);
+    if (res.has_notice)
+        prep->notice = apr_pstrdup(p, res.notice);
+    if (res.warning[0])
+        prep->warning = apr_pstrdup(p, res.warning);
     if (res.rv != APR_SUCCESS) {
         *err = apr_pstrdup(p, res.err);
         return res.rv;
@@ -1128,6 +1165,11 @@ apr_status_t wsg_store_prepare_ex(apr_pool_t *p, const char *dir, const wsg_stor
     /* Detection after the fact: what LMDB opened must still be what we checked. */
     if ((rv = files_check(p, d, 1, err)) != APR_SUCCESS)
         return rv;
+    if (prep->read_gid >= 0) {
+        const char *w = group_readable(p, d, expect, prep->read_gid);
+        if (w)
+            prep->warning = prep->warning ? apr_pstrcat(p, prep->warning, "; ", w, NULL) : w;
+    }
     dir_fd_cleanup(d);
     apr_pool_cleanup_kill(p, d, dir_fd_cleanup);
     return APR_SUCCESS;
@@ -1373,6 +1415,15 @@ static apr_status_t open_path(apr_pool_t *p, const char *dir, const char *path, 
      * on every scored request. A crash of httpd itself loses nothing (the pages are in the page
      * cache); LMDB stays consistent either way, at worst rolling back to an older commit. */
     flags = MDB_NOTLS | (st->readonly ? MDB_RDONLY : (MDB_NOSYNC | MDB_NOMETASYNC));
+    /* A reader who may not write lock.mdb (a member of WSGuardStateGroup): without the lock
+     * file, every read checked afterwards (see wsg_store_is_nolock in the header). */
+    if (st->readonly) {
+        const char *lock = apr_pstrcat(p, path, "/lock.mdb", NULL);
+        if (faccessat(AT_FDCWD, lock, W_OK, AT_EACCESS) != 0 && errno == EACCES) {
+            flags |= MDB_NOLOCK;
+            st->nolock = 1;
+        }
+    }
 
     what = "mdb_env_create";
     if ((rc = env_create(&st->env, opts)) != 0)
@@ -1809,18 +1860,25 @@ int wsg_store_may_have(wsg_store_t *st, const wsg_addr_t *keys, int n)
  * wrote something: LMDB gives an empty commit no id of its own (the next transaction has the
  * same), so covering it would cover the next writer's, which may not set bits; should one
  * happen all the same, covered goes back at once. */
-static int txn_commit(wsg_store_t *st, MDB_txn *txn)
+static int commit_covered(MDB_env *env, wsg_filter_t *filt, MDB_txn *txn)
 {
     apr_uint64_t id = (apr_uint64_t)mdb_txn_id(txn);
-    int moved = st->filt ? wsg_filter_advance(st->filt, id) : 0;
+    int moved = filt ? wsg_filter_advance(filt, id) : 0;
     int rc = mdb_txn_commit(txn);
     MDB_envinfo info;
 
-    if (moved && (rc != 0 || mdb_env_info(st->env, &info) != 0
+    if (moved && (rc != 0 || mdb_env_info(env, &info) != 0
                   || (apr_uint64_t)info.me_last_txnid < id))
-        wsg_filter_retreat(st->filt, id);
+        wsg_filter_retreat(filt, id);
     return rc;
 }
+
+static int txn_commit(wsg_store_t *st, MDB_txn *txn)
+{
+    return commit_covered(st->env, st->filt, txn);
+}
+static apr_status_t get_many_nolock(wsg_store_t *st, const wsg_addr_t *keys, int n,
+                                    wsg_rec_t *out, int *found);
 
 apr_status_t wsg_store_get_many(wsg_store_t *st, const wsg_addr_t *keys, int n, wsg_rec_t *out,
                                 int *found)
@@ -1837,6 +1895,8 @@ apr_status_t wsg_store_get_many(wsg_store_t *st, const wsg_addr_t *keys, int n, 
         }
         return APR_SUCCESS;
     }
+    if (st->nolock)
+        return get_many_nolock(st, keys, n, out, found);
     if ((rv = slot_renew(st, &sl)) != APR_SUCCESS)
         return rv;
     for (i = 0; i < n; i++) {
@@ -1874,6 +1934,8 @@ typedef struct upd_t {
     int       found[4];
     int       mask;
 } upd_t;
+
+static size_t meta_keys(wsg_store_t *st, MDB_txn *txn);
 
 static apr_status_t update_once(wsg_store_t *st, const wsg_addr_t *keys, int n,
                                 wsg_store_update_fn fn, void *baton, upd_t *u, int *map_full)
@@ -1939,6 +2001,12 @@ static apr_status_t update_once(wsg_store_t *st, const wsg_addr_t *keys, int n,
             meta_val(&mk);
             if (mdb_get(txn, st->dbi, &mk, &mv) == 0)
                 entries--;
+        }
+        /* Near the cap: the policy, the range index and the range bans are not records
+         * either (counted only here, so the common insert pays nothing). */
+        if (entries + inserts > st->capacity) {
+            size_t nm = meta_keys(st, txn);
+            entries = ms.ms_entries > nm ? ms.ms_entries - nm : 0;
         }
         /* Full: make room by evicting the least valuable records, in this same transaction. */
         if (entries + inserts > st->capacity) {
@@ -2043,6 +2111,8 @@ apr_status_t wsg_store_delete(wsg_store_t *st, const wsg_addr_t *key)
     return APR_SUCCESS;
 }
 
+static apr_status_t iterate_nolock(wsg_store_t *st, wsg_store_iter_fn fn, void *baton);
+
 apr_status_t wsg_store_iterate(wsg_store_t *st, wsg_store_iter_fn fn, void *baton)
 {
     MDB_txn *txn;
@@ -2052,6 +2122,8 @@ apr_status_t wsg_store_iterate(wsg_store_t *st, wsg_store_iter_fn fn, void *bato
     wsg_rec_t rec;
     int rc;
 
+    if (st->nolock)
+        return iterate_nolock(st, fn, baton);
     /* Its own txn, not the thread's cached one: fn may call wsg_store_get (or update). */
     if ((rc = read_txn_begin(st, &txn)) != 0)
         return fail(st, "mdb_txn_begin (read)", rc);
@@ -2262,12 +2334,784 @@ apr_status_t wsg_store_stat(wsg_store_t *st, wsg_store_stat_t *out)
     out->filter_ok = filter_ok(st);
     /* The thread's cached read txn: no reader slot of its own. */
     if (slot_renew(st, &sl) == APR_SUCCESS) {
-        if (meta_read(sl->txn, st->dbi, &m, &have_meta) == 0 && have_meta) {
+        if (meta_read(sl->txn, st->dbi, &m, &have_meta) == 0 && have_meta)
             out->evicted = m.evicted;
-            if (out->records)
-                out->records--;
+        /* The meta records (this one, the policy, the range bans) are not records. */
+        {
+            size_t nm = meta_keys(st, sl->txn);
+            out->records = out->records > nm ? out->records - nm : 0;
         }
         mdb_txn_reset(sl->txn);
     }
     return APR_SUCCESS;
+}
+
+/* ---- the server's policy (issue 10) ---- */
+
+static const unsigned char POLICY_KEY[] = { 0x00, 'w', 's', 'g', 'p' };
+#define POLICY_HEAD (4 + 4 * 8 + 4 * 8)
+
+static void policy_key(MDB_val *k)
+{
+    k->mv_size = sizeof(POLICY_KEY);
+    k->mv_data = (void *)POLICY_KEY;
+}
+
+static void put_f64(unsigned char *p, double d)
+{
+    apr_uint64_t u;
+    memcpy(&u, &d, sizeof(u));
+    put64(p, u);
+}
+
+static double get_f64(const unsigned char *p)
+{
+    apr_uint64_t u = get64(p);
+    double d;
+    memcpy(&d, &u, sizeof(d));
+    return d;
+}
+
+/* The packed policy into buf (at least POLICY_HEAD + 2 + 512 + 1 + 128 bytes); its length. */
+static size_t policy_pack(const wsg_store_policy_t *pol, unsigned char *buf)
+{
+    size_t ln = strnlen(pol->event_log, sizeof(pol->event_log) - 1);
+    size_t sn = strnlen(pol->server, sizeof(pol->server) - 1);
+    unsigned char *q = buf;
+
+    q[0] = WSG_STORE_POLICY_VERSION;
+    q[1] = (unsigned char)pol->engine;
+    q[2] = (unsigned char)pol->event_log_kind;
+    q[3] = 0;
+    put_f64(q + 4, pol->ratelimit);
+    put_f64(q + 12, pol->ban);
+    put_f64(q + 20, pol->prefix_ban);
+    put_f64(q + 28, pol->miss_score);
+    put64(q + 36, (apr_uint64_t)pol->ban_time);
+    put64(q + 44, (apr_uint64_t)pol->ban_max);
+    put64(q + 52, (apr_uint64_t)pol->halflife);
+    put64(q + 60, (apr_uint64_t)pol->written);
+    q += POLICY_HEAD;
+    put16(q, (apr_uint32_t)ln);
+    memcpy(q + 2, pol->event_log, ln);
+    q += 2 + ln;
+    *q++ = (unsigned char)sn;
+    memcpy(q, pol->server, sn);
+    q += sn;
+    return (size_t)(q - buf);
+}
+
+/* Any version from 1 on (later ones append); 0 for anything shorter or garbled. */
+static int policy_unpack(const MDB_val *v, wsg_store_policy_t *out)
+{
+    const unsigned char *b = v->mv_data, *q, *end = b + v->mv_size;
+    size_t ln, sn;
+
+    memset(out, 0, sizeof(*out));
+    if (v->mv_size < POLICY_HEAD + 3 || b[0] < 1 || v->mv_size > 4096)
+        return 0;
+    out->version = b[0];
+    out->engine = b[1];
+    out->event_log_kind = b[2];
+    out->ratelimit = get_f64(b + 4);
+    out->ban = get_f64(b + 12);
+    out->prefix_ban = get_f64(b + 20);
+    out->miss_score = get_f64(b + 28);
+    out->ban_time = (apr_interval_time_t)get64(b + 36);
+    out->ban_max = (apr_interval_time_t)get64(b + 44);
+    out->halflife = (apr_interval_time_t)get64(b + 52);
+    out->written = (apr_time_t)get64(b + 60);
+    q = b + POLICY_HEAD;
+    ln = get16(q);
+    q += 2;
+    if (ln >= sizeof(out->event_log) || (size_t)(end - q) < ln + 1)
+        goto bad;
+    memcpy(out->event_log, q, ln);
+    q += ln;
+    sn = *q++;
+    if (sn >= sizeof(out->server) || (size_t)(end - q) < sn)
+        goto bad;
+    memcpy(out->server, q, sn);
+    if (out->engine > 2 || out->event_log_kind > 2 || out->ban_time < 0 || out->ban_max < 0
+        || out->halflife < 0)
+        goto bad;
+    return 1;
+bad:
+    memset(out, 0, sizeof(*out));
+    return 0;
+}
+
+static int policy_put_txn(MDB_txn *txn, MDB_dbi dbi, const wsg_store_policy_t *pol)
+{
+    unsigned char buf[POLICY_HEAD + 2 + 512 + 1 + 128];
+    MDB_val k, v;
+
+    policy_key(&k);
+    v.mv_size = policy_pack(pol, buf);
+    v.mv_data = buf;
+    return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+/* In the checking child (prep_work): the environment opened once more, the record written. */
+static int policy_write_env(const char *lpath, const wsg_store_opts_t *opts,
+                            const wsg_store_dir_t *d, const wsg_store_policy_t *pol,
+                            const char **what)
+{
+    MDB_env *env = NULL;
+    MDB_txn *txn = NULL;
+    MDB_dbi dbi;
+    apr_pool_t *fp = NULL;
+    wsg_filter_t *filt = NULL;
+    const char *ferr = NULL;
+    int rc;
+
+    *what = "mdb_env_create";
+    if ((rc = env_create(&env, opts)) != 0)
+        return rc;
+    *what = "mdb_env_open";
+    if ((rc = mdb_env_open(env, lpath, MDB_NOTLS, FILE_MODE)) != 0)
+        goto leave;
+    *what = "mdb_env_set_mapsize";
+    if ((rc = adopt_map_size(env, opts)) != 0)
+        goto leave;
+    *what = "mdb_txn_begin";
+    if ((rc = mdb_txn_begin(env, NULL, 0, &txn)) != 0)
+        goto leave;
+    *what = "mdb_dbi_open";
+    if ((rc = mdb_dbi_open(txn, NULL, 0, &dbi)) != 0)
+        goto leave;
+    *what = "mdb_put";
+    if ((rc = policy_put_txn(txn, dbi, pol)) != 0)
+        goto leave;
+    /* A write like any other: the filter prepare just rebuilt covers it too. */
+    if (apr_pool_create(&fp, NULL) == APR_SUCCESS
+        && wsg_filter_open(fp, d->fd, NULL, 1, &filt, &ferr) != APR_SUCCESS)
+        filt = NULL;
+    *what = "mdb_txn_commit";
+    rc = commit_covered(env, filt, txn);
+    txn = NULL;
+leave:
+    if (txn)
+        mdb_txn_abort(txn);
+    mdb_env_close(env);
+    if (fp)
+        apr_pool_destroy(fp);
+    return rc;
+}
+
+apr_status_t wsg_store_put_policy(wsg_store_t *st, const wsg_store_policy_t *pol)
+{
+    MDB_txn *txn;
+    int rc;
+
+    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+        return fail(st, "mdb_txn_begin (write)", rc);
+    if ((rc = policy_put_txn(txn, st->dbi, pol)) != 0) {
+        mdb_txn_abort(txn);
+        return fail(st, "mdb_put", rc);
+    }
+    if ((rc = txn_commit(st, txn)) != 0)
+        return fail(st, "mdb_txn_commit", rc);
+    return APR_SUCCESS;
+}
+
+/* Whether a read in txn of a lock-free handle may stand: at most one commit since it began (a
+ * writer reuses only pages freed by transactions older than the one before it, so the pages of
+ * this snapshot are safe until a second commit after it starts writing). */
+static int snapshot_ok(wsg_store_t *st, MDB_txn *txn)
+{
+    MDB_envinfo info;
+
+    if (!st->nolock)
+        return 1;
+    if (mdb_env_info(st->env, &info) != 0)
+        return 0;
+    return info.me_last_txnid - mdb_txn_id(txn) <= 1;
+}
+
+/* Between tries of a lock-free read: a writer's burst usually ends within milliseconds. */
+static void nolock_pause(int tries)
+{
+    usleep((useconds_t)(tries < 10 ? 1000 : 10000));
+}
+
+static int rc_is_garble(int rc)
+{
+    return rc == MDB_CORRUPTED || rc == MDB_PAGE_NOTFOUND || rc == MDB_BAD_TXN || rc == MDB_PANIC;
+}
+
+apr_status_t wsg_store_get_policy(wsg_store_t *st, wsg_store_policy_t *out)
+{
+    MDB_txn *txn;
+    MDB_val k, v;
+    int rc, ok = 0, tries;
+
+    for (tries = 0; tries < WSG_STORE_NOLOCK_TRIES; tries++) {
+        if ((rc = read_txn_begin(st, &txn)) != 0)
+            return fail(st, "mdb_txn_begin (read)", rc);
+        policy_key(&k);
+        rc = mdb_get(txn, st->dbi, &k, &v);
+        ok = rc == 0 && policy_unpack(&v, out);
+        if (snapshot_ok(st, txn) && !rc_is_garble(rc)) {
+            mdb_txn_abort(txn);
+            break;
+        }
+        mdb_txn_abort(txn);
+        nolock_pause(tries);
+    }
+    if (tries == WSG_STORE_NOLOCK_TRIES)
+        return APR_EAGAIN;
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return fail(st, "mdb_get", rc);
+    if (!ok)
+        memset(out, 0, sizeof(*out));
+    return ok ? APR_SUCCESS : APR_NOTFOUND;
+}
+
+/* ---- group readers (issue 10) ---- */
+
+int wsg_store_is_nolock(const wsg_store_t *st)
+{
+    return st && st->nolock;
+}
+
+/* Root, in prepare, after the checks: data.mdb (opened without following a symlink, checked
+ * again through its fd) made 0640 with group read_gid, and the directory, when the children's
+ * user owns it, 0750 with that group. Never group-writable; lock.mdb is left alone (readers
+ * of the group do without it). NULL, or what could not be done. */
+static const char *group_readable(apr_pool_t *p, const wsg_store_dir_t *d, long expect,
+                                  long read_gid)
+{
+    struct stat sb;
+    int fd;
+
+    if (geteuid() != 0)
+        return NULL;   /* only root may give a file to a group its owner is not in */
+    fd = openat(d->fd, "data.mdb", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return apr_psprintf(p, "cannot open %s/data.mdb to make it group-readable: %s", d->path,
+                            strerror(errno));
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_nlink != 1
+        || (long)sb.st_uid != expect) {
+        close(fd);
+        return apr_psprintf(p, "%s/data.mdb changed under the checks: not made group-readable",
+                            d->path);
+    }
+    if (((long)sb.st_gid != read_gid && fchown(fd, (uid_t)-1, (gid_t)read_gid) != 0)
+        || ((sb.st_mode & 07777) != 0640 && fchmod(fd, 0640) != 0)) {
+        int e = errno;
+        close(fd);
+        return apr_psprintf(p, "cannot make %s/data.mdb readable by group %ld: %s", d->path,
+                            read_gid, strerror(e));
+    }
+    close(fd);
+    if (fstat(d->fd, &sb) != 0)
+        return apr_psprintf(p, "cannot stat %s: %s", d->path, strerror(errno));
+    if ((long)sb.st_uid == expect && sb.st_uid != 0) {
+        if (((long)sb.st_gid != read_gid && fchown(d->fd, (uid_t)-1, (gid_t)read_gid) != 0)
+            || ((sb.st_mode & 07777) != 0750 && fchmod(d->fd, 0750) != 0))
+            return apr_psprintf(p, "cannot give %s to group %ld (0750): %s", d->path, read_gid,
+                                strerror(errno));
+    }
+    else if (!((long)sb.st_gid == read_gid ? (sb.st_mode & 0010) : (sb.st_mode & 0001)))
+        return apr_psprintf(p, "%s is owned by root: its group %ld cannot enter it (give it "
+                            "to that group, mode 0750, or leave it to the children's user)",
+                            d->path, read_gid);
+    return NULL;
+}
+
+/* get_many for a lock-free handle: its own short read txn per try, checked afterwards. */
+static apr_status_t get_many_nolock(wsg_store_t *st, const wsg_addr_t *keys, int n,
+                                    wsg_rec_t *out, int *found)
+{
+    MDB_txn *txn;
+    MDB_val v;
+    int rc = 0, i, v1, tries;
+
+    for (tries = 0; tries < WSG_STORE_NOLOCK_TRIES; tries++) {
+        if ((rc = read_txn_begin(st, &txn)) != 0)
+            return fail(st, "mdb_txn_begin (read)", rc);
+        for (i = 0; i < n; i++) {
+            rc = rec_lookup(st, txn, &keys[i], &v, &v1);
+            if (rc == 0 && !rec_from_val(&v, &out[i]))
+                rc = MDB_NOTFOUND;
+            found[i] = rc == 0;
+            if (rc == MDB_NOTFOUND) {
+                memset(&out[i], 0, sizeof(out[i]));
+                rc = 0;
+            }
+            else if (rc)
+                break;
+        }
+        if (snapshot_ok(st, txn) && !rc_is_garble(rc)) {
+            mdb_txn_abort(txn);
+            return rc ? fail(st, "mdb_get", rc) : APR_SUCCESS;
+        }
+        mdb_txn_abort(txn);
+        nolock_pause(tries);
+    }
+    return APR_EAGAIN;
+}
+
+typedef struct nl_row_t {
+    wsg_addr_t key;
+    wsg_rec_t  rec;
+} nl_row_t;
+
+/* iterate for a lock-free handle: the records are copied out first and handed to fn only once
+ * the read is known to stand. */
+static apr_status_t iterate_nolock(wsg_store_t *st, wsg_store_iter_fn fn, void *baton)
+{
+    nl_row_t *rows = NULL;
+    size_t n = 0, cap = 0, i;
+    int rc = 0, tries;
+
+    for (tries = 0; tries < WSG_STORE_NOLOCK_TRIES; tries++) {
+        MDB_txn *txn;
+        MDB_cursor *cur;
+        MDB_val k, v;
+
+        n = 0;
+        if ((rc = read_txn_begin(st, &txn)) != 0) {
+            free(rows);
+            return fail(st, "mdb_txn_begin (read)", rc);
+        }
+        if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) == 0) {
+            while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+                nl_row_t r;
+                if (!key_unpack(&k, &r.key) || !rec_from_val(&v, &r.rec))
+                    continue;
+                if (n == cap) {
+                    size_t nc = cap ? cap * 2 : 1024;
+                    nl_row_t *nr = realloc(rows, nc * sizeof(*nr));
+                    if (!nr) {
+                        rc = ENOMEM;
+                        break;
+                    }
+                    rows = nr;
+                    cap = nc;
+                }
+                rows[n++] = r;
+            }
+            mdb_cursor_close(cur);
+        }
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+        if (rc == ENOMEM || (snapshot_ok(st, txn) && !rc_is_garble(rc))) {
+            mdb_txn_abort(txn);
+            break;
+        }
+        mdb_txn_abort(txn);
+        nolock_pause(tries);
+    }
+    if (tries == WSG_STORE_NOLOCK_TRIES) {
+        free(rows);
+        tl_err_rv = APR_EAGAIN;
+        snprintf(tl_err, sizeof(tl_err), "the server wrote while every one of %d reads ran (a "
+                 "group reader reads without LMDB's lock; try again, or as root) (LMDB "
+                 "environment %s)", WSG_STORE_NOLOCK_TRIES, st->dir);
+        return APR_EAGAIN;
+    }
+    if (rc) {
+        free(rows);
+        return fail(st, "mdb_cursor_get", rc);
+    }
+    for (i = 0; i < n; i++)
+        if (fn(baton, &rows[i].key, &rows[i].rec))
+            break;
+    free(rows);
+    return APR_SUCCESS;
+}
+
+/* ---- range bans (issue 10) ---- */
+
+/* Range keys: 0x00 'r' family bits, then the network bytes the length covers. Under 0x00, like
+ * the meta records, so iteration, purge slices and eviction pass them by. The index: count,
+ * lengths in use, a generation. */
+static const unsigned char RANGE_IDX_KEY[] = { 0x00, 'w', 's', 'g', 'r' };
+#define RANGE_TAG      'r'
+#define RANGE_KEY_MAX  (4 + 16)
+#define RANGE_IDX_SIZE (4 + 4 + 4 + 8 + 8 + 8)
+
+int wsg_store_is_range(const wsg_addr_t *key)
+{
+    if (!key || (key->family != 4 && key->family != 6))
+        return 0;
+    if (key->family == 4)
+        return key->bits < 32 && key->bits != 24;
+    return key->bits < 128 && key->bits != 64;
+}
+
+/* net with its host bits cleared */
+static void net_mask(wsg_addr_t *a)
+{
+    unsigned width = a->family == 4 ? 32 : 128, i;
+    for (i = a->bits; i < width; i++)
+        a->bytes[i / 8] &= (unsigned char)~(0x80u >> (i % 8));
+    memset(a->pad, 0, sizeof(a->pad));
+}
+
+static size_t range_key(const wsg_addr_t *net, unsigned char *buf)
+{
+    size_t nb = ((size_t)net->bits + 7) / 8;
+    buf[0] = 0x00;
+    buf[1] = RANGE_TAG;
+    buf[2] = net->family;
+    buf[3] = net->bits;
+    memcpy(buf + 4, net->bytes, nb);
+    return 4 + nb;
+}
+
+static int range_unkey(const MDB_val *k, wsg_addr_t *out)
+{
+    const unsigned char *b = k->mv_data;
+    memset(out, 0, sizeof(*out));
+    if (k->mv_size < 4 || b[0] != 0x00 || b[1] != RANGE_TAG || (b[2] != 4 && b[2] != 6)
+        || b[3] >= (b[2] == 4 ? 32 : 128) || k->mv_size != 4 + ((size_t)b[3] + 7) / 8)
+        return 0;
+    out->family = b[2];
+    out->bits = b[3];
+    memcpy(out->bytes, b + 4, k->mv_size - 4);
+    return 1;
+}
+
+typedef struct range_idx_t {
+    apr_uint32_t count, mask4;
+    apr_uint64_t mask6[2];
+    apr_uint64_t generation;
+} range_idx_t;
+
+static int range_idx_read(MDB_txn *txn, MDB_dbi dbi, range_idx_t *ix)
+{
+    MDB_val k, v;
+    int rc;
+    const unsigned char *b;
+
+    memset(ix, 0, sizeof(*ix));
+    k.mv_size = sizeof(RANGE_IDX_KEY);
+    k.mv_data = (void *)RANGE_IDX_KEY;
+    if ((rc = mdb_get(txn, dbi, &k, &v)) != 0)
+        return rc == MDB_NOTFOUND ? 0 : rc;
+    if (v.mv_size < RANGE_IDX_SIZE || ((const unsigned char *)v.mv_data)[0] != 1)
+        return 0;
+    b = v.mv_data;
+    ix->count = get32(b + 4);
+    ix->mask4 = get32(b + 8);
+    ix->mask6[0] = get64(b + 12);
+    ix->mask6[1] = get64(b + 20);
+    ix->generation = get64(b + 28);
+    return 0;
+}
+
+/* Recounts the ranges in txn and writes the index (at most WSG_STORE_RANGES_MAX keys to walk:
+ * done only by the writes of wsguardctl). */
+static int range_idx_rebuild(MDB_txn *txn, MDB_dbi dbi)
+{
+    unsigned char from[2] = { 0x00, RANGE_TAG }, buf[RANGE_IDX_SIZE];
+    MDB_cursor *cur;
+    MDB_val k, v;
+    range_idx_t ix, old;
+    wsg_addr_t a;
+    int rc;
+
+    if ((rc = range_idx_read(txn, dbi, &old)) != 0)
+        return rc;
+    memset(&ix, 0, sizeof(ix));
+    if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
+        return rc;
+    k.mv_size = sizeof(from);
+    k.mv_data = from;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const unsigned char *b = k.mv_data;
+        if (k.mv_size < 2 || b[0] != 0x00 || b[1] != RANGE_TAG)
+            break;
+        if (!range_unkey(&k, &a))
+            continue;
+        ix.count++;
+        if (a.family == 4)
+            ix.mask4 |= (apr_uint32_t)1 << a.bits;
+        else
+            ix.mask6[a.bits / 64] |= (apr_uint64_t)1 << (a.bits % 64);
+    }
+    mdb_cursor_close(cur);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return rc;
+    ix.generation = old.generation + 1;
+    memset(buf, 0, sizeof(buf));
+    buf[0] = 1;
+    put32(buf + 4, ix.count);
+    put32(buf + 8, ix.mask4);
+    put64(buf + 12, ix.mask6[0]);
+    put64(buf + 20, ix.mask6[1]);
+    put64(buf + 28, ix.generation);
+    k.mv_size = sizeof(RANGE_IDX_KEY);
+    k.mv_data = (void *)RANGE_IDX_KEY;
+    v.mv_size = sizeof(buf);
+    v.mv_data = buf;
+    return mdb_put(txn, dbi, &k, &v, 0);
+}
+
+apr_status_t wsg_store_range_update(wsg_store_t *st, const wsg_addr_t *netin,
+                                    wsg_store_update_fn fn, void *baton)
+{
+    unsigned char kb[RANGE_KEY_MAX], vb[VAL_MAX];
+    wsg_addr_t net = *netin;
+    wsg_rec_t rec;
+    range_idx_t ix;
+    MDB_txn *txn;
+    MDB_val k, v;
+    int rc, found, mask;
+
+    if (!wsg_store_is_range(&net) || !fn)
+        return APR_EINVAL;
+    net_mask(&net);
+    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+        return fail(st, "mdb_txn_begin (write)", rc);
+    k.mv_size = range_key(&net, kb);
+    k.mv_data = kb;
+    rc = mdb_get(txn, st->dbi, &k, &v);
+    found = rc == 0 && rec_from_val(&v, &rec);
+    if (!found)
+        memset(&rec, 0, sizeof(rec));
+    if ((rc != 0 && rc != MDB_NOTFOUND) || (rc = range_idx_read(txn, st->dbi, &ix)) != 0) {
+        mdb_txn_abort(txn);
+        return fail(st, "mdb_get (write)", rc);
+    }
+    mask = fn(baton, &rec, &found, 1);
+    if (mask <= 0) {
+        mdb_txn_abort(txn);
+        return APR_SUCCESS;
+    }
+    if (!found && ix.count >= WSG_STORE_RANGES_MAX) {
+        mdb_txn_abort(txn);
+        tl_err_rv = APR_ENOSPC;
+        snprintf(tl_err, sizeof(tl_err), "%d range bans exist already, the most kept; unban or "
+                 "purge some (LMDB environment %s)", WSG_STORE_RANGES_MAX, st->dir);
+        return APR_ENOSPC;
+    }
+    rec.version = WSG_REC_VERSION;
+    v.mv_size = rec_pack(&rec, vb);
+    v.mv_data = vb;
+    if ((rc = mdb_put(txn, st->dbi, &k, &v, 0)) != 0
+        || (!found && (rc = range_idx_rebuild(txn, st->dbi)) != 0)) {
+        mdb_txn_abort(txn);
+        return fail(st, "mdb_put", rc);
+    }
+    if ((rc = txn_commit(st, txn)) != 0)
+        return fail(st, "mdb_txn_commit", rc);
+    st->range_checked = 0;   /* this handle looks again at once */
+    return APR_SUCCESS;
+}
+
+apr_status_t wsg_store_range_delete(wsg_store_t *st, const wsg_addr_t *netin)
+{
+    unsigned char kb[RANGE_KEY_MAX];
+    wsg_addr_t net = *netin;
+    MDB_txn *txn;
+    MDB_val k;
+    int rc;
+
+    if (!wsg_store_is_range(&net))
+        return APR_EINVAL;
+    net_mask(&net);
+    if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
+        return fail(st, "mdb_txn_begin (write)", rc);
+    k.mv_size = range_key(&net, kb);
+    k.mv_data = kb;
+    if ((rc = mdb_del(txn, st->dbi, &k, NULL)) != 0) {
+        mdb_txn_abort(txn);
+        return rc == MDB_NOTFOUND ? APR_NOTFOUND : fail(st, "mdb_del", rc);
+    }
+    if ((rc = range_idx_rebuild(txn, st->dbi)) != 0) {
+        mdb_txn_abort(txn);
+        return fail(st, "mdb_put", rc);
+    }
+    if ((rc = txn_commit(st, txn)) != 0)
+        return fail(st, "mdb_txn_commit", rc);
+    st->range_checked = 0;
+    return APR_SUCCESS;
+}
+
+/* Looks at the index again (one get in this thread's read txn), at most once per
+ * WSG_STORE_RANGE_RECHECK per handle; threads racing here store the same figures. */
+static void range_refresh(wsg_store_t *st, MDB_txn *txn, apr_time_t now)
+{
+    range_idx_t ix;
+
+    if (range_idx_read(txn, st->dbi, &ix) != 0)
+        return;   /* tried again at the next recheck */
+    st->range_mask4 = ix.mask4;
+    st->range_mask6[0] = ix.mask6[0];
+    st->range_mask6[1] = ix.mask6[1];
+    st->range_checked = now ? now : 1;
+}
+
+/* The lengths of fam in use, longest first, as a lookup in txn. */
+static int range_find(wsg_store_t *st, MDB_txn *txn, const wsg_addr_t *addr, apr_time_t now,
+                      wsg_rec_t *out, wsg_addr_t *netout)
+{
+    int b, top = addr->family == 4 ? 31 : 127;
+
+    for (b = top; b >= 0; b--) {
+        int set = addr->family == 4 ? (st->range_mask4 >> b) & 1
+                                    : (int)((st->range_mask6[b / 64] >> (b % 64)) & 1);
+        unsigned char kb[RANGE_KEY_MAX];
+        wsg_addr_t net;
+        wsg_rec_t rec;
+        MDB_val k, v;
+        int rc;
+
+        if (!set)
+            continue;
+        net = *addr;
+        net.bits = (unsigned char)b;
+        net_mask(&net);
+        k.mv_size = range_key(&net, kb);
+        k.mv_data = kb;
+        rc = mdb_get(txn, st->dbi, &k, &v);
+        if (rc == MDB_NOTFOUND)
+            continue;
+        if (rc != 0)
+            return rc;
+        if (rec_from_val(&v, &rec) && rec.ban_until > now) {
+            if (out)
+                *out = rec;
+            if (netout)
+                *netout = net;
+            return 0;
+        }
+    }
+    return MDB_NOTFOUND;
+}
+
+apr_status_t wsg_store_range_get(wsg_store_t *st, const wsg_addr_t *addr, apr_time_t now,
+                                 wsg_rec_t *out, wsg_addr_t *net)
+{
+    tls_slot_t *sl;
+    apr_status_t rv;
+    apr_time_t checked = st->range_checked;
+    int rc, look = !checked;
+
+    /* The request path with no range bans: these comparisons, nothing else. Once a second per
+     * handle, the index is looked at again if anything was written since the last look (the
+     * last transaction id, from the meta page: no transaction, no reader slot); a handle that
+     * never looked (a new one, or one that just wrote a range) looks now. */
+    if (checked && (now - checked >= WSG_STORE_RANGE_RECHECK || now < checked)) {
+        MDB_envinfo info;
+        st->range_checked = now ? now : 1;
+        look = mdb_env_info(st->env, &info) != 0 || info.me_last_txnid != st->range_txnid;
+    }
+    if (!look && !st->range_mask4 && !st->range_mask6[0] && !st->range_mask6[1])
+        return APR_NOTFOUND;
+    if (addr->family != 4 && addr->family != 6)
+        return APR_NOTFOUND;
+    if (st->nolock) {
+        MDB_txn *txn;
+        int tries;
+        for (tries = 0; tries < WSG_STORE_NOLOCK_TRIES; tries++) {
+            if ((rc = read_txn_begin(st, &txn)) != 0)
+                return fail(st, "mdb_txn_begin (read)", rc);
+            range_refresh(st, txn, now);
+            rc = range_find(st, txn, addr, now, out, net);
+            if (snapshot_ok(st, txn) && !rc_is_garble(rc)) {
+                mdb_txn_abort(txn);
+                break;
+            }
+            mdb_txn_abort(txn);
+            nolock_pause(tries);
+        }
+        if (tries == WSG_STORE_NOLOCK_TRIES)
+            return APR_EAGAIN;
+    }
+    else {
+        if ((rv = slot_renew(st, &sl)) != APR_SUCCESS)
+            return rv;
+        if (look) {
+            range_refresh(st, sl->txn, now);
+            st->range_txnid = mdb_txn_id(sl->txn);
+        }
+        rc = st->range_mask4 || st->range_mask6[0] || st->range_mask6[1]
+             ? range_find(st, sl->txn, addr, now, out, net) : MDB_NOTFOUND;
+        mdb_txn_reset(sl->txn);
+    }
+    if (rc == MDB_NOTFOUND)
+        return APR_NOTFOUND;
+    return rc ? fail(st, "mdb_get (range)", rc) : APR_SUCCESS;
+}
+
+apr_status_t wsg_store_range_iterate(wsg_store_t *st, wsg_store_iter_fn fn, void *baton)
+{
+    unsigned char from[2] = { 0x00, RANGE_TAG };
+    nl_row_t *rows = NULL;
+    size_t n = 0, i;
+    int rc = 0, tries;
+
+    /* Copied out first (at most WSG_STORE_RANGES_MAX): fn may write, and a lock-free read is
+     * checked before anything of it is used. */
+    for (tries = 0; tries < WSG_STORE_NOLOCK_TRIES; tries++) {
+        MDB_txn *txn;
+        MDB_cursor *cur;
+        MDB_val k, v;
+
+        n = 0;
+        if ((rc = read_txn_begin(st, &txn)) != 0) {
+            free(rows);
+            return fail(st, "mdb_txn_begin (read)", rc);
+        }
+        if (!rows && !(rows = malloc(WSG_STORE_RANGES_MAX * sizeof(*rows)))) {
+            mdb_txn_abort(txn);
+            return APR_ENOMEM;
+        }
+        if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) == 0) {
+            k.mv_size = sizeof(from);
+            k.mv_data = from;
+            for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && n < WSG_STORE_RANGES_MAX;
+                 rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+                const unsigned char *b = k.mv_data;
+                if (k.mv_size < 2 || b[0] != 0x00 || b[1] != RANGE_TAG)
+                    break;
+                if (range_unkey(&k, &rows[n].key) && rec_from_val(&v, &rows[n].rec))
+                    n++;
+            }
+            mdb_cursor_close(cur);
+        }
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+        if (snapshot_ok(st, txn) && !rc_is_garble(rc)) {
+            mdb_txn_abort(txn);
+            break;
+        }
+        mdb_txn_abort(txn);
+        nolock_pause(tries);
+    }
+    if (tries == WSG_STORE_NOLOCK_TRIES || rc) {
+        free(rows);
+        return tries == WSG_STORE_NOLOCK_TRIES ? APR_EAGAIN : fail(st, "mdb_cursor_get", rc);
+    }
+    for (i = 0; i < n; i++)
+        if (fn(baton, &rows[i].key, &rows[i].rec))
+            break;
+    free(rows);
+    return APR_SUCCESS;
+}
+
+/* The keys under 0x00 (meta, policy, range index, ranges) in txn. */
+static size_t meta_keys(wsg_store_t *st, MDB_txn *txn)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    size_t n = 0;
+    int rc;
+
+    if (mdb_cursor_open(txn, st->dbi, &cur) != 0)
+        return 0;
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n <= WSG_STORE_RANGES_MAX + 8;
+         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (!key_is_meta(&k))
+            break;
+        n++;
+    }
+    mdb_cursor_close(cur);
+    return n;
 }

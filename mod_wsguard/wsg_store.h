@@ -187,4 +187,82 @@ apr_status_t wsg_store_purge_slice(wsg_store_t *st, wsg_store_expired_fn expired
 /* Human text of the last LMDB error behind an apr_status_t returned above (thread-local). */
 const char *wsg_store_strerror(apr_status_t rv);
 
+/* ---- Additive (issue 10): the server's policy in the state, group readers, range bans ---- */
+
+/* What the server runs with, recorded by post_config so that wsguardctl speaks for it (ban
+ * lengths, scores, purge). On disk: one record under its own meta key (distinct from the purge
+ * and eviction meta record), little-endian: version byte, engine, event-log kind, a reserved
+ * byte, the four scores as IEEE doubles, ban time, ban max, half-life and the time it was
+ * written as int64 microseconds, then the event log's path (u16 length + bytes) and the server
+ * name (u8 length + bytes). A later version appends fields after these and keeps this head,
+ * so older readers still read it. */
+#define WSG_STORE_POLICY_VERSION 1
+#define WSG_STORE_LOG_NONE 0
+#define WSG_STORE_LOG_FILE 1
+#define WSG_STORE_LOG_PIPE 2
+typedef struct wsg_store_policy_t {
+    apr_uint32_t version;            /* as read (set on write) */
+    int          engine;             /* 0 Off, 1 On, 2 DetectionOnly (the main server's) */
+    int          event_log_kind;     /* WSG_STORE_LOG_* */
+    double       ratelimit, ban, prefix_ban, miss_score;
+    apr_interval_time_t ban_time, ban_max, halflife;
+    apr_time_t   written;            /* when it was recorded */
+    char         event_log[512];     /* the event log file's path (WSG_STORE_LOG_FILE) */
+    char         server[128];        /* the main server's name */
+} wsg_store_policy_t;
+
+/* Writes / reads the policy record (one short write transaction / one read). get: APR_NOTFOUND
+ * when none was recorded (a server from before, or a state never opened by one). */
+apr_status_t wsg_store_put_policy(wsg_store_t *st, const wsg_store_policy_t *pol);
+apr_status_t wsg_store_get_policy(wsg_store_t *st, wsg_store_policy_t *out);
+
+/* What prepare does besides wsg_store_prepare_ex, and what it says back. */
+typedef struct wsg_store_prep_t {
+    const wsg_store_policy_t *policy;  /* recorded in the state by the checking child (NULL: no) */
+    long         read_gid;             /* >= 0 (as root): data.mdb made 0640 and the directory
+                                        * 0750 with this group, so its members can read the
+                                        * state (never write it); < 0: left as they are */
+    const char  *notice;               /* out: a damaged environment was moved aside */
+    const char  *warning;              /* out: the policy or the group could not be set (the
+                                        * state is usable all the same) */
+} wsg_store_prep_t;
+apr_status_t wsg_store_prepare_with(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
+                                    long uid, long gid, wsg_store_prep_t *prep, const char **err);
+
+/* Group readers. A read-only open by a user who cannot write lock.mdb (a member of the state's
+ * group) opens the environment with MDB_NOLOCK: such a reader is not in LMDB's reader table,
+ * so a writer may reuse the pages it reads. Every read of such a handle is therefore checked
+ * afterwards: it stands only if at most one write transaction committed while it ran (a writer
+ * reuses only pages freed by transactions older than the one before it), else it is read
+ * again (up to WSG_STORE_NOLOCK_TRIES times, then APR_EAGAIN). Values are bounds-checked
+ * before they are copied. The mapping is read-only: the worst a reused page can do is to
+ * garble a read that the check then discards (or, very rarely, end the reading process). */
+#define WSG_STORE_NOLOCK_TRIES 50
+int wsg_store_is_nolock(const wsg_store_t *st);
+
+/* Range bans: a CIDR other than an address, a /24 or a /64 (a /16, a /48, a /26), kept as one
+ * record (a wsg_rec_t: ban_until, ban_count, flags, source) under a meta key of its own, never
+ * expanded into member records, at most WSG_STORE_RANGES_MAX of them. An index record holds
+ * the prefix lengths in use per family, so a lookup is one exact get per length in use, and a
+ * handle that found no range looks again only every WSG_STORE_RANGE_RECHECK: with no range
+ * bans a request pays one comparison of times. Purges and eviction never touch ranges (they
+ * end when their ban does and are deleted by 'wsguardctl purge' or 'unban'). */
+#define WSG_STORE_RANGES_MAX 4096
+#define WSG_STORE_RANGE_RECHECK (APR_USEC_PER_SEC)
+
+/* Read-modify-write of the range net (host bits are cleared) as wsg_store_update does it for
+ * one record (fn gets n = 1). APR_ENOSPC when WSG_STORE_RANGES_MAX ranges exist already. */
+apr_status_t wsg_store_range_update(wsg_store_t *st, const wsg_addr_t *net,
+                                    wsg_store_update_fn fn, void *baton);
+/* Deletes the range net: APR_SUCCESS, APR_NOTFOUND. */
+apr_status_t wsg_store_range_delete(wsg_store_t *st, const wsg_addr_t *net);
+/* The most specific range holding addr with a ban in force at now: APR_SUCCESS (out and net,
+ * either may be NULL, filled), APR_NOTFOUND, or an error. The request path's call. */
+apr_status_t wsg_store_range_get(wsg_store_t *st, const wsg_addr_t *addr, apr_time_t now,
+                                 wsg_rec_t *out, wsg_addr_t *net);
+/* Every range record (fn as for wsg_store_iterate; key->bits is the range's length). */
+apr_status_t wsg_store_range_iterate(wsg_store_t *st, wsg_store_iter_fn fn, void *baton);
+/* Whether key (as parsed from a CIDR) would be a range: not an address, a /24 or a /64. */
+int wsg_store_is_range(const wsg_addr_t *key);
+
 #endif

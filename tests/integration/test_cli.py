@@ -107,13 +107,17 @@ def test_ban_prefix_and_cidrs(ctl):
     assert "its prefix 45.7.8.0/24 is: score 0.00, banned" in p.stderr
     # 45.7.8.9/24 means the prefix record
     assert ctl.json("show", "45.7.8.9/24", "--json")["address"] == "45.7.8.0/24"
-    # a /30 is four address records, a /22 four prefix records
+    # a /30 is four address records; a CIDR wider than a /24 is a range ban: one record, never
+    # expanded into its members
     assert "(4 records)" in ctl("ban", "45.8.0.4/30", "--for", "1h").stdout
-    assert "(4 records)" in ctl("ban", "45.9.4.0/22", "--for", "1h").stdout
+    assert "(a range: 1 record)" in ctl("ban", "45.9.4.0/22", "--for", "1h").stdout
+    assert "(a range: 1 record)" in ctl("ban", "2001:db8:9::/96", "--for", "1h").stdout
     rows = ctl.rows()
-    assert {"45.8.0.4", "45.8.0.7", "45.9.4.0/24", "45.9.7.0/24"} <= set(rows)
-    p = ctl("ban", "10.0.0.0/8", rc=2)
-    assert "65536 prefix records" in p.stderr
+    assert {"45.8.0.4", "45.8.0.7", "45.9.4.0/22", "2001:db8:9::/96"} <= set(rows)
+    assert rows["45.9.4.0/22"]["prefix_len"] == 22 and "45.9.4.0/24" not in rows
+    assert "(a range: 1 record)" in ctl("ban", "10.0.0.0/8", "--for", "1h").stdout
+    p = ctl("ban", "0.0.0.0/4", rc=2)
+    assert "shorter than /8" in p.stderr
     p = ctl("ban", "not-an-ip", rc=2)
     assert "'not-an-ip' is not an IP address or CIDR" in p.stderr
     p = ctl("ban", "45.1.1.1", "--for", "soon", rc=2)

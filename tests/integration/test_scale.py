@@ -90,10 +90,10 @@ def test_full_map_heals_without_cli_action(httpd, tmp_path):
                                               "WSGuardBanTime 1s max=1s")
     h.expect_log(r"AH19450", r"AH19456")
     h.start()
-    # Fill it with bans in force (/16s: 256 prefix records each; imports may fill at most a
-    # quarter of the store, so manual bans do it).
-    for k in range(60, 80):
-        rc, out, err = h.ctl("ban", "127.%d.0.0/16" % k, "--for", "6s")
+    # Fill it with bans in force (/25s: 128 address records each, a wider CIDR being one range
+    # record; imports may fill at most a quarter of the store, so manual bans do it).
+    for k in range(60, 120):
+        rc, out, err = h.ctl("ban", "127.%d.0.0/25" % k, "--for", "6s")
         if rc != 0:
             break
     t_import = time.time()
