@@ -92,12 +92,13 @@ static inline apr_uint64_t key_hash(const wsg_addr_t *a)
     }
     else if (nb < 16)
         hi &= nb > 8 ? ~(apr_uint64_t)0 >> (64 - 8 * (nb - 8)) : 0;
-    h = (lo ^ ((apr_uint64_t)a->family << 56 | (apr_uint64_t)a->bits << 48)) * 0x9e3779b97f4a7c15ULL;
-    h ^= (hi + 0x632be59bd9b4e019ULL) * 0xc2b2ae3d27d4eb4fULL;
-    h ^= h >> 31;
-    h *= 0xff51afd7ed558ccdULL;
+    /* One multiply per half and one final mix: the word comes from the low bits after the
+     * final xor-shift, the two bits from the top 12. */
+    h = (lo ^ ((apr_uint64_t)a->family << 56 | (apr_uint64_t)a->bits << 48)) * 0x9e3779b97f4a7c15ULL
+        ^ hi * 0xc2b2ae3d27d4eb4fULL;
     h ^= h >> 29;
-    return h;
+    h *= 0xff51afd7ed558ccdULL;
+    return h ^ (h >> 32);
 }
 
 static inline apr_uint64_t key_bits(apr_uint64_t h)
