@@ -710,6 +710,7 @@ static int wsg_header_parser(request_rec *r)
     apr_size_t bufsize;
     wsg_do_t todo;
     wsg_ua_baton_t ub;
+    wsg_pcache_ref_t mref;
     int memo;
 
     if (!cur || cur == &mark_skip || cur == &mark_done || (st && (st->refused || st->done)))
@@ -721,7 +722,7 @@ static int wsg_header_parser(request_rec *r)
      * passed: the same verdict, without normalising and matching again (wsg_pcache). */
     memo = !st ? wsg_pcache_method(r->method) : 0;
     if (memo && wsg_pcache_hit(G->pcache_serial, memo, r->unparsed_uri, file_fact(r),
-                               engine == WSG_ENGINE_ON)) {
+                               engine == WSG_ENGINE_ON, &mref)) {
         set_state(r, &mark_done);
         return DECLINED;
     }
@@ -742,7 +743,7 @@ static int wsg_header_parser(request_rec *r)
         else {
             set_state(r, &mark_done);
             if (memo && !ub.asked && f.target == r->unparsed_uri)
-                wsg_pcache_put(G->pcache_serial, memo, f.target, f.file, f.enforce);
+                wsg_pcache_put(G->pcache_serial, memo, f.target, f.file, f.enforce, &mref);
         }
         return DECLINED;
     }

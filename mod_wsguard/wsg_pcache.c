@@ -49,36 +49,47 @@ static inline unsigned slot_of(const char *t, size_t len)
     return (unsigned)(h >> 58);      /* 6 bits: ENTRIES */
 }
 
-int wsg_pcache_hit(apr_uint64_t serial, int method, const char *target, int file, int enforce)
+int wsg_pcache_hit(apr_uint64_t serial, int method, const char *target, int file, int enforce,
+                   wsg_pcache_ref_t *ref)
 {
     size_t len;
+    unsigned slot;
     const entry_t *e;
 
+    if (ref)
+        ref->len = (apr_size_t)-1;
     if (!method || !target || !serial)
         return 0;
     len = strlen(target);
     if (len >= TEXT_MAX)
         return 0;
-    e = &tl_cache[slot_of(target, len)];
+    slot = slot_of(target, len);
+    if (ref) {
+        ref->slot = slot;
+        ref->len = len;
+    }
+    e = &tl_cache[slot];
     return e->serial == serial && e->len == len && e->method == method && e->file == file
            && e->enforce == (enforce != 0) && !memcmp(e->text, target, len);
 }
 
-void wsg_pcache_put(apr_uint64_t serial, int method, const char *target, int file, int enforce)
+void wsg_pcache_put(apr_uint64_t serial, int method, const char *target, int file, int enforce,
+                    const wsg_pcache_ref_t *ref)
 {
-    size_t len;
+    wsg_pcache_ref_t here;
     entry_t *e;
 
-    if (!method || !target || !serial)
+    if (!ref) {
+        (void)wsg_pcache_hit(serial, method, target, file, enforce, &here);
+        ref = &here;
+    }
+    if (!method || !target || !serial || ref->len >= TEXT_MAX)
         return;
-    len = strlen(target);
-    if (len >= TEXT_MAX)
-        return;
-    e = &tl_cache[slot_of(target, len)];
+    e = &tl_cache[ref->slot];
     e->serial = serial;
     e->method = (unsigned char)method;
     e->file = (unsigned char)file;
     e->enforce = (unsigned char)(enforce != 0);
-    e->len = (apr_uint32_t)len;
-    memcpy(e->text, target, len + 1);
+    e->len = (apr_uint32_t)ref->len;
+    memcpy(e->text, target, ref->len + 1);
 }

@@ -17,10 +17,20 @@ apr_uint64_t wsg_pcache_serial(void);
 /* The method's code for the cache (1 GET, 2 HEAD), 0 when it is not cached. */
 int wsg_pcache_method(const char *method);
 
-/* 1 when this exact request was "pass" in this generation and thread before. */
-int wsg_pcache_hit(apr_uint64_t serial, int method, const char *target, int file, int enforce);
+/* Where a target's entry is (filled by wsg_pcache_hit for a later wsg_pcache_put). */
+typedef struct wsg_pcache_ref_t {
+    unsigned   slot;
+    apr_size_t len;          /* the target's length; (apr_size_t)-1: not cacheable */
+} wsg_pcache_ref_t;
 
-/* Remembers a "pass" (targets longer than an entry holds are not kept). */
-void wsg_pcache_put(apr_uint64_t serial, int method, const char *target, int file, int enforce);
+/* 1 when this exact request was "pass" in this generation and thread before. ref (may be NULL)
+ * remembers where it goes, for wsg_pcache_put. */
+int wsg_pcache_hit(apr_uint64_t serial, int method, const char *target, int file, int enforce,
+                   wsg_pcache_ref_t *ref);
+
+/* Remembers a "pass" of the same request as wsg_pcache_hit's (ref from it, or NULL: found
+ * again); targets longer than an entry holds are not kept. */
+void wsg_pcache_put(apr_uint64_t serial, int method, const char *target, int file, int enforce,
+                    const wsg_pcache_ref_t *ref);
 
 #endif

@@ -11,17 +11,17 @@ static void test_exact_key(void **state)
 
     (void)state;
     assert_true(s2 != s1 && s1 != 0);
-    assert_false(wsg_pcache_hit(s1, 1, "/index.html", 2, 1));
-    wsg_pcache_put(s1, 1, "/index.html", 2, 1);
-    assert_true(wsg_pcache_hit(s1, 1, "/index.html", 2, 1));
-    assert_false(wsg_pcache_hit(s2, 1, "/index.html", 2, 1));      /* another generation */
-    assert_false(wsg_pcache_hit(s1, 2, "/index.html", 2, 1));      /* HEAD */
-    assert_false(wsg_pcache_hit(s1, 1, "/index.html", 1, 1));      /* file missing now */
-    assert_false(wsg_pcache_hit(s1, 1, "/index.html", 2, 0));      /* DetectionOnly */
-    assert_false(wsg_pcache_hit(s1, 1, "/index.htm", 2, 1));
-    assert_false(wsg_pcache_hit(s1, 1, "/index.html?", 2, 1));
-    assert_false(wsg_pcache_hit(s1, 1, "/Index.html", 2, 1));
-    assert_false(wsg_pcache_hit(s1, 0, "/index.html", 2, 1));      /* POST: never */
+    assert_false(wsg_pcache_hit(s1, 1, "/index.html", 2, 1, NULL));
+    wsg_pcache_put(s1, 1, "/index.html", 2, 1, NULL);
+    assert_true(wsg_pcache_hit(s1, 1, "/index.html", 2, 1, NULL));
+    assert_false(wsg_pcache_hit(s2, 1, "/index.html", 2, 1, NULL));      /* another generation */
+    assert_false(wsg_pcache_hit(s1, 2, "/index.html", 2, 1, NULL));      /* HEAD */
+    assert_false(wsg_pcache_hit(s1, 1, "/index.html", 1, 1, NULL));      /* file missing now */
+    assert_false(wsg_pcache_hit(s1, 1, "/index.html", 2, 0, NULL));      /* DetectionOnly */
+    assert_false(wsg_pcache_hit(s1, 1, "/index.htm", 2, 1, NULL));
+    assert_false(wsg_pcache_hit(s1, 1, "/index.html?", 2, 1, NULL));
+    assert_false(wsg_pcache_hit(s1, 1, "/Index.html", 2, 1, NULL));
+    assert_false(wsg_pcache_hit(s1, 0, "/index.html", 2, 1, NULL));      /* POST: never */
 }
 
 static void test_methods_and_limits(void **state)
@@ -38,13 +38,25 @@ static void test_methods_and_limits(void **state)
     memset(longt, 'a', sizeof(longt) - 1);
     longt[0] = '/';
     longt[sizeof(longt) - 1] = '\0';
-    wsg_pcache_put(s, 1, longt, 2, 1);
-    assert_false(wsg_pcache_hit(s, 1, longt, 2, 1));
+    wsg_pcache_put(s, 1, longt, 2, 1, NULL);
+    assert_false(wsg_pcache_hit(s, 1, longt, 2, 1, NULL));
     /* Same first and last 8 bytes and length, one byte differs in the middle: a miss. */
-    wsg_pcache_put(s, 1, "/aaaaaaaa/x/bbbbbbbb.css", 2, 1);
-    assert_true(wsg_pcache_hit(s, 1, "/aaaaaaaa/x/bbbbbbbb.css", 2, 1));
-    assert_false(wsg_pcache_hit(s, 1, "/aaaaaaaa/y/bbbbbbbb.css", 2, 1));
-    assert_false(wsg_pcache_hit(0, 1, "/aaaaaaaa/x/bbbbbbbb.css", 2, 1));
+    wsg_pcache_put(s, 1, "/aaaaaaaa/x/bbbbbbbb.css", 2, 1, NULL);
+    assert_true(wsg_pcache_hit(s, 1, "/aaaaaaaa/x/bbbbbbbb.css", 2, 1, NULL));
+    assert_false(wsg_pcache_hit(s, 1, "/aaaaaaaa/y/bbbbbbbb.css", 2, 1, NULL));
+    assert_false(wsg_pcache_hit(0, 1, "/aaaaaaaa/x/bbbbbbbb.css", 2, 1, NULL));
+}
+
+/* The ref of a lookup puts the entry where the next lookup finds it. */
+static void test_ref(void **state)
+{
+    apr_uint64_t s = wsg_pcache_serial();
+    wsg_pcache_ref_t ref;
+
+    (void)state;
+    assert_false(wsg_pcache_hit(s, 1, "/a/b.css", 2, 1, &ref));
+    wsg_pcache_put(s, 1, "/a/b.css", 2, 1, &ref);
+    assert_true(wsg_pcache_hit(s, 1, "/a/b.css", 2, 1, NULL));
 }
 
 int main(void)
@@ -52,6 +64,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exact_key),
         cmocka_unit_test(test_methods_and_limits),
+        cmocka_unit_test(test_ref),
     };
     return WSG_RUN_GROUP(tests);
 }
