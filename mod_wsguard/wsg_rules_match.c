@@ -8,9 +8,15 @@
  *  - contains      -> one Aho-Corasick automaton per field (reduced alphabet, dense DFA);
  *  - regex-only / negation-only rules are evaluated on every request (keep them few).
  * Before the index, a gate: most rules require an extension (ext.in=php,..., or a basename/path
- * literal that names one), so the set of extensions any rule requires is built at compile time;
- * a request whose extension is not in it (index.html, style.css) can only match the few rules
- * that require none, which are tested directly: a hash lookup and a handful of literal tests.
+ * literal that names one), so the set of extensions any rule requires is built at compile time
+ * (looked up by the extension's bytes); a request whose extension is not in it (index.html) can
+ * only match the few rules that require none, and one whose extension only a few rules require
+ * (style.css, logo.png) those too: tested directly, each after a precheck. The ungated rules
+ * with a literal on the path, directory, basename or extension share one automaton run once
+ * over the path (each such literal occurs in the path when the rule can match), which says
+ * which of them to test; the rest and the directly tested ones are prechecked one by one (a
+ * length and the byte where the literals' bytes are rarest, or an automaton of a contains
+ * list). A clean page is so decided in a few hundred instructions.
  * PCRE2 patterns are JIT-compiled here and matched with limits; match data is per thread and
  * created once. A request that matches nothing allocates nothing. */
 #include <stdlib.h>
