@@ -9,6 +9,8 @@
 #include "wsg_rules.h"
 #include "wsg_ip.h"
 #include "wsg_inspect.h"
+#include "wsg_metrics.h"
+#include "wsg_refused.h"
 
 extern module AP_MODULE_DECLARE_DATA wsguard_module;
 
@@ -43,10 +45,18 @@ typedef struct wsg_gen_t {
     wsg_ruleset_t   *rules, *rules_cand;
     int              rules_cand_failed;
     const char      *rules_cand_error;
+    struct cw_t     *crawler;          /* crawler verification (mod_wsguard_crawler.c) */
     /* per child (child_init) */
     wsg_store_t     *store;            /* this child's handle, NULL: serving without tracking */
     volatile apr_uint32_t warned_full, warned_store, warned_event, warned_evict; /* log once */
     apr_time_t       last_purge;
+    /* metrics (mod_wsguard_metrics.c): the table shared by every process (post_config), this
+     * process's slot (child_init); refusals not yet logged (mod_wsguard_refused.c, child_init) */
+    wsg_metrics_t   *metrics;
+    apr_time_t       metrics_since;    /* when the table was created (counters start at 0) */
+    wsg_metrics_slot_t *mslot;
+    wsg_refused_t   *refused;
+    volatile apr_uint32_t warned_refused;
 } wsg_gen_t;
 
 typedef struct wsg_srv_conf_t {
@@ -92,5 +102,28 @@ apr_status_t wsg_glue_rules_commit(wsg_gen_t *gen, apr_pool_t *pconf, server_rec
                                    int rules_set);
 
 void wsg_status_register_hooks(apr_pool_t *p);
+
+/* ---- metrics (mod_wsguard_metrics.c) and refused evidence (mod_wsguard_refused.c) ----
+ * Called from mod_wsguard.c as one-liners. */
+/* post_config (the real pass): the shared counter table, kept across restarts while it has
+ * slots enough; registers the rules' tags. */
+void wsg_glue_metrics_post_config(wsg_gen_t *G, server_rec *s);
+/* child_init: this process's slot and refusal table (released/flushed when the child exits). */
+void wsg_glue_ops_child_init(wsg_gen_t *G, apr_pool_t *pchild, server_rec *s);
+/* One more of counter k (WSG_MC_*) for this process: a relaxed atomic add, nothing else. */
+#define WSG_COUNT(G, k) wsg_metrics_add((G)->mslot, (k), 1)
+/* After a request's write (ok: it succeeded): probes by tag, bans, alerts. */
+void wsg_glue_written(wsg_gen_t *G, const wsg_inspect_t *ix, int ok);
+/* A refusal: counted by reason (rec: the address's record as read, NULL if none) and, unless
+ * the request has an event of its own, into this child's refused aggregate. */
+void wsg_glue_refused(request_rec *r, wsg_gen_t *G, const wsg_addr_t *addr,
+                      const wsg_rec_t *rec, const wsg_inspect_t *ix);
+/* The status handler: sums and gauges. */
+void wsg_glue_metrics_read(const wsg_gen_t *G, wsg_metrics_counts_t *c);
+/* Writes this child's refusals that are due (all with force) to the event log. */
+void wsg_glue_refused_flush(wsg_gen_t *G, server_rec *s, apr_pool_t *p, int force);
+void wsg_refused_register_hooks(apr_pool_t *p);
+/* (mod_wsguard_refused.c) the flush at child exit, set up by wsg_glue_ops_child_init. */
+void wsg_refused_child_init(wsg_gen_t *G, apr_pool_t *pchild, server_rec *s);
 
 #endif

@@ -13,6 +13,7 @@
 #include "wsg_util.h"
 #include "mod_wsguard.h"
 #include "mod_wsguard_sync.h"
+#include "mod_wsguard_crawler.h"
 
 void *wsg_glue_create_dir_conf(apr_pool_t *p, char *dir)
 {
@@ -355,5 +356,11 @@ const command_rec wsg_glue_cmds[] = {
     AP_INIT_TAKE_ARGV("WSGuardCrowdSec", wsg_cs_set, NULL, RSRC_CONF,
                       "URL [machine=LOGIN password-file=FILE] [bouncer-key-file=FILE] "
                       "[interval=DURATION]: share bans through a CrowdSec Local API"),
+    AP_INIT_FLAG("WSGuardCrawlerCheck", wsg_crawler_set_check, NULL, RSRC_CONF,
+                 "On | Off: verify clients claiming a major search crawler by forward-confirmed "
+                 "reverse DNS (default On)"),
+    AP_INIT_TAKE1("WSGuardResolver", wsg_crawler_set_resolver, NULL, RSRC_CONF,
+                  "ADDR[:PORT] | system: the DNS resolver the crawler check asks (default: the "
+                  "first nameserver of /etc/resolv.conf)"),
     { NULL }
 };

@@ -1,6 +1,7 @@
 /* mod_wsguard_sync.h: the CrowdSec directive and sync task of the httpd glue
  * (mod_wsguard_sync.c): WSGuardCrowdSec URL [machine=LOGIN password-file=FILE]
- * [bouncer-key-file=FILE] [interval=DURATION] [ca-file=FILE] [cert-file=FILE] [key-file=FILE]. */
+ * [bouncer-key-file=FILE] [interval=DURATION] [resync=DURATION] [ca-file=FILE] [cert-file=FILE]
+ * [key-file=FILE]. */
 #ifndef MOD_WSGUARD_SYNC_H
 #define MOD_WSGUARD_SYNC_H
 
@@ -14,6 +15,7 @@ typedef struct wsg_cs_conf_t {
     const char          *bouncer_key;            /* pull */
     const char          *ca_file, *cert_file, *key_file;
     apr_interval_time_t  interval;
+    apr_interval_time_t  resync;                 /* full pull every (resync=, default 1m) */
     const char          *where;                  /* FILE:LINE of the directive */
 } wsg_cs_conf_t;
 

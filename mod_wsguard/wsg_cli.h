@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <apr_pools.h>
+#include <apr_tables.h>
 #include "wsg_store.h"
 #include "wsg_policy.h"
 
@@ -62,6 +63,22 @@ void wsg_cli_audit(wsg_cli_t *cli, const char *action, const char *target, const
 
 /* Parses a duration "90", "90s", "15m", "2h", "7d" into *out; APR_EINVAL if malformed. */
 apr_status_t wsg_cli_parse_duration(const char *text, apr_interval_time_t *out);
+
+/* The fleet (wsg_cli_fleet.c). A record's evidence time (latest of last seen, score time, first
+ * seen: what an export calls last_seen); the origin of its ban in force ("local", "manual",
+ * "imported", "crowdsec"; NULL when none) and the text list/show print ("crowdsec:SOURCE",
+ * "unbanned", "-"); an operator's unban of a record (WSG_RF_UNBANNED, ban_until = now); the
+ * unbans of the keys this unban wrote (st NULL: every key given) queued for the LAPI in the
+ * server's outbox (returns the
+ * count, 0 when the server has no CrowdSec sync, -1 on failure, said on cli->err); the sync's
+ * state for stats (into a json object when json_obj is a json_t *, else printed; 0 or 1). */
+apr_time_t  wsg_cli_rec_seen(const wsg_rec_t *rec);
+const char *wsg_cli_origin(const wsg_rec_t *rec, apr_time_t now);
+const char *wsg_cli_origin_text(apr_pool_t *p, const wsg_rec_t *rec, apr_time_t now);
+void        wsg_cli_mark_unbanned(wsg_rec_t *r, apr_time_t now);
+int         wsg_cli_queue_unbans(wsg_cli_t *cli, wsg_store_t *st, const apr_array_header_t *keys,
+                                 apr_time_t now);
+int         wsg_cli_sync_stats(wsg_cli_t *cli, void *json_obj);
 
 /* Verbs */
 int wsg_cli_rules(wsg_cli_t *cli, int argc, const char *const *argv);   /* wsg_cli_rules.c */

@@ -5,10 +5,12 @@
 #include <string.h>
 #include <apr_strings.h>
 #include <jansson.h>
+#include "wsg_crawler.h"
 #include "wsg_cli.h"
 #include "wsg_export.h"
 #include "wsg_event.h"
 #include "wsg_util.h"
+#include "wsg_track.h"
 
 /* A CIDR is expanded into the keys the module looks up (addresses, /24 and /64 prefixes); more
  * keys than this is almost certainly a typo (a /8 would be 65536 prefix records). */
@@ -46,6 +48,17 @@ static const char *fmt_dur(apr_pool_t *p, apr_interval_time_t d)
     return apr_psprintf(p, "%" APR_INT64_T_FMT "s", s);
 }
 
+/* The crawler check's flags (wsg_crawler.h) as one word: checked, its verdict, or none. */
+static const char *crawler_flag(apr_uint32_t f)
+{
+    switch (f & WSG_RF_CRAWLER_PENDING) {
+    case WSG_RF_CRAWLER_PENDING: return "CRAWLER-UNCONFIRMED";   /* pending, or failed */
+    case WSG_RF_CRAWLER_OK:      return "CRAWLER-VERIFIED";
+    case WSG_RF_CRAWLER_FAKE:    return "CRAWLER-FAKE";
+    default:                     return NULL;
+    }
+}
+
 static const char *fmt_flags(apr_pool_t *p, apr_uint32_t f)
 {
     const char *s = "";
@@ -57,6 +70,12 @@ static const char *fmt_flags(apr_pool_t *p, apr_uint32_t f)
         s = apr_pstrcat(p, s, *s ? "," : "", "IMPORTED", NULL);
     if (f & WSG_RF_DETECT)
         s = apr_pstrcat(p, s, *s ? "," : "", "DETECT", NULL);
+    if (crawler_flag(f))
+        s = apr_pstrcat(p, s, *s ? "," : "", crawler_flag(f), NULL);
+    if (f & WSG_RF_CROWDSEC)
+        s = apr_pstrcat(p, s, *s ? "," : "", "CROWDSEC", NULL);
+    if (f & WSG_RF_UNBANNED)
+        s = apr_pstrcat(p, s, *s ? "," : "", "UNBANNED", NULL);
     return *s ? s : "-";
 }
 
@@ -178,6 +197,15 @@ static const char *source_text(apr_pool_t *p, const wsg_rec_t *rec, int terminal
     return wsg_escape_ctl(p, s, strlen(s), 0, terminal ? WSG_ESC_BACKSLASH : 0);
 }
 
+/* The ban's origin (null when none in force), and when an operator unbanned it. */
+static void row_json_fleet(apr_pool_t *p, json_t *o, const wsg_rec_t *rec, apr_time_t now)
+{
+    const char *origin = wsg_cli_origin(rec, now);
+    json_object_set_new(o, "origin", origin ? json_string(origin) : json_null());
+    if ((rec->flags & WSG_RF_UNBANNED) && rec->ban_until <= now)
+        json_object_set_new(o, "unbanned_at", json_string(fmt_time(p, rec->ban_until)));
+}
+
 static json_t *row_json(apr_pool_t *p, const cli_row_t *r, apr_time_t now, int full)
 {
     char buf[INET6_ADDRSTRLEN + 8];
@@ -192,6 +220,12 @@ static json_t *row_json(apr_pool_t *p, const cli_row_t *r, apr_time_t now, int f
         json_array_append_new(flags, json_string("IMPORTED"));
     if (r->rec.flags & WSG_RF_DETECT)
         json_array_append_new(flags, json_string("DETECT"));
+    if (crawler_flag(r->rec.flags))
+        json_array_append_new(flags, json_string(crawler_flag(r->rec.flags)));
+    if (r->rec.flags & WSG_RF_CROWDSEC)
+        json_array_append_new(flags, json_string("CROWDSEC"));
+    if (r->rec.flags & WSG_RF_UNBANNED)
+        json_array_append_new(flags, json_string("UNBANNED"));
     wsg_addr_format(&r->key, buf, sizeof(buf));
     o = json_pack("{s:s, s:i, s:b, s:f, s:I, s:I, s:s?, s:I, s:o, s:s?, s:s?}",
                   "address", buf, "prefix_len", (int)r->key.bits,
@@ -204,6 +238,8 @@ static json_t *row_json(apr_pool_t *p, const cli_row_t *r, apr_time_t now, int f
                   "bans", (json_int_t)r->rec.ban_count, "flags", flags,
                   "last_seen", r->rec.last_seen ? fmt_time(p, r->rec.last_seen) : NULL,
                   "source", source_text(p, &r->rec, 0));
+    if (o)
+        row_json_fleet(p, o, &r->rec, now);
     if (!o || !full)
         return o;
     rules = json_array();
@@ -217,9 +253,15 @@ static json_t *row_json(apr_pool_t *p, const cli_row_t *r, apr_time_t now, int f
     json_object_set_new(o, "score_time",
                         r->rec.score_time ? json_string(fmt_time(p, r->rec.score_time)) : json_null());
     json_object_set_new(o, "distinct", json_integer(r->rec.distinct));
-    json_object_set_new(o, "misses", json_integer(r->rec.misses));
+    json_object_set_new(o, "misses", json_integer(wsg_track_recent_misses(&r->rec)));
     if (wsg_addr_is_prefix(&r->key))
         json_object_set_new(o, "members", json_integer(r->rec.members));
+    if (wsg_crawler_state_name(&r->rec, now)) {
+        /* the crawler check's verdict and since when (only for an address it looked at) */
+        json_object_set_new(o, "crawler", json_string(wsg_crawler_state_name(&r->rec, now)));
+        json_object_set_new(o, "crawler_since",
+                            json_string(fmt_time(p, apr_time_from_sec(r->rec.crawler_at))));
+    }
     return o;
 }
 
@@ -236,14 +278,14 @@ static void print_table(wsg_cli_t *cli, const apr_array_header_t *rows, int limi
 {
     const cli_row_t *v = (const cli_row_t *)rows->elts;
     int i;
-    fprintf(cli->out, "%-42s %9s %8s %10s %5s %-24s %s\n", "ADDRESS/PREFIX", "SCORE", "HITS",
-            "BAN-LEFT", "BANS", "FLAGS", "LAST-SEEN");
+    fprintf(cli->out, "%-42s %9s %8s %10s %5s %-24s %-20s %s\n", "ADDRESS/PREFIX", "SCORE", "HITS",
+            "BAN-LEFT", "BANS", "FLAGS", "LAST-SEEN", "ORIGIN");
     for (i = 0; i < rows->nelts && (limit <= 0 || i < limit); i++) {
         apr_pool_t *p = cli->pool;
-        fprintf(cli->out, "%-42s %9.2f %8u %10s %5u %-24s %s\n", fmt_addr(p, &v[i].key),
+        fprintf(cli->out, "%-42s %9.2f %8u %10s %5u %-24s %-20s %s\n", fmt_addr(p, &v[i].key),
                 v[i].score, (unsigned)v[i].rec.hits, fmt_dur(p, ban_left(&v[i].rec, now)),
                 (unsigned)v[i].rec.ban_count, fmt_flags(p, v[i].rec.flags),
-                fmt_time(p, v[i].rec.last_seen));
+                fmt_time(p, v[i].rec.last_seen), wsg_cli_origin_text(p, &v[i].rec, now));
     }
 }
 
@@ -277,8 +319,14 @@ static int list_or_top(wsg_cli_t *cli, int argc, const char *const *argv, int is
                     "  BANS            bans so far (escalation)\n"
                     "  FLAGS           SHELL-HIT (a probe got a 2xx: check the server),\n"
                     "                  MANUAL (wsguardctl ban), IMPORTED (wsguardctl import),\n"
-                    "                  DETECT (a DetectionOnly ban: never exported or shared)\n"
-                    "  LAST-SEEN       last scored request, UTC\n\n"
+                    "                  DETECT (a DetectionOnly ban: never exported or shared),\n"
+                    "                  CROWDSEC (pulled from, or lengthened by, the CrowdSec LAPI),\n"
+                    "                  UNBANNED (lifted by 'wsguardctl unban': an import of older\n"
+                    "                  evidence or a CrowdSec resync does not ban it again)\n"
+                    "  LAST-SEEN       last scored request, UTC\n"
+                    "  ORIGIN          whose ban is in force: local (this server's policy), manual,\n"
+                    "                  imported, crowdsec:ORIGIN/WHO (the LAPI's origin, e.g.\n"
+                    "                  cscli/MACHINE or mod_wsguard/RULE-TAG of a peer); unbanned; '-'\n\n"
                     "  --banned        only records with a ban in force\n"
                     "  --json          a JSON array instead of the table\n");
         return 0;
@@ -355,17 +403,25 @@ static void show_text(wsg_cli_t *cli, const cli_row_t *r, const wsg_addr_t *pfx,
             r->rec.score, fmt_time(p, r->rec.score_time), fmt_dur(p, cli->policy.halflife));
     fprintf(o, "%-14s %u\n", "hits", (unsigned)r->rec.hits);
     fprintf(o, "%-14s %u (approximate)\n", "distinct", (unsigned)r->rec.distinct);
-    fprintf(o, "%-14s %u\n", "misses", (unsigned)r->rec.misses);
+    fprintf(o, "%-14s %u (paths remembered as missed lately: their repeats score nothing)\n", "misses",
+            wsg_track_recent_misses(&r->rec));
     if (wsg_addr_is_prefix(&r->key))
         fprintf(o, "%-14s %u (approximate)\n", "members", (unsigned)r->rec.members);
     if (r->rec.ban_until > now)
         fprintf(o, "%-14s until %s (%s left)\n", "banned", fmt_time(p, r->rec.ban_until),
                 fmt_dur(p, r->rec.ban_until - now));
+    else if (r->rec.flags & WSG_RF_UNBANNED)
+        fprintf(o, "%-14s no, unbanned by an operator at %s\n", "banned",
+                fmt_time(p, r->rec.ban_until));
     else
         fprintf(o, "%-14s no%s%s\n", "banned", r->rec.ban_until ? ", last ban ended " : "",
                 r->rec.ban_until ? fmt_time(p, r->rec.ban_until) : "");
     fprintf(o, "%-14s %u\n", "bans", (unsigned)r->rec.ban_count);
     fprintf(o, "%-14s %s\n", "flags", fmt_flags(p, r->rec.flags));
+    if (wsg_crawler_state_name(&r->rec, now))
+        fprintf(o, "%-14s %s (since %s)\n", "crawler", wsg_crawler_state_name(&r->rec, now),
+                fmt_time(p, apr_time_from_sec(r->rec.crawler_at)));
+    fprintf(o, "%-14s %s\n", "origin", wsg_cli_origin_text(p, &r->rec, now));
     fprintf(o, "%-14s", "recent rules");
     for (i = 0; i < WSG_REC_RULES; i++) {
         if (r->rec.rules[i]) {
@@ -488,7 +544,7 @@ int wsg_cli_show(wsg_cli_t *cli, int argc, const char *const *argv)
         fprintf(cli->out,
                 "usage: wsguardctl show IP|PREFIX [--json] [--halflife DUR]\n\n"
                 "Every field of one record: first and last seen, the score now and as stored,\n"
-                "hits, distinct probes, 404 misses, the ban and its end, bans so far, flags, the\n"
+                "hits, distinct probes, recent misses, the ban and its end, bans so far, flags, the\n"
                 "most recent rule ids and, for an imported or manual ban, its source or reason.\n"
                 "For an address, the state of its /24 or /64 prefix too. A prefix is given as\n"
                 "192.0.2.0/24 or 2001:db8::/64.\n");
@@ -595,10 +651,9 @@ static int ban_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
             }
             /* keep the history (hits, ban count, rules, flags like SHELL-HIT); drop the ban and
              * the score so the client starts clean */
-            r->ban_until = 0;
             r->score = 0;
             r->score_time = b->now;
-            r->flags &= ~(apr_uint32_t)(WSG_RF_MANUAL | WSG_RF_IMPORTED | WSG_RF_DETECT);
+            wsg_cli_mark_unbanned(r, b->now);
         }
         else {
             if (!found[i]) {
@@ -609,7 +664,9 @@ static int ban_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
             r->ban_count++;
             b->last_len = b->dur > 0 ? b->dur : wsg_policy_ban_length(b->pol, r->ban_count);
             r->ban_until = b->now + b->last_len;
-            r->flags = (r->flags | WSG_RF_MANUAL) & ~(apr_uint32_t)(WSG_RF_IMPORTED | WSG_RF_DETECT);
+            r->flags = (r->flags | WSG_RF_MANUAL)
+                       & ~(apr_uint32_t)(WSG_RF_IMPORTED | WSG_RF_DETECT | WSG_RF_CROWDSEC
+                                         | WSG_RF_UNBANNED);
             set_source(r, b->reason);
         }
         r->version = WSG_REC_VERSION;
@@ -632,6 +689,23 @@ static int is_range_ban(apr_pool_t *p, const wsg_addr_t *net)
     if (net->bits < (net->family == 4 ? 24 : 64))
         return 1;
     return wsg_export_cidr_keys(p, net, WSG_CLI_MAX_KEYS, &keys, &err) != APR_SUCCESS;
+}
+
+/* The fleet's side of a range unban (wsg_cli_fleet.c): the range itself (its record is gone)
+ * and the records inside it that this unban wrote. */
+static int range_queue_unbans(wsg_cli_t *cli, wsg_store_t *st, const wsg_addr_t *net,
+                              int had_range, const apr_array_header_t *keys, apr_time_t now)
+{
+    apr_array_header_t *one = apr_array_make(cli->pool, 1, sizeof(wsg_addr_t));
+    int n = 0, r;
+    if (had_range) {
+        APR_ARRAY_PUSH(one, wsg_addr_t) = *net;
+        if ((n = wsg_cli_queue_unbans(cli, NULL, one, now)) < 0)
+            return -1;
+    }
+    if (keys && (r = wsg_cli_queue_unbans(cli, st, keys, now)) < 0)
+        return -1;
+    return n;
 }
 
 /* ban / unban of a range: one record (wsg_store_range_update), never expanded. An unban also
@@ -699,6 +773,8 @@ static int range_ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv,
     }
     fprintf(cli->out, "unbanned %s (%s%d record%s inside)\n", target,
             had_range ? "the range and " : "", b->changed, b->changed == 1 ? "" : "s");
+    if (range_queue_unbans(cli, st, net, had_range, b->changed ? keys : NULL, b->now) < 0)
+        return 1;
     wsg_cli_audit(cli, "unban", target, NULL, b->changed + had_range, 0, argc, argv);
     return 0;
 }
@@ -719,7 +795,13 @@ static int ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv, int u
                     "any CIDR: its range ban and every address or prefix record inside it, when\n"
                     "there are at most %d). The history stays: hits,\n"
                     "bans so far (so a new offence still escalates), rule ids, SHELL-HIT.\n"
-                    "A firewall fed by wsguard-fwsync drops the entry at its next run.\n",
+                    "A firewall fed by wsguard-fwsync drops the entry at its next run.\n"
+                    "The record stays, flagged UNBANNED with the unban time, so that importing a\n"
+                    "peer's older export does not ban it again (only evidence newer than the\n"
+                    "unban does). When the server shares bans through CrowdSec (WSGuardCrowdSec),\n"
+                    "the unban is queued in its outbox and the server's sync deletes the\n"
+                    "decision in the LAPI, which lifts it on every server of the fleet; the LAPI\n"
+                    "need not be up now (the server sends it when it is back).\n",
                     WSG_CLI_MAX_KEYS);
         else
             fprintf(cli->out,
@@ -803,6 +885,8 @@ static int ban_or_unban(wsg_cli_t *cli, int argc, const char *const *argv, int u
             show_covering_range(cli, st, k0, b.now, cli->out);
         if (b.changed)
             wsg_cli_audit(cli, "unban", target, NULL, b.changed, 0, argc, argv);
+        if (b.changed && wsg_cli_queue_unbans(cli, st, keys, b.now) < 0)
+            return 1;
         return b.changed ? 0 : 1;
     }
     fprintf(cli->out, "banned %s for %s (%d record%s)\n", target,
@@ -827,7 +911,7 @@ typedef struct {
     const wsg_policy_t *pol;
     apr_time_t now;
     unsigned long records, addrs, prefixes, v4, v6, banned_addrs, banned_prefixes, manual,
-        imported, shell, ratelimited, expired;
+        imported, shell, ratelimited, expired, crowdsec;
     unsigned long long hits;
     apr_time_t oldest, newest;
     unsigned long ranges, banned_ranges;
@@ -857,6 +941,8 @@ static int stats_cb(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
             s->manual++;
         if (rec->flags & WSG_RF_IMPORTED)
             s->imported++;
+        if (wsg_cli_origin(rec, s->now) && !strcmp(wsg_cli_origin(rec, s->now), "crowdsec"))
+            s->crowdsec++;
     }
     else if (s->pol->ratelimit > 0 && score >= s->pol->ratelimit)
         s->ratelimited++;
@@ -885,7 +971,10 @@ int wsg_cli_stats(wsg_cli_t *cli, int argc, const char *const *argv)
                 "Counts over the store: records (addresses and /24 | /64 prefixes, IPv4 and IPv6),\n"
                 "bans in force (manual and imported among them), clients in the rate-limit tier,\n"
                 "SHELL-HIT alerts (a probe got a 2xx), scored requests, records 'purge' would\n"
-                "delete, and the oldest and newest activity.\n");
+                "delete, and the oldest and newest activity.\n"
+                "With WSGuardCrowdSec, the sync's state too (from the server's outbox): last\n"
+                "push and pull (ok, or FAILING with the last error), last full pull, totals\n"
+                "pushed / unbans sent / dropped / pulled, and the backlog waiting to be sent.\n");
         return 0;
     }
     for (i = 1; i < argc; i++) {
@@ -931,11 +1020,16 @@ int wsg_cli_stats(wsg_cli_t *cli, int argc, const char *const *argv)
             json_object_set_new(o, "ban_time_s",
                                 json_integer((json_int_t)apr_time_sec(cli->policy.ban_time)));
         }
-        return print_json(cli, o);
+        int bad = 0;
+        if (o) {
+            json_object_set_new(o, "crowdsec_bans", json_integer((json_int_t)s.crowdsec));
+            bad = wsg_cli_sync_stats(cli, o);
+        }
+        return print_json(cli, o) || bad;
     }
     fprintf(cli->out,
             "records           %lu (%lu addresses, %lu prefixes; %lu IPv4, %lu IPv6)\n"
-            "banned now        %lu addresses, %lu prefixes (%lu manual, %lu imported)\n"
+            "banned now        %lu addresses, %lu prefixes (%lu manual, %lu imported, %lu crowdsec)\n"
             "rate-limited now  %lu\n"
             "SHELL-HIT alerts  %lu%s\n"
             "scored requests   %llu\n"
@@ -943,12 +1037,12 @@ int wsg_cli_stats(wsg_cli_t *cli, int argc, const char *const *argv)
             "oldest activity   %s\n"
             "newest activity   %s\n",
             s.records, s.addrs, s.prefixes, s.v4, s.v6, s.banned_addrs, s.banned_prefixes,
-            s.manual, s.imported, s.ratelimited, s.shell,
+            s.manual, s.imported, s.crowdsec, s.ratelimited, s.shell,
             s.shell ? "  <- 'wsguardctl list' shows which (flag SHELL-HIT)" : "", s.hits,
             s.expired, fmt_time(cli->pool, s.oldest), fmt_time(cli->pool, s.newest));
     fprintf(cli->out, "range bans        %lu (%lu in force)\n", s.ranges, s.banned_ranges);
     fprintf(cli->out, "policy            %s\n", wsg_cli_policy_note(cli));
-    return 0;
+    return wsg_cli_sync_stats(cli, NULL);
 }
 
 /* ---- purge ---- */

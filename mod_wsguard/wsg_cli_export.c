@@ -40,6 +40,7 @@ static int export_cb(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
     e.score = wsg_policy_score_now(c->pol, rec, c->now);
     e.flags = rec->flags;
     e.bans = rec->ban_count;
+    e.seen = wsg_cli_rec_seen(rec);
     memcpy(e.source, rec->source, sizeof(e.source));
     e.source[sizeof(e.source) - 1] = '\0';
     wsg_export_add(c->ex, &e);
@@ -215,6 +216,7 @@ int wsg_cli_export(wsg_cli_t *cli, int argc, const char *const *argv)
 typedef struct {
     wsg_addr_t key;
     apr_time_t until;
+    apr_time_t seen;            /* the peer's evidence time, 0: the file does not say */
 } imp_item_t;
 
 typedef struct {
@@ -223,7 +225,7 @@ typedef struct {
     const char *source;
     apr_size_t  share;          /* imported records allowed in the store; 0: no store known */
     apr_size_t  imported;       /* records flagged IMPORTED now (grows as we write) */
-    unsigned    added, extended, kept, refused;
+    unsigned    added, extended, kept, refused, unbanned;
 } imp_t;
 
 static int count_imported(void *baton, const wsg_addr_t *key, const wsg_rec_t *rec)
@@ -234,6 +236,35 @@ static int count_imported(void *baton, const wsg_addr_t *key, const wsg_rec_t *r
     return 0;
 }
 
+/* What an import may do to a record: 0 leave it (*why: 1 a ban of ours or an operator's in force,
+ * 2 a longer imported ban, 3 an operator's unban that the entry's evidence does not postdate),
+ * 1 ban it. Only a ban an import made is ever lengthened by one; a local, manual or pulled ban
+ * in force is never shortened, relabelled, nor its reason replaced. */
+static int import_decide(const wsg_rec_t *r, int found, const imp_item_t *it, apr_time_t now,
+                         int *why)
+{
+    *why = 0;
+    if (!found)
+        return 1;
+    if (r->ban_until > now) {
+        if (!(r->flags & WSG_RF_IMPORTED) || (r->flags & (WSG_RF_MANUAL | WSG_RF_CROWDSEC))) {
+            *why = 1;
+            return 0;
+        }
+        if (r->ban_until >= it->until) {
+            *why = 2;
+            return 0;
+        }
+        return 1;
+    }
+    /* unbanned by an operator at r->ban_until: only what a peer saw after that bans again */
+    if ((r->flags & WSG_RF_UNBANNED) && (!it->seen || it->seen <= r->ban_until)) {
+        *why = 3;
+        return 0;
+    }
+    return 1;
+}
+
 static int import_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
 {
     void **b = baton;
@@ -242,9 +273,12 @@ static int import_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
     int i, mask = 0;
     for (i = 0; i < n; i++) {
         wsg_rec_t *r = &recs[i];
-        int counted = found[i] && (r->flags & WSG_RF_IMPORTED);
-        if (found[i] && r->ban_until >= items[i]->until) {
-            im->kept++;   /* a ban of our own (or an earlier import) lasts longer: leave it */
+        int counted = found[i] && (r->flags & WSG_RF_IMPORTED), why;
+        if (!import_decide(r, found[i], items[i], im->now, &why)) {
+            if (why == 3)
+                im->unbanned++;
+            else
+                im->kept++;
             continue;
         }
         if (!counted && im->share && im->imported >= im->share) {
@@ -262,13 +296,37 @@ static int import_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
         if (r->ban_until <= im->now)
             r->ban_count++;   /* a new ban; re-importing the same list daily does not escalate */
         r->ban_until = items[i]->until;
-        r->flags |= WSG_RF_IMPORTED;
+        /* no ban in force here (or an imported one): the peer's is the ban, labelled as such */
+        r->flags = (r->flags & ~(apr_uint32_t)(WSG_RF_MANUAL | WSG_RF_CROWDSEC | WSG_RF_DETECT
+                                               | WSG_RF_UNBANNED)) | WSG_RF_IMPORTED;
         r->version = WSG_REC_VERSION;
         memset(r->source, 0, sizeof(r->source));
         apr_cpystrn(r->source, im->source, sizeof(r->source));
         mask |= 1 << i;
     }
     return mask;
+}
+
+/* The longest ban the server itself would set (WSGuardBanTime's max=, or the ban time when that
+ * is longer: no escalation): no import bans longer, whatever --max or the file says (a STIX
+ * report's 30-day validity is not a 30-day ban on a server whose bans end after a week). */
+static apr_interval_time_t server_ban_cap(const wsg_policy_t *pol)
+{
+    apr_interval_time_t cap = pol->ban_max > pol->ban_time ? pol->ban_max : pol->ban_time;
+    return cap > 0 ? cap : 7 * 86400 * APR_USEC_PER_SEC;
+}
+
+static int import_cap(wsg_cli_t *cli, wsg_import_opts_t *o)
+{
+    apr_interval_time_t cap = server_ban_cap(&cli->policy);
+    if (o->max > cap) {
+        fprintf(cli->err, "wsguardctl import: --max %" APR_INT64_T_FMT "s is longer than the "
+                          "server's longest ban (WSGuardBanTime max=, %" APR_INT64_T_FMT "s): "
+                          "using that\n", (apr_int64_t)apr_time_sec(o->max),
+                (apr_int64_t)apr_time_sec(cap));
+        o->max = cap;
+    }
+    return 0;
 }
 
 static void import_help(FILE *f, const wsg_policy_t *pol)
@@ -287,7 +345,13 @@ static void import_help(FILE *f, const wsg_policy_t *pol)
         "  - a plain list: one address or CIDR per line, '#' comments\n"
         "A CIDR becomes the address or /24 | /64 prefix records that cover it exactly.\n"
         "Invalid lines are reported with their line number (entry number in other JSON) and\n"
-        "skipped. A longer ban already in force is kept; entries already expired are skipped.\n"
+        "skipped. Entries already expired are skipped. A ban in force that is this server's\n"
+        "own, an operator's (wsguardctl ban) or pulled from CrowdSec is kept as it is: never\n"
+        "shortened, relabelled or given another reason; a longer imported ban is kept too.\n"
+        "An address an operator unbanned (wsguardctl unban) is banned again only by an entry\n"
+        "whose evidence (last_seen, STIX modified / valid_from, MISP timestamp, a CSV\n"
+        "last_seen column) is newer than the unban; entries without one (plain lists) are\n"
+        "skipped for it.\n"
         "A peer's file cannot take over the store: files over %u MiB and lines over %u KiB are\n"
         "refused, ranges wider than IPv4 /%d or IPv6 /%d are refused, ban ends are capped at\n"
         "--max, and imported records may fill at most a quarter of the store (the rest is\n"
@@ -295,15 +359,15 @@ static void import_help(FILE *f, const wsg_policy_t *pol)
         "  --source NAME      recorded in each record (default: the file's name), %d bytes\n"
         "  --for DUR          ban length for entries without a time (default: the module's first\n"
         "                     ban time, %" APR_INT64_T_FMT "s)\n"
-        "  --max DUR          cap on any ban length (default: the module's default\n"
-        "                     'WSGuardBanTime ... max=', %" APR_INT64_T_FMT "s; never above 10 years)\n"
+        "  --max DUR          cap on any ban length (default and upper limit: the server's\n"
+        "                     'WSGuardBanTime ... max=', %" APR_INT64_T_FMT "s)\n"
         "  --max-entries N    entries read from the file (default %u); the rest is refused\n"
         "  --allow-private    also import private, loopback and documentation addresses (skipped\n"
         "                     by default: a peer's internal addresses are not scanners here)\n"
         "  --dry-run          parse and report, write nothing\n",
         WSG_IMPORT_MAX_FILE >> 20, WSG_IMPORT_MAX_LINE >> 10, WSG_IMPORT_MIN_BITS4,
         WSG_IMPORT_MIN_BITS6, (int)sizeof(((wsg_rec_t *)0)->source) - 1,
-        (apr_int64_t)apr_time_sec(pol->ban_time), (apr_int64_t)apr_time_sec(pol->ban_max),
+        (apr_int64_t)apr_time_sec(pol->ban_time), (apr_int64_t)apr_time_sec(server_ban_cap(pol)),
         WSG_IMPORT_MAX_ENTRIES);
 }
 
@@ -389,7 +453,7 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
     if (i == argc)
         wsg_cli_policy_peek(cli);     /* the server's ban time and max are the defaults */
     o.dflt = cli->policy.ban_time > 0 ? cli->policy.ban_time : 3600 * APR_USEC_PER_SEC;
-    o.max = cli->policy.ban_max > 0 ? cli->policy.ban_max : 7 * 86400 * APR_USEC_PER_SEC;
+    o.max = server_ban_cap(&cli->policy);
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -430,6 +494,8 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
         fprintf(cli->err, "wsguardctl import: which file? ('-' reads stdin)\n");
         return 2;
     }
+    if (import_cap(cli, &o) != 0)
+        return 2;
     if (o.dflt > o.max)
         o.dflt = o.max;   /* --for beyond the cap: the cap (said by the 'capped' count) */
     file = !strcmp(path, "-") ? "<stdin>" : path;
@@ -515,6 +581,8 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
             if (it) {
                 if (e->until > it->until)
                     it->until = e->until;
+                if (e->seen > it->seen)
+                    it->seen = e->seen;
                 continue;
             }
             if (im.share && (apr_size_t)items->nelts >= im.share) {
@@ -524,6 +592,7 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
             it = apr_palloc(cli->pool, sizeof(*it));
             it->key = *key;
             it->until = e->until;
+            it->seen = e->seen;
             apr_hash_set(seen, &it->key, sizeof(it->key), it);
             APR_ARRAY_PUSH(items, imp_item_t *) = it;
         }
@@ -564,10 +633,12 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
                 res->over_limit, o.max_entries ? o.max_entries : WSG_IMPORT_MAX_ENTRIES);
     fprintf(cli->out,
             "%s %s (source '%.*s'): %u entries, %d records: %u new, %u extended, "
-            "%u kept (a longer ban in force); skipped %u invalid, %u expired, %u private",
+            "%u kept (a ban in force); skipped %u invalid, %u expired, %u private",
             dry ? "would import" : "imported", file, (int)sizeof(((wsg_rec_t *)0)->source) - 1,
             source, res->seen, items->nelts, im.added, im.extended, im.kept, res->invalid,
             res->expired, res->private_skipped);
+    if (im.unbanned)
+        fprintf(cli->out, ", %u unbanned by an operator since", im.unbanned);
     if (res->capped)
         fprintf(cli->out, "; %u ban ends capped at %" APR_INT64_T_FMT "s", res->capped,
                 (apr_int64_t)apr_time_sec(o.max));
@@ -577,5 +648,5 @@ int wsg_cli_import(wsg_cli_t *cli, int argc, const char *const *argv)
     fprintf(cli->out, "\n");
     /* failure when something was refused and nothing at all went in (or would, for a dry run) */
     return (res->invalid || im.refused || res->over_limit)
-           && (dry ? !items->nelts : !(im.added + im.extended + im.kept)) ? 1 : 0;
+           && (dry ? !items->nelts : !(im.added + im.extended + im.kept + im.unbanned)) ? 1 : 0;
 }

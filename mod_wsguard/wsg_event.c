@@ -245,6 +245,21 @@ static json_t *build(apr_pool_t *p, const wsg_event_t *ev, apr_size_t long_max)
     set_str(p, o, "action", ev->action, short_max);
     set_time(o, "ban_until", ev->ban_until);
     json_object_set_new(o, "flags", flags_array(ev->norm_flags));
+    if (ev->count) {
+        json_t *paths = json_array();
+        int np = ev->n_paths < WSG_EVENT_PATHS_MAX ? ev->n_paths : WSG_EVENT_PATHS_MAX;
+        json_object_set_new(o, "count", json_integer(ev->count));
+        set_time(o, "since", ev->since);
+        for (int i = 0; ev->paths && i < np; i++) {
+            /* each path gets a share of the budget, so the line still fits when they are long */
+            json_t *tmp = json_object();
+            set_str_esc(p, tmp, "p", ev->paths[i], long_max / 8 > 16 ? long_max / 8 : 16,
+                        WSG_ESC_PERCENT);
+            json_array_append(paths, json_object_get(tmp, "p"));
+            json_decref(tmp);
+        }
+        json_object_set_new(o, "paths", paths);
+    }
     return o;
 }
 

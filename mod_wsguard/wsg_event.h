@@ -38,7 +38,16 @@ typedef struct wsg_event_t {
     const char     *action;       /* "pass", "ratelimit", "ban", "detect" (DetectionOnly) or NULL */
     apr_time_t      ban_until;    /* 0 none (JSON null) */
     unsigned        norm_flags;   /* WSG_NF_* (names via wsg_norm_flags_str) */
+    /* Additive (aggregated "refused" events): count > 0 adds "count" (requests this line stands
+     * for), "since" (the first of them; time is the last) and "paths" (the distinct paths, at
+     * most WSG_EVENT_PATHS_MAX); other events leave them 0 and have none of these fields. */
+    unsigned        count;
+    apr_time_t      since;
+    const char *const *paths;
+    int             n_paths;
 } wsg_event_t;
+
+#define WSG_EVENT_PATHS_MAX 16
 
 /* Returns one compact JSON object followed by '\n', NUL-terminated, allocated in p; *len (may be
  * NULL) gets its length including the '\n'. NULL fields are JSON null. Strings are sanitised first:

@@ -113,6 +113,8 @@ static void merge_meta(wsg_export_entry_t *into, const wsg_export_entry_t *from)
         into->score = from->score;
     if (from->bans > into->bans)
         into->bans = from->bans;
+    if (from->seen > into->seen)
+        into->seen = from->seen;
     into->flags |= from->flags;
     if (strcmp(into->source, from->source))
         into->source[0] = '\0';
@@ -437,6 +439,10 @@ static apr_status_t write_json(FILE *f, const wsg_export_t *ex, const wsg_export
                             "bans", (int)e->bans, "origin", origin_of(e->flags),
                             "source", e->source[0] ? e->source : NULL,
                             "shell_hit", (e->flags & WSG_RF_SHELL_HIT) ? 1 : 0);
+            /* the evidence time: an importing peer that unbanned it later keeps its unban */
+            if (obj && e->seen > 0)
+                json_object_set_new(obj, "last_seen",
+                                    json_string(wsg_export_iso8601(e->seen, ts, sizeof(ts))));
             if (!obj)
                 return APR_ENOMEM;
             s = json_dumps(obj, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(12));

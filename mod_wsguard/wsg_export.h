@@ -28,6 +28,9 @@ typedef struct wsg_export_entry_t {
     apr_uint32_t flags;       /* WSG_RF_* of the record */
     apr_uint32_t bans;        /* ban count */
     char         source[32];  /* rec.source: importing peer, or the reason of a manual ban */
+    apr_time_t   seen;        /* additive: latest evidence (last seen, ban start), 0: unknown;
+                               * json writes it as last_seen (what import compares with an
+                               * operator's unban) */
 } wsg_export_entry_t;
 
 typedef struct wsg_export_t {

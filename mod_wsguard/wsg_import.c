@@ -19,6 +19,7 @@ typedef struct {
     wsg_import_opts_t    o;     /* with the defaults filled in */
     wsg_import_result_t *r;
     int                  noted_limit;
+    apr_time_t           seen;  /* evidence time of the entries add() is given next (0: none) */
 } imp_t;
 
 const char *wsg_import_format_name(wsg_import_format_t f)
@@ -151,6 +152,7 @@ static void add(imp_t *im, unsigned line, const char *text, apr_time_t until, in
     e->capped = capped;
     e->source = opt_text(im, source);
     e->reason = opt_text(im, reason);
+    e->seen = im->seen > 0 && im->seen <= now + WSG_IMPORT_SEEN_SKEW ? im->seen : 0;
 }
 
 /* ---- JSON ---- */
@@ -202,6 +204,33 @@ static const char *jstr(json_t *o, const char *k)
     return json_string_value(json_object_get(o, k));
 }
 
+/* The evidence time of a json entry: the latest of the times a peer's file gives for what it saw
+ * (last_seen, STIX modified / valid_from, MISP timestamp in epoch seconds), 0 when none is
+ * readable. A time in the future is no evidence (add() drops it). */
+static apr_time_t json_seen(json_t *o)
+{
+    static const char *names[] = { "last_seen", "modified", "valid_from", "first_seen" };
+    apr_time_t best = 0, t;
+    size_t i;
+    json_t *v;
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *txt = json_string_value(json_object_get(o, names[i]));
+        if (txt && wsg_event_time_parse(txt, &t) == APR_SUCCESS && t > best)
+            best = t;
+    }
+    v = json_object_get(o, "timestamp");
+    if (v) {
+        const char *txt = json_string_value(v);
+        apr_int64_t secs = json_is_integer(v) ? (apr_int64_t)json_integer_value(v) : -1;
+        if (txt && *txt && strspn(txt, "0123456789") == strlen(txt) && strlen(txt) <= 11)
+            secs = apr_atoi64(txt);
+        /* seconds since 1970 up to 9999: far inside apr_time_t */
+        if (secs > 0 && secs < 253402300800LL && apr_time_from_sec(secs) > best)
+            best = apr_time_from_sec(secs);
+    }
+    return best;
+}
+
 /* A reason from the usual fields of a peer's entry. */
 static const char *json_reason(json_t *o)
 {
@@ -250,6 +279,7 @@ static void json_entry(imp_t *im, unsigned line, json_t *o)
         }
         return;
     }
+    im->seen = json_seen(o);
     add(im, line, text, until, capped, jstr(o, "source"), json_reason(o));
 }
 
@@ -328,6 +358,7 @@ static int json_doc(imp_t *im, json_t *doc)
                 }
                 continue;
             }
+            im->seen = json_seen(v);
             stix_pattern(im, (unsigned)i + 1, pat, until, capped, jstr(v, "created_by_ref"),
                          json_reason(v));
         }
@@ -339,8 +370,10 @@ static int json_doc(imp_t *im, json_t *doc)
         im->r->format = WSG_IMPORT_MISP;
         json_array_foreach(json_object_get(v, "Attribute"), i, objs) {
             const char *t = jstr(objs, "type"), *val = jstr(objs, "value");
-            if (t && val && !strcmp(t, "ip-src"))
+            if (t && val && !strcmp(t, "ip-src")) {
+                im->seen = json_seen(objs);
                 add(im, (unsigned)i + 1, val, 0, 0, org, jstr(objs, "comment"));
+            }
         }
         return 0;
     }
@@ -484,6 +517,7 @@ static void text_lines(imp_t *im, const char *buf, apr_size_t len)
     apr_size_t n;
     unsigned line = 0;
     int csv = -1, col_addr = -1, col_until = -1, col_reason = -1, col_source = -1;
+    int col_seen = -1;
     char *scratch = apr_palloc(im->p, im->o.max_line + 1);
     char *copy = apr_palloc(im->p, im->o.max_line + 1);
     char **f = apr_palloc(im->p, sizeof(char *) * WSG_IMPORT_MAX_COLUMNS);
@@ -519,6 +553,8 @@ static void text_lines(imp_t *im, const char *buf, apr_size_t len)
                     col_reason = i;
                 else if (!strcasecmp(f[i], "source"))
                     col_source = i;
+                else if (!strcasecmp(f[i], "last_seen"))
+                    col_seen = i;
             }
             if (csv) {
                 im->r->format = WSG_IMPORT_CSV;
@@ -558,6 +594,10 @@ static void text_lines(imp_t *im, const char *buf, apr_size_t len)
             }
             if (*u && until <= 0)
                 until = 1;   /* before 1970: expired */
+            im->seen = 0;
+            if (col_seen >= 0 && col_seen < nf
+                && wsg_event_time_parse(f[col_seen], &im->seen) != APR_SUCCESS)
+                im->seen = 0;      /* unreadable evidence time: none (the ban stays valid) */
             add(im, line, f[col_addr], until, 0, col_source >= 0 && col_source < nf ? f[col_source]
                                                                                     : NULL,
                 col_reason >= 0 && col_reason < nf ? f[col_reason] : NULL);
@@ -565,6 +605,7 @@ static void text_lines(imp_t *im, const char *buf, apr_size_t len)
         else {
             /* plain: the first word; the rest of the line (a comment, a count) is ignored */
             copy[strcspn(copy, " \t,;#")] = '\0';
+            im->seen = 0;
             add(im, line, copy, 0, 0, NULL, NULL);
         }
     }

@@ -20,6 +20,8 @@
 #define WSG_IMPORT_MIN_BITS4    16            /* widest IPv4 range: /16 (256 /24 records) */
 #define WSG_IMPORT_MIN_BITS6    56            /* widest IPv6 range: /56 (256 /64 records) */
 #define WSG_IMPORT_MAX_ERRORS   100           /* per-line messages kept (the rest are counted) */
+/* An evidence time this far after the clock is still taken (peers' clocks differ a little). */
+#define WSG_IMPORT_SEEN_SKEW    ((apr_interval_time_t)300 * APR_USEC_PER_SEC)
 /* Longest ban an import can set whatever the options: the limit of wsg_parse_duration. */
 #define WSG_IMPORT_MAX_BAN      ((apr_interval_time_t)10 * 366 * 86400 * APR_USEC_PER_SEC)
 
@@ -53,6 +55,9 @@ typedef struct wsg_import_entry_t {
     int         capped;     /* until was cut to now + max */
     const char *source;     /* the peer's "source" / STIX name / MISP org, or NULL */
     const char *reason;     /* a tag, comment or description from the file, or NULL */
+    apr_time_t  seen;       /* additive: when the peer last saw it (last_seen, STIX modified /
+                             * valid_from, MISP timestamp, CSV last_seen), 0 when the file does
+                             * not say (plain lists) or says a time in the future */
 } wsg_import_entry_t;       /* source and reason: control bytes escaped as \xNN, at most 64 bytes */
 
 /* A message about one line (entry) that was skipped. */

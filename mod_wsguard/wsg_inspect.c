@@ -10,10 +10,12 @@
  * One request, one write, one count. The header phase (before anything serves the request, after
  * httpd mapped it to a file) and the log phase (after the answer) share one context, and at most
  * one of them writes:
- *   - A client already in a tier (its record as read) is refused at once, and a probe of it is
- *     scored in full in the same write: its miss part too when the file is missing (a 429'd
- *     probe counts as its 404 would have), the alert when the file exists (a refused probe of an
- *     existing shell is still an alert). Nothing is left for the log phase.
+ *   - A banned client is refused at once whatever it asks; a client in the rate-limit tier
+ *     (its record as read) only when the request looks like probing (see "Refuse in
+ *     proportion" below). A refused probe is scored in full in the same write: its miss part
+ *     too unless the file exists (a 429'd probe counts as its 404 would have), the alert when
+ *     the file exists (a refused probe of an existing shell is still an alert). Nothing is left
+ *     for the log phase.
  *   - A probe that may make its client (or prefix) cross a threshold, judged on the record as
  *     read, is written at once; the write transaction (LMDB's single writer, the serialisation
  *     point across processes) decides on the record as it is then: it crosses, so the request is
@@ -27,11 +29,28 @@
  * make a client cross after its answer, which is how misses always worked (the next request is
  * refused).
  *
+ * Refuse in proportion: the rate-limit tier is there to slow a scan, so it answers 429 only to
+ * what a scan is made of: a request a rule matched (score > 0), or a script name that may miss
+ * (miss > 0 and the file is not known to exist; a repeat is not one). A client's ordinary pages
+ * and assets are served while it is in the tier; only the ban refuses everything. A scanner
+ * that goes on probing while rate-limited is scored as its 404s would have been, so it climbs
+ * to the ban and is exported; a crawler or monitor that met missing pages is never cut off
+ * from the site while its score decays.
+ *
+ * What misses score (miss_context, after the target is scored): the miss part is evidence of
+ * breadth, so it counts once per path and client. A path in the client's ring of recent misses
+ * (wsg_track) adds nothing: a feed reader or monitor polling a removed URL, a person reloading,
+ * a crawler walking the query strings of one removed script. Only the miss part: an outcome=any
+ * match counts every time, because the name itself is the evidence (no site links to wso.php;
+ * a scanner retrying its shell, or a shell's user coming back to it, is what it looks like) and
+ * a scanner held in the rate-limit tier on one such path still climbs to the ban.
+ *
  * A clean request (no rule can concern it, no script name) costs one scan of the target, the
  * rules' gate (wsg_rules_match.c) and no allocation: the context lives on the caller's stack. */
 #include <string.h>
 #include <apr_strings.h>
 #include "wsg_inspect.h"
+#include "wsg_crawler.h"
 
 #define WSG_HTTP_TOO_MANY 429
 #define WSG_HTTP_FORBIDDEN 403
@@ -176,6 +195,100 @@ wsg_action_t wsg_inspect_banned(const wsg_inspect_conf_t *c, const wsg_facts_t *
     return act;
 }
 
+int wsg_inspect_same_site(const char *referer, const char *host)
+{
+    const char *a, *e;
+    apr_size_t hl;
+
+    if (!referer || !host || !*host || !(a = strstr(referer, "://")))
+        return 0;
+    a += 3;
+    /* The authority ends at the path, query or fragment; userinfo ends at '@'. */
+    e = a + strcspn(a, "/?#");
+    {
+        const char *at = memchr(a, '@', (apr_size_t)(e - a));
+        if (at)
+            a = at + 1;
+    }
+    hl = strlen(host);
+    if ((apr_size_t)(e - a) < hl || strncasecmp(a, host, hl))
+        return 0;
+    a += hl;
+    return a == e || *a == ':' || (*a == '.' && a + 1 == e);   /* port, or a trailing dot */
+}
+
+/* Is the client (its record as read) scoring at a scan's pace? */
+static int scan_pace(const wsg_policy_t *pol, const wsg_rec_t *rec, apr_time_t now)
+{
+    apr_interval_time_t per = pol->halflife > 0 ? pol->halflife / WSG_SCAN_PACE_DIV
+                                                : apr_time_from_sec(2);
+    apr_interval_time_t life;
+
+    if (!rec || rec->hits + 1 < WSG_SCAN_MIN || !rec->first_seen)
+        return 0;
+    life = now - rec->first_seen;
+    return life <= (apr_interval_time_t)(rec->hits + 1) * per;
+}
+
+/* The miss part in the context of this client (the record as read; none: a first request). */
+static void miss_context(const wsg_inspect_conf_t *c, const wsg_facts_t *f, wsg_inspect_t *ix)
+{
+    const wsg_policy_t *pol = c->policy;
+    double cap, s;
+
+    ix->repeat = ix->linked = ix->scan_pace = ix->capped = 0;
+    if (ix->miss <= 0)
+        return;
+    /* The same path again: no new evidence. */
+    if (f->rec && wsg_track_missed_lately(f->rec, ix->norm.path, ix->norm.path_len)) {
+        ix->miss = 0;
+        ix->repeat = 1;
+        return;
+    }
+    /* A link on a page of this site: a broken link (a person, a link checker, a crawler that
+     * follows links), the site's own doing, not a guess. Only the miss part: a signature on a
+     * linked path still scores. A scanner can forge the header, and then gains only this. */
+    if (f->referer_fn && f->host
+        && wsg_inspect_same_site(f->referer_fn(f->ua_baton), f->host)) {
+        ix->miss = 0;
+        ix->linked = 1;
+        return;
+    }
+    /* A claimed crawler's verification (wsg_crawler) is applied in the write (track(), below):
+     * verified adds nothing, a fake adds a bonus on top of what is decided here. */
+    if (!pol || scan_pace(pol, f->rec, f->now)) {
+        ix->scan_pace = pol != NULL;
+        return;
+    }
+    /* Not (yet) at a scan's pace: the miss part may raise the score to half the first threshold
+     * and no further. Breadth alone, slowly, is how a crawler revisiting removed pages or a
+     * person with typos looks; it stays remembered (the next burst starts from there) but
+     * refuses nobody. A held miss is still written as a scored request (hits, first and last
+     * seen, the ring): the pace is measured on them, so a scanner of unknown names whose first
+     * misses were held reaches a scan's pace by its sixth and counts in full from there. */
+    cap = (pol->ratelimit > 0 ? pol->ratelimit : pol->ban) / 2;
+    s = f->rec ? wsg_policy_score_now(pol, f->rec, f->now) : 0.0;
+    /* Above the cap, misses did not put the client there (they stop at it): signatures did, or
+     * breadth at a scan's pace. A client already shown to probe is not weighed slowly: its
+     * misses count in full, in the rate-limit tier too (a 429'd probe counts as its 404). */
+    if (s > cap + WSG_SCORE_EPSILON)
+        return;
+    if (s + ix->miss > cap) {
+        ix->miss = s < cap ? cap - s : 0;
+        ix->capped = 1;
+    }
+}
+
+/* Does a refused request count its miss part (as its 404 would have)? When the file is missing,
+ * and when the server cannot know before answering (a reverse proxy to an IIS, Exchange or Java
+ * back end, a handler): a client refused there is already in a tier, which misses at a slow
+ * pace cannot put it in, so it has probed; not counting would hold a scanner of such a site in
+ * the rate-limit tier for ever, never banned. Not when the file exists: it would not 404. */
+static int refused_miss(const wsg_inspect_t *ix)
+{
+    return ix->file != WSG_FILE_EXISTS && (ix->miss > 0 || ix->capped);
+}
+
 /* Might adding score make the client (or its prefix) reach a threshold, on the records as read? */
 static int may_cross(const wsg_inspect_conf_t *c, const wsg_facts_t *f, double score)
 {
@@ -202,21 +315,30 @@ wsg_do_t wsg_inspect_header(const wsg_inspect_conf_t *c, const wsg_facts_t *f, c
 
     ix->enforce = f->enforce;
     wsg_inspect_target(c, f, buf, bufsize, ix);
+    miss_context(c, f, ix);
     ix->file = f->file;
     if (f->rec)
         tier = wsg_policy_check(c->policy, f->rec, f->now, &retry);
     if (tier != WSG_ACT_BAN && f->prec && f->prec->ban_until > f->now)
         tier = WSG_ACT_BAN;
 
+    /* Refuse in proportion: the ban refuses everything; the rate-limit tier slows what looks
+     * like probing (a rule matched, or a script name that may miss: not a repeat, not a file
+     * that exists), and serves the client's ordinary pages and assets, so a crawler or a person
+     * who collected misses still gets the home page, the PDF and the feed. */
+    if (tier == WSG_ACT_RATELIMIT
+        && !(ix->score > 0 || ((ix->miss > 0 || ix->capped) && ix->file != WSG_FILE_EXISTS)))
+        tier = WSG_ACT_PASS;
     if (f->enforce && tier != WSG_ACT_PASS) {
-        /* Refused whatever it is: scored in full now, as its answer would have scored it. */
+        /* Refused: scored in full now, as its answer would have scored it. */
         ix->action = tier;
         ix->status = tier == WSG_ACT_BAN ? WSG_HTTP_FORBIDDEN : WSG_HTTP_TOO_MANY;
         ix->retry_after = tier == WSG_ACT_RATELIMIT ? (apr_int64_t)retry : 0;
-        ix->record = ix->score + (ix->file == WSG_FILE_MISSING ? ix->miss : 0);
+        ix->miss_counted = refused_miss(ix);
+        ix->record = ix->score + (ix->miss_counted ? ix->miss : 0);
         ix->alert = ix->score > 0 && ix->file == WSG_FILE_EXISTS;
         ix->set_flags = ix->alert ? WSG_RF_SHELL_HIT : 0;
-        if (ix->record > 0 || ix->alert) {
+        if (ix->record > 0 || ix->alert || ix->miss_counted) {
             ix->header_write = 1;
             return ix->todo = WSG_DO_WRITE;
         }
@@ -228,7 +350,7 @@ wsg_do_t wsg_inspect_header(const wsg_inspect_conf_t *c, const wsg_facts_t *f, c
         ix->record = ix->score;
         return ix->todo = WSG_DO_WRITE;
     }
-    if (ix->score > 0 || ix->miss > 0)
+    if (ix->score > 0 || ix->miss > 0 || ix->capped)
         return ix->todo = WSG_DO_LATER;
     ix->written = 1;
     return ix->todo = WSG_DO_PASS;
@@ -242,12 +364,15 @@ wsg_do_t wsg_inspect_log(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char
     ix->enforce = f->enforce;
     if (ix->written)
         return ix->todo = WSG_DO_PASS;
-    if (!ix->inspected)
+    if (!ix->inspected) {
         wsg_inspect_target(c, f, buf, bufsize, ix);
+        miss_context(c, f, ix);
+    }
     else if (f->body && f->body_len) {
         /* A form POST, matched again with the body its handler (or httpd's discard) read. */
         wsg_inspect_t before = *ix;
         wsg_inspect_target(c, f, buf, bufsize, ix);
+        miss_context(c, f, ix);
         if (ix->score + ix->miss <= before.score + before.miss) {
             *ix = before;
             /* before.norm may point into the kept copy: still valid, it is in the pool. */
@@ -257,13 +382,16 @@ wsg_do_t wsg_inspect_log(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char
     ix->record = ix->score;
     ix->set_flags = 0;
     ix->alert = 0;
+    ix->miss_counted = 0;
     if (ix->score > 0 && status >= 200 && status < 300) {
         ix->alert = 1;
         ix->set_flags = WSG_RF_SHELL_HIT;
     }
-    else if (status == 404 || status == 410)
+    else if ((status == 404 || status == 410) && (ix->miss > 0 || ix->capped)) {
         ix->record += ix->miss;
-    if (ix->record <= 0 && !ix->alert) {
+        ix->miss_counted = 1;
+    }
+    if (ix->record <= 0 && !ix->alert && !ix->miss_counted) {
         ix->written = 1;
         return ix->todo = WSG_DO_PASS;
     }
@@ -271,19 +399,48 @@ wsg_do_t wsg_inspect_log(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char
 }
 
 /* A ban this write starts is flagged DETECT when DetectionOnly made it (so it is shown as such
- * and never exported or shared) and unflagged when an enforcing engine did. */
-static void mark_detect(const wsg_inspect_t *ix, const wsg_rec_t *before, wsg_rec_t *recs, int n,
+ * and never exported or shared) and unflagged when an enforcing engine did; ix->started says
+ * which records' bans started (the glue shares those). */
+static void mark_detect(wsg_inspect_t *ix, const wsg_rec_t *before, wsg_rec_t *recs, int n,
                         apr_time_t now)
 {
     int i;
+    ix->started = 0;
     for (i = 0; i < n; i++) {
         if (before[i].ban_until > now || recs[i].ban_until <= now)
             continue;                               /* no ban started here */
+        ix->started |= 1 << i;
         if (ix->enforce)
             recs[i].flags &= ~(apr_uint32_t)WSG_RF_DETECT;
         else
             recs[i].flags |= WSG_RF_DETECT;
     }
+}
+
+/* wsg_track_apply, with the one crawler check: a client whose User-Agent claims a major crawler
+ * (ix->crawler, looked at by the caller only for a request that writes) adds what its address's
+ * verification says (wsg_crawler_score: nothing once verified, everything plus a bonus for a
+ * fake, held below the thresholds for a bounded time while the check is pending), and a write
+ * that starts a check marks the record pending. Everything else is as the track says. */
+static int track(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_track_t *t,
+                 wsg_rec_t *recs, int n)
+{
+    wsg_track_t adj = *t;
+    double any = ix->score < t->score ? ix->score : t->score;
+    int mask;
+
+    ix->crawler_queue = 0;
+    if (ix->crawler)
+        adj.score = wsg_crawler_score(c->policy, &recs[0], n > 1 ? &recs[1] : NULL, t->now, any,
+                                      t->score - any, &adj.set_flags, &ix->crawler_queue);
+    mask = wsg_track_apply(c->policy, &adj, recs, n, &ix->res);
+    if (ix->crawler_queue && mask > 0 && (mask & 1)) {
+        wsg_crawler_mark(&recs[0], t->now);
+        ix->res.rec = recs[0];
+    }
+    else
+        ix->crawler_queue = 0;
+    return mask;
 }
 
 int wsg_inspect_apply(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_addr_t *addr,
@@ -302,10 +459,11 @@ int wsg_inspect_apply(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_
     t.rule = ix->m.first ? ix->m.first->id : 0;
     t.path = ix->norm.path;
     t.set_flags = ix->set_flags;
+    t.missed = ix->miss_counted;
     t.addr = addr;
     ix->aborted = 0;
     ix->was_banned = !ix->enforce && save[0].ban_until > now;
-    mask = wsg_track_apply(c->policy, &t, recs, n, &ix->res);
+    mask = track(c, ix, &t, recs, n);
     if (ix->header_write != 2) {
         mark_detect(ix, save, recs, n, now);
         return mask;
@@ -314,19 +472,22 @@ int wsg_inspect_apply(const wsg_inspect_conf_t *c, wsg_inspect_t *ix, const wsg_
     if (ix->res.action == WSG_ACT_PASS) {
         memcpy(recs, save, sizeof(wsg_rec_t) * (size_t)n);
         ix->aborted = 1;
+        ix->crawler_queue = 0;      /* nothing written: the log phase's write starts the check */
         return -1;
     }
     /* It crosses and is refused: scored in full, as the tier case. */
     ix->alert = ix->score > 0 && ix->file == WSG_FILE_EXISTS;
-    if (ix->alert || (ix->file == WSG_FILE_MISSING && ix->miss > 0)) {
+    if (ix->alert || refused_miss(ix)) {
         memcpy(recs, save, sizeof(wsg_rec_t) * (size_t)n);
-        if (ix->file == WSG_FILE_MISSING)
+        if (refused_miss(ix)) {
             t.score += ix->miss;
+            t.missed = ix->miss_counted = 1;
+        }
         if (ix->alert)
             t.set_flags |= WSG_RF_SHELL_HIT;
         ix->record = t.score;
         ix->set_flags = t.set_flags;
-        mask = wsg_track_apply(c->policy, &t, recs, n, &ix->res);
+        mask = track(c, ix, &t, recs, n);
     }
     mark_detect(ix, save, recs, n, now);
     return mask;

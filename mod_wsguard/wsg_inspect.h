@@ -32,6 +32,9 @@ typedef struct wsg_facts_t {
     const char      *ua;
     const char    *(*ua_fn)(void *baton);  /* when ua is NULL: asked only if a rule may look */
     void            *ua_baton;
+    const char    *(*referer_fn)(void *baton); /* the Referer, asked (with ua_baton) only for a
+                                                * request whose miss part may score */
+    const char      *host;             /* the site's name as the client asked for it (Host) */
     const char      *body;             /* first bytes of a form body (log phase) */
     apr_size_t       body_len;
     int              file;             /* WSG_FILE_* */
@@ -62,7 +65,15 @@ typedef struct wsg_inspect_t {
     int          file;                 /* WSG_FILE_* of the header phase */
     double       score;                /* counts whatever the answer: outcome=any + evasion */
     double       miss;                 /* counts if the answer is 404/410: outcome=miss rules, or
-                                        * the miss score of a script name that matched nothing */
+                                        * the miss score of a script name that matched nothing;
+                                        * 0 for a repeat (see wsg_inspect.c, "what misses score") */
+    int          repeat;               /* the miss part is a path this client missed lately */
+    int          linked;               /* ... was followed from a page of this site (Referer) */
+    int          scan_pace;            /* the client scores at a scan's pace: misses in full */
+    int          capped;               /* not at a scan's pace: the miss part was held at half
+                                        * the first threshold (maybe to 0); the miss still
+                                        * counts as a scored request (the pace is made of them) */
+    int          miss_counted;         /* what the write adds includes the miss part */
     /* what was decided */
     wsg_do_t     todo;
     int          header_write;         /* a header-phase write: 1 refused by the tier as read,
@@ -82,7 +93,24 @@ typedef struct wsg_inspect_t {
     const char  *event;                /* "probe", "ban", "miss", "alert", or NULL: no event */
     int          event_status;         /* the status the event reports (0: not known) */
     wsg_track_result_t res;            /* the write's result */
+    /* crawler verification (wsg_crawler.h) */
+    int          crawler;              /* set by the caller before the write: the crawler the
+                                        * User-Agent claims (its id), 0: none or not checked */
+    int          crawler_queue;        /* the write started a check: the caller queues the
+                                        * address for the background task */
+    int          started;              /* additive: bans this write started, bit 0 the address
+                                        * record's, bit 1 the prefix's (what is shared) */
 } wsg_inspect_t;
+
+/* The pace of a scan (see wsg_inspect.c, "what misses score"): a client that has made at least
+ * WSG_SCAN_MIN scored requests, on average one per half-life / WSG_SCAN_PACE_DIV or faster
+ * (2 s at the default half-life of 1 h), is scanning; the miss part of anyone else can raise
+ * its score only up to half the first threshold. */
+#define WSG_SCAN_MIN       6
+#define WSG_SCAN_PACE_DIV  1800
+
+/* True when the Referer (an absolute URL) names host (case-insensitive, any scheme and port). */
+int wsg_inspect_same_site(const char *referer, const char *host);
 
 /* True when one scan proves wsg_norm_target would return target's path unchanged with no flags
  * (no %, \, ;, $, upper case, control or 8-bit bytes, //, dot segments or trailing dots); then
@@ -99,11 +127,12 @@ void wsg_inspect_target(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char 
 wsg_action_t wsg_inspect_banned(const wsg_inspect_conf_t *c, const wsg_facts_t *f,
                                 wsg_inspect_t *ix);
 
-/* The header phase: inspects (wsg_inspect_target) and decides ix->todo. A client in a tier is
- * refused (its request scored in full at once: the miss part too when the file is missing, the
- * alert when it exists); a probe that may make its client cross a threshold is written now (the
- * write transaction decides, so the crossing request is refused itself); anything else that may
- * score is left to the log phase, which writes once. */
+/* The header phase: inspects (wsg_inspect_target) and decides ix->todo. A banned client is
+ * refused, a rate-limited one when the request looks like probing (ix->score > 0, or a miss
+ * part on a file not known to exist); a refused request is scored in full at once (the miss
+ * part too unless the file exists, the alert when it does); a probe that may make its client
+ * cross a threshold is written now (the write transaction decides, so the crossing request is
+ * refused itself); anything else that may score is left to the log phase, which writes once. */
 wsg_do_t wsg_inspect_header(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char *buf,
                             apr_size_t bufsize, wsg_inspect_t *ix);
 

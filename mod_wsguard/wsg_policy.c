@@ -1,6 +1,7 @@
 /* wsg_policy: decaying scores, the rate-limit and ban tiers, and ban escalation. Pure functions
  * over a record and a caller-supplied clock; no I/O, no allocation. */
 #include <math.h>
+#include <string.h>
 #include "wsg_policy.h"
 
 /* A score below this is treated as nothing left (record may be purged). */
@@ -129,6 +130,11 @@ wsg_action_t wsg_policy_add(const wsg_policy_t *pol, wsg_rec_t *rec, double scor
             rec->ban_count++;
         len = wsg_policy_ban_length(pol, rec->ban_count);
         rec->ban_until = len > APR_INT64_MAX - now ? APR_INT64_MAX : now + len;
+        /* a ban of our own starts: no longer the operator's, a peer's or the fleet's, nor an
+         * unban to protect (the source said whose the last ban was) */
+        rec->flags &= ~(apr_uint32_t)(WSG_RF_MANUAL | WSG_RF_IMPORTED | WSG_RF_CROWDSEC
+                                      | WSG_RF_UNBANNED);
+        memset(rec->source, 0, sizeof(rec->source));
         return len > 0 ? WSG_ACT_BAN : WSG_ACT_PASS;
     }
     if (pol->ratelimit > 0 && s >= pol->ratelimit - WSG_SCORE_EPSILON)
@@ -139,6 +145,11 @@ wsg_action_t wsg_policy_add(const wsg_policy_t *pol, wsg_rec_t *rec, double scor
 int wsg_policy_expired(const wsg_policy_t *pol, const wsg_rec_t *rec, apr_time_t now)
 {
     if (rec->ban_until > now)
+        return 0;
+    /* An operator's unban is remembered (ban_until holds its time) as long as a ban made before
+     * it could still be in force somewhere, so a peer's older export does not bring it back. */
+    if ((rec->flags & WSG_RF_UNBANNED) && now - rec->ban_until < (pol->ban_max > pol->ban_time
+                                                                  ? pol->ban_max : pol->ban_time))
         return 0;
     if (wsg_policy_score_now(pol, rec, now) >= WSG_SCORE_NEGLIGIBLE)
         return 0;

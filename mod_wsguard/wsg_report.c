@@ -4,6 +4,7 @@
  * only all known once every line has been read; campaigns are in wsg_report_campaign.c, one
  * renderer per wsg_report_<format>.c. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -382,7 +383,24 @@ apr_status_t wsg_report_add_line(wsg_report_t *r, const char *line, apr_size_t l
         c->first = c->last = t;
         apr_hash_set(r->clients, c->addr, APR_HASH_KEY_STRING, c);
     }
-    c->count++;
+    /* An aggregated "refused" line stands for "count" requests (from "since" to "time"), with
+     * their distinct "paths": each request a scanner sent is counted once. */
+    v = json_object_get(o, "count");
+    if (!strcmp(ev, "refused") && json_is_integer(v) && json_integer_value(v) > 1) {
+        json_int_t k = json_integer_value(v);
+        apr_time_t since;
+        unsigned add = k > 1000000000 ? 1000000000u : (unsigned)k;
+        c->count = c->count > UINT_MAX - add ? UINT_MAX : c->count + add;  /* hostile logs */
+        if ((s = wsg_rpt_jstr(o, "since")) && wsg_event_time_parse(s, &since) == APR_SUCCESS
+            && since < t && since < c->first)
+            c->first = since;
+    }
+    else
+        c->count++;
+    v = json_object_get(o, "paths");
+    for (size_t i = 0; !strcmp(ev, "refused") && json_is_array(v) && i < json_array_size(v)
+                       && i < WSG_EVENT_PATHS_MAX; i++)
+        wsg_rpt_set_add(p, &c->paths, json_string_value(json_array_get(v, i)));
     if (t < c->first)
         c->first = t;
     if (t > c->last)

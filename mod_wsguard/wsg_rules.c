@@ -536,6 +536,13 @@ unsigned wsg_ruleset_count(const wsg_ruleset_t *rs)
     return (unsigned)rs->rules->nelts;
 }
 
+const wsg_rule_info_t *wsg_ruleset_rule_at(const wsg_ruleset_t *rs, unsigned i)
+{
+    if (!rs || i >= (unsigned)rs->rules->nelts)
+        return NULL;
+    return &APR_ARRAY_IDX(rs->rules, i, wsg_rule_t *)->info;
+}
+
 const wsg_rule_info_t *wsg_ruleset_rule(const wsg_ruleset_t *rs, unsigned id)
 {
     const wsg_rule_t *r = apr_hash_get(rs->by_id, &id, sizeof(unsigned));

@@ -75,6 +75,8 @@ const apr_array_header_t *wsg_ruleset_sources(const wsg_ruleset_t *rs);
 
 unsigned wsg_ruleset_count(const wsg_ruleset_t *rs);
 const wsg_rule_info_t *wsg_ruleset_rule(const wsg_ruleset_t *rs, unsigned id);
+/* Additive: the i-th rule in load order (0 <= i < wsg_ruleset_count), NULL past the end. */
+const wsg_rule_info_t *wsg_ruleset_rule_at(const wsg_ruleset_t *rs, unsigned i);
 
 /* Matches req against every rule. Returns the number of rules matched (0 for none) and fills out
  * (out->score 0 and n 0 when nothing matched). Thread-safe; no allocation on a miss. */

@@ -182,9 +182,12 @@ const char *wsg_store_strerror(apr_status_t rv)
 /* On disk (version 2), keys and values are packed: a key is a tag byte (0x10 | family), the
  * prefix length and only the address bytes the prefix length covers (6 bytes for an IPv4
  * address, 10 for a /64); a value is the fixed little-endian head below, the recent rules as
- * varints, and two optional tails (the member count of a prefix, the source of an import or
- * the reason of a manual ban).
- * Version-1 records (the 20-byte wsg_addr_t key, the 136-byte wsg_rec_t value) are still read,
+ * varints, and three optional tails (the member count of a prefix, the source of an import or
+ * the reason of a manual ban, and VAL_TAIL bytes: the ring of recently missed paths and the
+ * milliseconds of first seen, which a scan's pace is measured from (wsg_inspect), present when
+ * not all zero, known by being the VAL_TAIL bytes left at the end; a reader older than the tail
+ * treats such a value as absent, as any layout it does not know).
+ * Version-1 records (the 20-byte wsg_addr_t key, the 136-byte wsg_rec_v1_t value) are still read,
  * and rewritten packed by the next write. A meta record (key byte 0x00) keeps the purge and
  * eviction positions and the eviction count; legacy keys start with 0x04/0x06 and so sort
  * between the meta record and every packed key. */
@@ -192,13 +195,15 @@ const char *wsg_store_strerror(apr_status_t rv)
 #define KEY_MAX            18
 #define KEY_V1_SIZE        sizeof(wsg_addr_t)
 #define VAL_HEAD           43     /* up to the rule count */
-#define VAL_MAX            (VAL_HEAD + WSG_REC_RULES * 5 + 10 + 1 + 32)
+#define VAL_MAX            (VAL_HEAD + WSG_REC_RULES * 5 + 10 + 1 + 32 + 4 + VAL_TAIL)
+#define VAL_TAIL           10     /* the ring of recent misses, first seen's milliseconds */
 #define VF_MEMBERS         0x80   /* value flag: prefix tail present */
 #define VF_SOURCE          0x40   /* value flag: source tail present */
 #define VF_RECFLAGS        0x3f   /* the WSG_RF_* bits kept in the flags byte */
 #define VF_EXTSHIFT        6      /* WSG_RF_* bits 6..10 ride in the rule-count byte's top bits */
 #define VF_EXTFLAGS        0x7c0u
 #define VF_NRULES          0x07   /* the rule-count byte: the count in its low 3 bits */
+#define VF_CRAWLER         0x60u  /* WSG_RF_* bits whose records carry the crawler-time tail */
 #define REC_EPOCH          APR_INT64_C(1704067200)   /* 2024-01-01T00:00:00Z, in seconds */
 #define T32_FOREVER        0xffffffffu
 
@@ -368,9 +373,20 @@ static apr_uint32_t sat16(apr_uint32_t v)
     return v > 0xffff ? 0xffff : v;
 }
 
+/* The milliseconds first seen has beyond its whole seconds (0 when it is unset or out of t32's
+ * range, which keeps no fraction). */
+static apr_uint32_t first_seen_ms(apr_time_t t)
+{
+    apr_uint32_t s = t32(t);
+
+    if (s <= 1 || s == T32_FOREVER)
+        return 0;
+    return (apr_uint32_t)((t / 1000) % 1000);
+}
+
 /* Packs rec into buf (VAL_MAX bytes); the length. Lossy where nobody needs more: times in
  * seconds (the score's in ms), ban count, distinct and members saturate at 65535, the score is
- * a float, misses is not kept (nothing counts it); the source (an import's peer, a manual ban's
+ * a float; the source (an import's peer, a manual ban's
  * reason) and a prefix's members only when there are any. */
 static size_t rec_pack(const wsg_rec_t *rec, unsigned char *buf)
 {
@@ -378,6 +394,7 @@ static size_t rec_pack(const wsg_rec_t *rec, unsigned char *buf)
     float score = (float)rec->score;
     apr_uint32_t fl = rec->flags & VF_RECFLAGS, fbits;
     size_t slen = 0;
+    apr_uint32_t first_ms;
     int i, nr = 0;
 
     if (rec->members || rec->member_bloom)
@@ -419,6 +436,19 @@ static size_t rec_pack(const wsg_rec_t *rec, unsigned char *buf)
         memcpy(p, rec->source, slen);
         p += slen;
     }
+    /* The crawler verification's time (wsg_crawler.h), present exactly when one of its flags
+     * is: no flag bit is spent on saying so, and other records keep their size. */
+    if (rec->flags & VF_CRAWLER) {
+        put32(p, rec->crawler_at);
+        p += 4;
+    }
+    first_ms = first_seen_ms(rec->first_seen);
+    if (rec->miss_ring_lo || rec->miss_ring_hi || first_ms) {
+        put32(p, rec->miss_ring_lo);
+        put32(p + 4, rec->miss_ring_hi);
+        put16(p + 8, first_ms);
+        p += VAL_TAIL;
+    }
     return (size_t)(p - buf);
 }
 
@@ -432,15 +462,29 @@ static int rec_from_val(const MDB_val *v, wsg_rec_t *out)
     int i, nr;
 
     memset(out, 0, sizeof(*out));
-    if (v->mv_size == sizeof(wsg_rec_t)) {
-        memcpy(out, b, sizeof(*out));
-        if (out->version == WSG_REC_VERSION_V1) {
-            out->version = WSG_REC_VERSION;
-            out->source[sizeof(out->source) - 1] = '\0';
-            return 1;
-        }
-        memset(out, 0, sizeof(*out));
-        return 0;
+    if (v->mv_size == sizeof(wsg_rec_v1_t)) {
+        wsg_rec_v1_t o;
+        memcpy(&o, b, sizeof(o));
+        if (o.version != WSG_REC_VERSION_V1)
+            return 0;
+        /* Field by field: v1's misses and reserved were never used. */
+        out->version = WSG_REC_VERSION;
+        out->flags = o.flags;
+        out->first_seen = o.first_seen;
+        out->last_seen = o.last_seen;
+        out->score = o.score;
+        out->score_time = o.score_time;
+        out->ban_until = o.ban_until;
+        out->hits = o.hits;
+        out->ban_count = o.ban_count;
+        out->distinct = o.distinct;
+        out->probe_bloom = o.probe_bloom;
+        memcpy(out->rules, o.rules, sizeof(out->rules));
+        out->members = o.members;
+        out->member_bloom = o.member_bloom;
+        memcpy(out->source, o.source, sizeof(out->source));
+        out->source[sizeof(out->source) - 1] = '\0';
+        return 1;
     }
     if (v->mv_size < VAL_HEAD || b[0] != WSG_REC_VERSION)
         return 0;
@@ -484,6 +528,20 @@ static int rec_from_val(const MDB_val *v, wsg_rec_t *out)
             goto bad;
         memcpy(out->source, p, slen);
         p += slen;
+    }
+    if (out->flags & VF_CRAWLER) {
+        if (end - p < 4)
+            goto bad;
+        out->crawler_at = get32(p);
+        p += 4;
+    }
+    if (end - p == VAL_TAIL) {
+        apr_uint32_t ms = get16(p + 8);
+        out->miss_ring_lo = get32(p);
+        out->miss_ring_hi = get32(p + 4);
+        if (ms < 1000 && out->first_seen > 0 && out->first_seen < APR_INT64_MAX)
+            out->first_seen += (apr_time_t)ms * 1000;
+        p += VAL_TAIL;
     }
     if (p != end)
         goto bad;

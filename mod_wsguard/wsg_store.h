@@ -21,8 +21,11 @@
 #define WSG_RF_DETECT      0x10   /* a DetectionOnly ban: recorded and shown, never exported or
                                    * shared (a later enforced ban clears it) */
 /* Flags 0x20..0x400 are kept too (0x40.. in the packed rule-count byte); reserved so far:
- * 0x20 verified crawler, 0x40 fake crawler (crawler verification), 0x80 unbanned by an
- * operator (kept so an import does not undo it), 0x100..0x400 free. */
+ * 0x20 verified crawler, 0x40 fake crawler (crawler verification), 0x100..0x400 free. */
+#define WSG_RF_UNBANNED    0x80   /* unbanned by an operator (wsguardctl unban): the record is
+                                   * kept with ban_until = the unban time (in the past, so no ban)
+                                   * so that an import of older evidence or a CrowdSec resync does
+                                   * not undo the unban; a new ban of any kind clears it */
 
 /* One record in memory. Times are apr_time_t (microseconds). On disk it is packed to about 50
  * bytes (first/last seen in seconds since 2024, the ban's end and the score's time in ms, a
@@ -39,14 +42,33 @@ typedef struct wsg_rec_t {
     apr_uint32_t hits;           /* scored requests */
     apr_uint32_t ban_count;      /* bans so far (escalation) */
     apr_uint32_t distinct;       /* approximate distinct probes (from the bloom word) */
-    apr_uint32_t misses;         /* not counted by anything, not stored (reads 0) */
+    apr_uint32_t miss_ring_lo;   /* the paths this client missed lately, as 16-bit hashes
+                                  * (wsg_track): the newest two, newest in the low half */
     apr_uint64_t probe_bloom;    /* 64-bit bloom of probe path hashes */
     apr_uint32_t rules[WSG_REC_RULES]; /* most recent rule ids, newest first */
     apr_uint32_t members;        /* prefix records: distinct member addresses seen (approx.) */
-    apr_uint32_t reserved;
+    apr_uint32_t miss_ring_hi;   /* ... and the two before them */
     apr_uint64_t member_bloom;   /* prefix records: bloom of member addresses */
     char         source[32];     /* imported bans: where from (NUL-terminated) */
+    apr_uint32_t crawler_at;     /* crawler verification (wsg_crawler.h): Unix seconds of the
+                                  * check's start or verdict; kept on disk only while flag 0x20
+                                  * or 0x40 is set (a 4-byte tail), else reads 0 */
 } wsg_rec_t;
+
+/* The version-1 on-disk value (136 bytes, the in-memory record of that release byte for byte):
+ * still read (wsg_store.c), never written; the tests write it to check that. */
+typedef struct wsg_rec_v1_t {
+    apr_uint32_t version, flags;
+    apr_time_t   first_seen, last_seen;
+    double       score;
+    apr_time_t   score_time, ban_until;
+    apr_uint32_t hits, ban_count, distinct, misses;
+    apr_uint64_t probe_bloom;
+    apr_uint32_t rules[WSG_REC_RULES];
+    apr_uint32_t members, reserved;
+    apr_uint64_t member_bloom;
+    char         source[32];
+} wsg_rec_v1_t;
 
 typedef struct wsg_store_t wsg_store_t;
 

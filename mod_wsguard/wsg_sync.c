@@ -84,6 +84,12 @@ static void set_source(wsg_rec_t *rec, const char *text)
 int wsg_sync_merge_new(wsg_rec_t *rec, int found, apr_time_t until, const char *origin,
                        apr_time_t now)
 {
+    return wsg_sync_merge_new_ex(rec, found, until, origin, now, 0);
+}
+
+int wsg_sync_merge_new_ex(wsg_rec_t *rec, int found, apr_time_t until, const char *origin,
+                          apr_time_t now, int listed)
+{
     if (until <= now)
         return 0;
     if (!found) {
@@ -91,9 +97,15 @@ int wsg_sync_merge_new(wsg_rec_t *rec, int found, apr_time_t until, const char *
         rec->score_time = now;
     }
     if (rec->ban_until <= now) {
+        /* an operator unbanned it here: a full listing repeats the decisions the LAPI still
+         * holds, older than that unban (its delete was refused, or this server does not push);
+         * only a decision new since the last pull bans it again */
+        if (listed && (rec->flags & WSG_RF_UNBANNED))
+            return 0;
         /* nothing in force: the pulled decision is the ban, labelled as such */
         rec->ban_until = until;
-        rec->flags = (rec->flags & ~(apr_uint32_t)(WSG_RF_MANUAL | WSG_RF_IMPORTED))
+        rec->flags = (rec->flags & ~(apr_uint32_t)(WSG_RF_MANUAL | WSG_RF_IMPORTED
+                                                   | WSG_RF_UNBANNED))
                      | WSG_RF_CROWDSEC;
         set_source(rec, origin);
         return 1;
@@ -130,6 +142,20 @@ int wsg_sync_merge_deleted(wsg_rec_t *rec, int found, const char *origin, apr_ti
     rec->flags &= ~(apr_uint32_t)(WSG_RF_CROWDSEC | WSG_RF_MANUAL | WSG_RF_IMPORTED);
     set_source(rec, NULL);
     return rec->hits == 0 && !(rec->flags & WSG_RF_SHELL_HIT) ? 2 : 1;
+}
+
+const char *wsg_sync_rec_origin(const wsg_rec_t *rec, apr_time_t now)
+{
+    if (rec->ban_until <= now)
+        return NULL;
+    if (rec->flags & WSG_RF_MANUAL)
+        return "manual";
+    if (rec->flags & WSG_RF_IMPORTED)
+        return "imported";
+    /* a local ban a pulled decision lengthened keeps its empty source: still ours */
+    if ((rec->flags & WSG_RF_CROWDSEC) && rec->source[0])
+        return "crowdsec";
+    return "local";
 }
 
 /* ---- keys of a decision ------------------------------------------------------------------------ */
@@ -193,6 +219,8 @@ typedef struct apply_t {
     const wsg_addr_t           *keys;
     int                         gone[UPDATE_KEYS];
     int                         changed;
+    int                         listed;       /* a startup=true listing, not a delta */
+    const char                 *label;        /* the record's source for a new pulled ban */
 } apply_t;
 
 static int apply_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
@@ -210,13 +238,33 @@ static int apply_fn(void *baton, wsg_rec_t *recs, const int *found, int n)
                 a->gone[i] = 1;
         }
         else
-            r = wsg_sync_merge_new(&recs[i], found[i], a->until, a->d->origin, a->now);
+            r = wsg_sync_merge_new_ex(&recs[i], found[i], a->until, a->label, a->now,
+                                      a->listed);
         if (r) {
             mask |= 1 << i;
             a->changed++;
         }
     }
     return mask;
+}
+
+/* What a pulled ban's record says of it (wsguardctl list/show, 31 bytes): the LAPI's origin, and
+ * who made it where the decision says: cscli's machine ("manual 'ban' from 'web01'"), or the rule
+ * tag of a peer's mod_wsguard (scenario wsguard/TAG). The stream does not name the machine of an
+ * alert; `cscli alerts list -a` does. */
+static const char *source_label(apr_pool_t *p, const wsg_lapi_decision_t *d)
+{
+    const char *sc = d->scenario, *from, *end;
+    if (!d->origin)
+        return NULL;
+    if (sc && !strcmp(d->origin, "cscli") && (from = strstr(sc, " from '")) != NULL
+        && (end = strchr(from + 7, '\'')) != NULL && end > from + 7)
+        return apr_pstrcat(p, d->origin, "/", apr_pstrmemdup(p, from + 7, end - from - 7), NULL);
+    if (sc && !strcmp(d->origin, WSG_LAPI_ORIGIN)
+        && !strncmp(sc, WSG_LAPI_SCENARIO_PFX, strlen(WSG_LAPI_SCENARIO_PFX))
+        && sc[strlen(WSG_LAPI_SCENARIO_PFX)])
+        return apr_pstrcat(p, d->origin, "/", sc + strlen(WSG_LAPI_SCENARIO_PFX), NULL);
+    return d->origin;
 }
 
 static int allowed(wsg_sync_t *s, apr_pool_t *p, const wsg_addr_t *k)
@@ -256,6 +304,8 @@ static apr_status_t apply_list(wsg_sync_t *s, apr_pool_t *p, const apr_array_hea
         a.d = d;
         a.now = now;
         a.pending = pending;
+        a.listed = rep->startup;
+        a.label = source_label(p, d);
         a.deleted_at = now + d->duration;          /* duration < 0 for a deleted decision */
         {
             apr_interval_time_t dur = d->duration;
@@ -477,6 +527,25 @@ static apr_status_t do_push(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_sy
     return APR_SUCCESS;
 }
 
+/* A server that only pulls (no machine= credentials) cannot send what wsguardctl queued (its
+ * unbans): those items would wait forever and keep the keys from every pulled decision. They
+ * go; the record's WSG_RF_UNBANNED keeps a full listing from undoing the unban. Bounded. */
+static apr_status_t drop_unsendable(wsg_sync_t *s, apr_pool_t *p, wsg_sync_report_t *rep)
+{
+    apr_array_header_t *arr;
+    apr_uint64_t *seqs;
+    apr_status_t rv;
+    int i;
+    if ((rv = wsg_outbox_peek(s->ob, p, 1000, &arr)) != APR_SUCCESS || !arr->nelts)
+        return rv;
+    seqs = apr_palloc(p, sizeof(*seqs) * (apr_size_t)arr->nelts);
+    for (i = 0; i < arr->nelts; i++)
+        seqs[i] = APR_ARRAY_IDX(arr, i, wsg_outbox_entry_t).seq;
+    s->state.dropped += (apr_uint64_t)arr->nelts;
+    rep->discarded += arr->nelts;
+    return wsg_outbox_remove(s->ob, seqs, arr->nelts);
+}
+
 /* ---- the step ------------------------------------------------------------------------------------------ */
 
 apr_status_t wsg_sync_step(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_sync_report_t *rep)
@@ -555,6 +624,8 @@ apr_status_t wsg_sync_step(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_syn
             rep->pull_changed = !was_failing;
         }
     }
+    if (s->cl && !wsg_lapi_can_push(s->cl) && (rv = drop_unsendable(s, p, rep)) != APR_SUCCESS)
+        return rv;
     if ((rv = wsg_outbox_count(s->ob, &rep->backlog)) != APR_SUCCESS)
         return rv;
     if (rep->push_tried || rep->pull_tried)

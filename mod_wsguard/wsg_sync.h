@@ -23,6 +23,11 @@
  *     it and adds WSG_RF_CROWDSEC, its own flags and source stay;
  *   - a key whose unban is still waiting in the outbox is not banned again by a pulled decision
  *     (the one that unban will delete once the LAPI takes it);
+ *   - a record an operator unbanned (WSG_RF_UNBANNED: wsguardctl unban) is not banned again by
+ *     a startup=true listing (decisions the LAPI still holds from before the unban: its delete
+ *     was refused, or this server only pulls); a decision in a delta (made since the last pull)
+ *     bans it again, as any new evidence does;
+ *   - a server that cannot push (no machine=) drops what wsguardctl queued for it;
  *   - "deleted": lifts a ban flagged WSG_RF_CROWDSEC (a record that exists only for it goes).
  *     It lifts a local ban only when the decision is one of ours (origin WSG_LAPI_ORIGIN, so it
  *     was pushed, by this server or a peer), was deleted less than 5 minutes ago and after the
@@ -84,6 +89,7 @@ typedef struct wsg_sync_report_t {
     int          push_changed, pull_changed;          /* went failing <-> working this step */
     apr_size_t   backlog;      /* outbox items left */
     apr_interval_time_t push_time, pull_time, apply_time;  /* wall clock spent (stats, bench) */
+    int          discarded;    /* additive: items dropped unsent (this server cannot push) */
 } wsg_sync_report_t;
 
 typedef struct wsg_sync_t wsg_sync_t;
@@ -101,6 +107,11 @@ apr_status_t wsg_sync_step(wsg_sync_t *s, apr_pool_t *p, apr_time_t now, wsg_syn
 apr_status_t wsg_sync_apply(wsg_sync_t *s, apr_pool_t *p, const wsg_lapi_stream_t *stream,
                             apr_time_t now, wsg_sync_report_t *rep);
 
+/* Additive: the origin of a record's ban in force, for wsguardctl and the status page: "manual"
+ * (wsguardctl ban), "imported" (wsguardctl import), "crowdsec" (pulled: rec->source says whose),
+ * "local" (this server's policy, a pulled decision may have lengthened it); NULL when none. */
+const char *wsg_sync_rec_origin(const wsg_rec_t *rec, apr_time_t now);
+
 /* The persisted state (zeroed when none yet). */
 apr_status_t wsg_sync_state_read(wsg_outbox_t *ob, wsg_sync_state_t *out);
 
@@ -108,6 +119,11 @@ apr_status_t wsg_sync_state_read(wsg_outbox_t *ob, wsg_sync_state_t *out);
  * 0 unchanged, 1 changed, 2 the record should go (it held nothing but the lifted ban). */
 int wsg_sync_merge_new(wsg_rec_t *rec, int found, apr_time_t until, const char *origin,
                        apr_time_t now);
+/* Additive: merge_new for an entry of a startup=true listing (listed = 1) or of a delta (0): a
+ * listing never bans again a record an operator unbanned (WSG_RF_UNBANNED, no ban in force); a
+ * delta's decision is new since the last pull, so it does (and clears the flag). */
+int wsg_sync_merge_new_ex(wsg_rec_t *rec, int found, apr_time_t until, const char *origin,
+                          apr_time_t now, int listed);
 int wsg_sync_merge_deleted(wsg_rec_t *rec, int found, const char *origin, apr_time_t deleted_at,
                            int pending, apr_time_t now);
 

@@ -24,6 +24,61 @@ static void bloom_add(apr_uint64_t *bloom, apr_uint32_t *count, apr_uint64_t h)
     }
 }
 
+/* 16 bits of the path's hash; 0 means an empty slot, so it is never a hash. */
+static apr_uint32_t miss_hash(const char *path, apr_size_t len)
+{
+    apr_uint32_t h = (apr_uint32_t)(wsg_track_hash(path, len) >> 48);
+    return h ? h : 1;
+}
+
+static apr_uint64_t ring_of(const wsg_rec_t *rec)
+{
+    return (apr_uint64_t)rec->miss_ring_lo | (apr_uint64_t)rec->miss_ring_hi << 32;
+}
+
+int wsg_track_missed_lately(const wsg_rec_t *rec, const char *path, apr_size_t len)
+{
+    apr_uint64_t ring;
+    apr_uint32_t h;
+    int i;
+
+    if (!rec || !path || !(ring = ring_of(rec)))
+        return 0;
+    h = miss_hash(path, len);
+    for (i = 0; i < WSG_TRACK_MISS_RING; i++, ring >>= 16)
+        if ((ring & 0xffff) == h)
+            return 1;
+    return 0;
+}
+
+void wsg_track_push_miss(wsg_rec_t *rec, const char *path, apr_size_t len)
+{
+    apr_uint64_t ring = ring_of(rec), out = 0;
+    apr_uint32_t h = miss_hash(path, len);
+    int i, n = 1;
+
+    /* Newest first, no duplicates: a repeat moves to the front. */
+    out = h;
+    for (i = 0; i < WSG_TRACK_MISS_RING && n < WSG_TRACK_MISS_RING; i++, ring >>= 16) {
+        apr_uint32_t e = (apr_uint32_t)(ring & 0xffff);
+        if (e && e != h)
+            out |= (apr_uint64_t)e << (16 * n++);
+    }
+    rec->miss_ring_lo = (apr_uint32_t)out;
+    rec->miss_ring_hi = (apr_uint32_t)(out >> 32);
+}
+
+unsigned wsg_track_recent_misses(const wsg_rec_t *rec)
+{
+    apr_uint64_t ring = ring_of(rec);
+    unsigned n = 0;
+
+    for (; ring; ring >>= 16)
+        if (ring & 0xffff)
+            n++;
+    return n;
+}
+
 static void push_rule(wsg_rec_t *rec, unsigned id)
 {
     int i;
@@ -50,8 +105,12 @@ int wsg_track_apply(const wsg_policy_t *pol, const wsg_track_t *t, wsg_rec_t *re
     rec->version = WSG_REC_VERSION;
     rec->flags |= t->set_flags;
     push_rule(rec, t->rule);
-    if (t->path)
-        bloom_add(&rec->probe_bloom, &rec->distinct, wsg_track_hash(t->path, strlen(t->path)));
+    if (t->path) {
+        apr_size_t len = strlen(t->path);
+        bloom_add(&rec->probe_bloom, &rec->distinct, wsg_track_hash(t->path, len));
+        if (t->missed)
+            wsg_track_push_miss(rec, t->path, len);
+    }
     res->client_score = wsg_policy_score_now(pol, rec, t->now);
     res->ban_until = rec->ban_until;
 

@@ -15,6 +15,8 @@ typedef struct wsg_track_t {
     unsigned          rule;        /* the rule to remember (0: none) */
     const char       *path;        /* normalised path, for the distinct-probe count (or NULL) */
     apr_uint32_t      set_flags;   /* WSG_RF_* to set on the address record */
+    int               missed;      /* the miss part of the request counted: path goes into the
+                                    * address's ring of recent misses (its repeats add nothing) */
     const wsg_addr_t *addr;        /* the client address */
 } wsg_track_t;
 
@@ -39,6 +41,18 @@ typedef struct wsg_track_result_t {
  * every member. */
 int wsg_track_apply(const wsg_policy_t *pol, const wsg_track_t *t, wsg_rec_t *recs, int n,
                     wsg_track_result_t *res);
+
+/* The ring of recent misses (wsg_rec_t miss_ring_lo/hi): the last WSG_TRACK_MISS_RING paths
+ * whose 404 scored for this address, as 16-bit hashes of the normalised path (no query, so
+ * /news.php?id=1 and ?id=2 are one path). A path in it is a repeat: a feed reader or monitor
+ * polling one removed URL, a reload, a crawler walking the query strings of one removed script.
+ * 16 bits over 4 entries: a scanner's new path is taken for a repeat about once in 16,000
+ * probes. Exact where the 64-bit probe bloom is not (it fills after about 20 paths, and then
+ * everything would look repeated). */
+#define WSG_TRACK_MISS_RING 4
+int wsg_track_missed_lately(const wsg_rec_t *rec, const char *path, apr_size_t len);
+void wsg_track_push_miss(wsg_rec_t *rec, const char *path, apr_size_t len);
+unsigned wsg_track_recent_misses(const wsg_rec_t *rec);
 
 /* 64-bit FNV-1a (the bloom words' hash). */
 apr_uint64_t wsg_track_hash(const void *data, apr_size_t len);

@@ -8,8 +8,12 @@ Then, in parallel:
     address in its own /24 (127.1.k.2), so no session's prefix ban decides another's;
   * visitors replay legit-dev.txt in sessions of 200 (127.2.k.2).
 Every request is a new connection (so many children serve one client). Prints:
-  scanner sessions refused (%), median probes answered before refusal, visitor sessions refused.
-Exit 0 when the targets hold (>= 99 %, <= 3, 0), 1 when not, 2 when the run itself failed.
+  scanner sessions refused (%), median probes answered before refusal, visitor sessions refused,
+  refused scanner sessions banned (403, not only rate-limited) by their 12th probe (%).
+Exit 0 when the targets hold (>= 99 %, <= 2, 0, 100 %), 1 when not, 2 when the run itself failed.
+Once banned, a session is refused everything (a ban refuses all); while only rate-limited, a
+request that does not look like a probe (no rule, no script name that may miss, a repeat) is
+served: that is counted (served_in_ratelimit), not a failure.
 
     sudo scripts/scan-job.py [--mpm prefork|event] [--threads 8] [--json] [--keep]
 Env: WSG_BUILD (build dir, default <repo>/build), WSG_CORPUS (default <repo>/tests/corpus).
@@ -32,7 +36,9 @@ from wsg_httpd import ClientError, WSGHttpd, request  # noqa: E402
 SCAN_SESSION = 40
 VISIT_SESSION = 200
 REFUSED = (403, 429)
-TARGETS = {"scanner_refused_pct": 99.0, "median_probes_before_refusal": 3, "visitor_sessions_refused": 0}
+BANNED_BY = 12                   # every refused scanner is banned by its 12th probe
+TARGETS = {"scanner_refused_pct": 99.0, "median_probes_before_refusal": 2, "visitor_sessions_refused": 0,
+           "refused_banned_by_12_pct": 100.0}
 
 
 def scanner_addr(k):
@@ -151,16 +157,23 @@ def run(mpm="prefork", threads=8, keep=False, time_limit=240, log=print):
             h.stop()
 
     refused_at = []              # per refused scanner session: probes answered before the refusal
+    banned_at = []               # ... and before the ban (None: never banned)
     unrefused = []
-    leaks = 0                    # sessions answered normally again after a refusal
+    leaks = 0                    # sessions answered normally again after their ban
+    served_in_tier = 0           # requests served while rate-limited (not probes, or repeats)
     for k, res in enumerate(scan_res):
         first = next((i for i, s in enumerate(res) if s in REFUSED), None)
         if first is None:
             unrefused.append(k)
         else:
             refused_at.append(first)
-            if any(s not in REFUSED for s in res[first:]):
+            ban = next((i for i, s in enumerate(res) if s == 403), None)
+            banned_at.append(ban)
+            if ban is not None and any(s != 403 for s in res[ban:]):
                 leaks += 1
+            served_in_tier += sum(1 for s in res[first:ban] if s not in REFUSED)
+    not_banned = [k for k, b in zip([k for k in range(len(scan_res)) if k not in unrefused], banned_at)
+                  if b is None or b >= BANNED_BY]
     visitors_refused = [k for k, res in enumerate(visit_res) if any(s in REFUSED for s in res)]
     all_status = [s for res in scan_res + visit_res for s in res]
     noanswer = sum(1 for s in all_status if s is None)
@@ -188,6 +201,16 @@ def run(mpm="prefork", threads=8, keep=False, time_limit=240, log=print):
             {"session": k, "src": visitor_addr(k),
              "refused": [visit_sessions[k][i] for i, s in enumerate(visit_res[k]) if s in REFUSED][:10]}
             for k in visitors_refused],
+        "refused_banned_by_12": len(refused_at) - len(not_banned),
+        "refused_banned_by_12_pct": round(100.0 * (len(refused_at) - len(not_banned)) / len(refused_at), 2)
+        if refused_at else 0.0,
+        "median_probes_before_ban": statistics.median([b for b in banned_at if b is not None])
+        if any(b is not None for b in banned_at) else None,
+        "max_probes_before_ban": max([b for b in banned_at if b is not None], default=None),
+        "refused_not_banned_by_12": [
+            {"session": k, "src": scanner_addr(k), "first": scan_sessions[k][0][1], "statuses": scan_res[k][:20]}
+            for k in not_banned][:20],
+        "served_in_ratelimit": served_in_tier,
         "leaky_scanner_sessions": leaks,
         "no_answer": noanswer,
         "status_5xx": fivexx,
@@ -207,7 +230,8 @@ def targets_met(r):
     return (r["scanner_refused_pct"] >= TARGETS["scanner_refused_pct"]
             and r["median_probes_before_refusal"] is not None
             and r["median_probes_before_refusal"] <= TARGETS["median_probes_before_refusal"]
-            and r["visitor_sessions_refused"] == TARGETS["visitor_sessions_refused"])
+            and r["visitor_sessions_refused"] == TARGETS["visitor_sessions_refused"]
+            and r["refused_banned_by_12_pct"] >= TARGETS["refused_banned_by_12_pct"])
 
 
 def main():
@@ -231,10 +255,17 @@ def main():
         r["scanner_sessions_refused"], r["scanner_sessions"], r["scanner_refused_pct"]))
     print("median probes before refusal: %s" % r["median_probes_before_refusal"])
     print("visitor sessions refused: %d/%d" % (r["visitor_sessions_refused"], r["visitor_sessions"]))
+    print("refused scanner sessions banned by their %dth probe: %d/%d (%.1f%%; median probes before the "
+          "ban: %s, max: %s)" % (BANNED_BY, r["refused_banned_by_12"], r["scanner_sessions_refused"],
+                                 r["refused_banned_by_12_pct"], r["median_probes_before_ban"],
+                                 r["max_probes_before_ban"]))
     print("(%d requests in %.1fs with %s; probes answered 2xx: %d, alerts: %d, 5xx: %d, no answer: %d, "
-          "sessions served again after a refusal: %d)" % (
+          "sessions served again after their ban: %d, requests served while rate-limited: %d)" % (
               r["requests"], r["seconds"], r["mpm"], r["probe_2xx"], r["alerts"], r["status_5xx"],
-              r["no_answer"], r["leaky_scanner_sessions"]))
+              r["no_answer"], r["leaky_scanner_sessions"], r["served_in_ratelimit"]))
+    for u in r["refused_not_banned_by_12"][:10]:
+        print("  not banned by the %dth probe: session %d from %s: %s" % (BANNED_BY, u["session"], u["src"],
+                                                                         u["statuses"]))
     for u in r["unrefused_scanner_sessions"][:10]:
         print("  not refused: session %d from %s starting at %s" % (u["session"], u["src"], u["first"]))
     for v in r["refused_visitor_sessions"][:10]:

@@ -44,8 +44,10 @@ measure() {
 }
 
 bench_conf plain 18191 "$PREFORK"
+# With an event log: a banned client's refusals are counted into it (aggregated per minute).
 bench_conf guard 18192 "$PREFORK
-$(guard_directives state)"
+$(guard_directives state)
+WSGuardEventLog $work/logs/events.log"
 
 ps=$(measure plain_static plain 18191 /index.html)
 gs=$(measure guard_static guard 18192 /index.html)

@@ -42,7 +42,9 @@ def forge_record(h, addr, score, age_s):
 def status_scores(h):
     r = request(h.port, "/wsguard-status?json", src="127.0.0.1")
     assert r.status == 200, r
-    return {row["address"]: row["score"] for row in json.loads(r.body)["top"]}
+    doc = json.loads(r.body)
+    return {row["address"]: row["score"]
+            for sec in ("alerts", "bans", "scoring") for row in doc[sec]}
 
 
 def rows(h, *args):

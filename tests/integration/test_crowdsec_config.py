@@ -20,7 +20,7 @@ def test_configtest_accepts_the_documented_spellings(httpd):
     for line in ("WSGuardCrowdSec http://127.0.0.1:8080/ machine=web01 password-file=%s "
                  "bouncer-key-file=%s interval=1s" % (pw, key),
                  "WSGuardCrowdSec http://127.0.0.1:8080 machine=web01 password-file=%s" % pw,
-                 "WSGuardCrowdSec https://lapi.example:8443/v1 bouncer-key-file=%s interval=5m" % key,
+                 "WSGuardCrowdSec https://lapi.example:8443/v1 bouncer-key-file=%s interval=5m resync=15m" % key,
                  "WSGuardCrowdSec http://[::1]:8080/ bouncer-key-file=%s ca-file=/etc/ssl/certs/"
                  "ca-certificates.crt" % key):
         h.write_config(wsguard=line)
@@ -44,6 +44,8 @@ BAD = [
     ("WSGuardCrowdSec http://127.0.0.1:8080/ bouncer-key-file={two}", "more than one line"),
     ("WSGuardCrowdSec http://127.0.0.1:8080/ bouncer-key-file={key} interval=0s", "interval=0s"),
     ("WSGuardCrowdSec http://127.0.0.1:8080/ bouncer-key-file={key} interval=soon", "interval=soon"),
+    ("WSGuardCrowdSec http://127.0.0.1:8080/ bouncer-key-file={key} resync=1s", "resync=1s"),
+    ("WSGuardCrowdSec http://127.0.0.1:8080/ bouncer-key-file={key} resync=never", "resync=never"),
     ("WSGuardCrowdSec http://127.0.0.1:8080/ bouncer-key-file={key} colour=blue", "colour=blue"),
     ("WSGuardCrowdSec http://127.0.0.1:8080/ bouncer-key-file={key} machine", "'machine'"),
     ("WSGuardCrowdSec http://127.0.0.1:8080/ bouncer-key-file={key} ca-file=/nonexistent/ca.pem",

@@ -95,9 +95,11 @@ def test_ratelimit_tier_429_with_retry_after(httpd, mpm, halflife):
     want = _retry_after(3.0, 3, halflife)
     assert _retry_after(low, 3, halflife) == want
     assert r.headers.get("retry-after") == str(want), (want, r.headers)
-    # Clean requests of a rate-limited client are refused as well, with the same wait.
-    r = h.get("/index.html", src="127.9.0.2")
-    assert r.status == 429 and r.headers.get("retry-after") == str(want), (want, r, r.headers)
+    # Refuse in proportion: the rate-limited client's ordinary page is served; its next probe
+    # is refused (a wait at least as long: the probe was scored).
+    assert h.status("/index.html", src="127.9.0.2") == 200
+    r = h.get("/probe/fourth.php", src="127.9.0.2")
+    assert r.status == 429 and int(r.headers.get("retry-after")) >= want, (want, r, r.headers)
     # Neighbours are not.
     assert h.status("/index.html", src="127.9.0.3") == 200
 
@@ -191,23 +193,31 @@ def test_404_misses_on_script_names_score(httpd, mpm):
     assert h.statuses(["/random-%d.html" % i for i in range(12)], src="127.9.0.3") == [404] * 12
     assert h.statuses(["/blog/index.php"] * 8, src="127.9.0.3") == [200] * 8
     assert h.status("/index.html", src="127.9.0.3") == 200
-    # Unknown script names: the 6th is refused... at the request after the one that reached 6,
-    # because a miss is only known once the 404 is (logging phase).
-    got = h.statuses(["/random-name-%d.php" % i for i in range(9)], src="127.9.0.2")
-    assert got[:6] == [404] * 6 and got[6:] == [403] * 3, got
+    # Unknown script names (issue 13): the first five of a client count up to half the first
+    # threshold (3 of 6: 1, 1, 1, 0, 0); from the sixth, at a scan's pace, each counts in full
+    # (4, 5, 6: the ban), and the request after the one that reached 6 is refused, because a
+    # miss is only known once the 404 is (logging phase).
+    got = h.statuses(["/random-name-%d.php" % i for i in range(11)], src="127.9.0.2")
+    assert got[:8] == [404] * 8 and got[8:] == [403] * 3, got
     evs = h.events(client="127.9.0.2")
-    assert sum(1 for e in evs if e.get("event") in ("miss", "ban")) == 6, [e.get("event") for e in evs]
-    # POSTs to missing scripts score (double: password guessing).
+    assert sum(1 for e in evs if e.get("event") in ("miss", "ban")) == 8, [e.get("event") for e in evs]
+    # POSTs to missing scripts score (double: password guessing): 2, 1, 0, 0, 0, then 2, 2.
     got = [h.status("/random-post-%d.asp" % i, src="127.9.0.4", method="POST", body="pass=admin&watching=submit")
-           for i in range(5)]
-    assert got[:3] == [404] * 3 and got[3:] == [403] * 2, got
+           for i in range(9)]
+    assert got[:7] == [404] * 7 and got[7:] == [403] * 2, got
 
 
 def test_miss_score_configurable(httpd, mpm):
     h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds off 6\nWSGuardMissScore 2\nWSGuardAllow none")
     h.start()
-    got = h.statuses(["/unknown-%d.jsp" % i for i in range(5)], src="127.9.0.2")
-    assert got == [404, 404, 404, 403, 403], got
+    # 2, 1 (held at half of 6), 0, 0, 0, then at a scan's pace 2, 2: the ban.
+    got = h.statuses(["/unknown-%d.jsp" % i for i in range(9)], src="127.9.0.2")
+    assert got == [404] * 7 + [403] * 2, got
+    # 0.5 each is never held (2.5 after five): the 12th reaches 6.
+    h2 = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardThresholds off 6\nWSGuardMissScore 0.5\nWSGuardAllow none")
+    h2.start()
+    got = h2.statuses(["/unknown-%d.jsp" % i for i in range(20)], src="127.9.0.2")
+    assert got == [404] * 12 + [403] * 8, got
 
 
 # --- prefixes ------------------------------------------------------------------------------------
@@ -251,17 +261,21 @@ def test_bans_survive_graceful_and_restart(httpd, mpm):
         h.statuses(probes(2, "pb"), src=src)
     assert h.status("/index.html", src="127.4.0.50") == 403
 
-    def check():
+    def check(probe_status):
         assert h.status("/index.html", src="127.9.0.2") == 403
-        r = h.get("/index.html", src="127.9.1.2")
-        assert r.status == 429 and r.headers.get("retry-after"), r
+        # The rate-limited client: its page is served, its probe refused (and scored: 3 + 1 is
+        # still the tier, 3 + 1 + 1 the ban).
+        assert h.status("/index.html", src="127.9.1.2") == 200
+        r = h.get("/probe/y.php", src="127.9.1.2")
+        assert r.status == probe_status, r
+        assert probe_status == 403 or r.headers.get("retry-after"), r
         assert h.status("/index.html", src="127.4.0.50") == 403
         assert h.status("/index.html", src="127.9.2.2") == 200
 
     h.graceful()
-    check()
+    check(429)
     h.restart()
-    check()
+    check(403)
 
 
 # --- failing open --------------------------------------------------------------------------------
@@ -529,8 +543,9 @@ def test_status_handler(httpd, mpm):
     r = h.get("/wsguard-status?json", src="127.0.0.1")
     assert r.status == 200, r
     doc = json.loads(r.body)
-    top = {row["address"]: row for row in doc["top"]}
-    assert top["127.9.0.2"]["ban_until"], doc
-    assert top["127.9.0.3"]["shell_hit"] is True, doc
-    assert doc["shell_alerts"] >= 1 and doc["banned"] >= 1, doc
+    bans = {row["address"]: row for row in doc["bans"]}
+    alerts = {row["address"]: row for row in doc["alerts"]}
+    assert bans["127.9.0.2"]["ban_until"], doc
+    assert alerts["127.9.0.3"]["shell_hit"] is True, doc
+    assert doc["store"]["shell_alerts"] >= 1 and doc["store"]["banned"] >= 1, doc
     assert h.status("/wsguard-status", src="127.9.0.4") == 403

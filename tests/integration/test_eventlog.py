@@ -44,7 +44,15 @@ def test_event_lines_stay_whole_under_concurrency_and_hostile_input(httpd):
         t.join(120)
     assert not errors, errors[:5]
 
-    want = WORKERS * PER_WORKER
+    # Paths 3 and 5 normalise out of /probe/ (plain misses): a client's repeat of a miss scores
+    # nothing (issue 13), so only its first of each is an event.
+    want = 0
+    for k in range(WORKERS):
+        seen = set()
+        for i in range(PER_WORKER):
+            j = (k + i) % len(HOSTILE_PATHS)
+            want += j not in (3, 5) or j not in seen
+            seen.add(j)
     scored = ("probe", "ban", "miss")
     evs = []
     for _ in range(50):
@@ -53,7 +61,7 @@ def test_event_lines_stay_whole_under_concurrency_and_hostile_input(httpd):
             break
     # Every request was scored once (DetectionOnly never refuses): the rule's probes when the
     # request matched, a 404 miss where normalisation resolved the path out of /probe/
-    # (%252e%252e, backslashes). Every line parsed (h.events raises on a torn line), and the raw
+    # (%252e%252e, backslashes), the first time. Every line parsed (h.events raises on a torn line), and the raw
     # file has exactly one object per line.
     assert len(evs) == want, (len(evs), want)
     with open(h.event_log, "rb") as f:

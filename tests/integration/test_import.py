@@ -147,3 +147,93 @@ def test_max_entries_and_escaped_source(httpd, tmp_path):
     assert rows(h)["45.4.0.1"]["source"] == "evil\\x1b[2J\\x0d\\x0a"
     _, err = ctl_ok(h, "import", str(f), "--max-entries", "0", rc=2)
     assert "--max-entries needs a number" in err
+
+
+# ---- issue 9: file-based sharing made safe --------------------------------------------------------
+
+def _iso(t):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def test_import_keeps_local_and_manual_bans_and_an_unban_holds(httpd, tmp_path):
+    """Two real servers (prefork A, event B) sharing by export files: B's import of A's export
+    bans A's scanner there (IMPORTED); the operator unbans it on A; A importing B's export (older
+    evidence) does not ban it again, nor relabel or shorten A's own local and manual bans, which
+    keep their reasons; evidence newer than the unban bans it again; a plain list (no evidence)
+    does not. No import bans longer than the server's longest ban (a STIX 30-day validity)."""
+    a = httpd(mpm="prefork", wsguard=SCAN)
+    b = httpd(mpm="event", wsguard=SCAN)
+    a.start()
+    b.start()
+    s1, s2, m = "127.90.0.1", "127.90.0.2", "127.90.0.3"
+    for s in (s1, s2):
+        assert a.statuses(["/probe/t%d" % i for i in range(6)], src=s)[-1] == 403
+    ctl_ok(a, "ban", m, "--for", "2h", "--reason", "by hand")
+    before = rows(a)
+    assert before[s1]["origin"] == "local" and before[m]["origin"] == "manual"
+
+    exp_a = tmp_path / "a.json"
+    exp_a.write_text(ctl_ok(a, "export", "--format", "json")[0])
+    assert all("last_seen" in e for e in json.loads(exp_a.read_text()))
+    out, _ = ctl_ok(b, "import", str(exp_a), "--allow-private", "--source", "web-a")
+    assert "3 new" in out
+    assert b.status("/", src=s1) == 403 and rows(b)[s1]["origin"] == "imported"
+    exp_b = tmp_path / "b.json"
+    exp_b.write_text(ctl_ok(b, "export", "--format", "json")[0])
+
+    # the operator lifts s1 on A
+    time.sleep(1.1)                                   # evidence times are whole seconds
+    out, _ = ctl_ok(a, "unban", s1)
+    assert a.status("/", src=s1) == 200
+    # ...and B's export, made before, does not bring it back, nor touch A's own bans
+    out, _ = ctl_ok(a, "import", str(exp_b), "--allow-private", "--source", "web-b")
+    assert "0 new, 0 extended, 2 kept" in out and "1 unbanned by an operator since" in out, out
+    assert a.status("/", src=s1) == 200
+    after = rows(a)
+    assert after[s1]["ban_remaining_s"] == 0 and "UNBANNED" in after[s1]["flags"]
+    for k in (s2, m):
+        assert after[k]["origin"] == before[k]["origin"] and after[k]["source"] == before[k]["source"]
+        assert "IMPORTED" not in after[k]["flags"]
+        assert after[k]["ban_remaining_s"] >= before[k]["ban_remaining_s"] - 5
+    assert after[m]["source"] == "by hand"
+    # a plain list says nothing of when: the unban holds
+    plain = tmp_path / "list.txt"
+    plain.write_text(s1 + "\n")
+    out, _ = ctl_ok(a, "import", str(plain), "--allow-private")
+    assert "1 unbanned by an operator since" in out and a.status("/", src=s1) == 200
+    # a peer that saw it again after the unban: banned again, labelled as imported
+    fresh = tmp_path / "fresh.json"
+    time.sleep(1.1)
+    fresh.write_text(json.dumps([{"address": s1, "remaining_s": 3600, "last_seen": _iso(time.time())}]))
+    out, _ = ctl_ok(a, "import", str(fresh), "--allow-private", "--source", "web-c")
+    assert "1 new" in out or "1 extended" in out, out
+    r = rows(a)[s1]
+    assert r["origin"] == "imported" and "UNBANNED" not in r["flags"] and r["source"] == "web-c"
+    assert a.status("/", src=s1) == 403
+
+    # a STIX report's 30-day validity is not a 30-day ban: the server's max= (7d) caps it, and
+    # --max cannot raise the cap
+    stix = tmp_path / "stix.json"
+    stix.write_text(json.dumps({"type": "bundle", "id": "bundle--x", "objects": [
+        {"type": "indicator", "pattern": "[ipv4-addr:value = '45.90.0.1']",
+         "valid_from": _iso(time.time() - 60), "valid_until": _iso(time.time() + 30 * 86400)}]}))
+    out, err = ctl_ok(b, "import", str(stix), "--max", "30d")
+    assert "longer than the server's longest ban" in err and "capped at 604800s" in out
+    assert WEEK - 60 <= rows(b)["45.90.0.1"]["ban_remaining_s"] <= WEEK
+    a.check_error_log()
+    b.check_error_log()
+
+
+def test_import_capped_at_the_servers_own_max(httpd, tmp_path):
+    """The cap is the running server's WSGuardBanTime max= (recorded in its state), not 7 days:
+    a STIX report's 30-day validity becomes a 2-day ban on a server whose bans stop at 2 days,
+    and --max cannot raise it."""
+    h = httpd(mpm="event", wsguard=SCAN + "\nWSGuardBanTime 1h max=2d")
+    h.start()
+    stix = tmp_path / "stix.json"
+    stix.write_text(json.dumps({"type": "bundle", "id": "bundle--y", "objects": [
+        {"type": "indicator", "pattern": "[ipv4-addr:value = '45.91.0.1']",
+         "valid_from": _iso(time.time() - 60), "valid_until": _iso(time.time() + 30 * 86400)}]}))
+    out, err = ctl_ok(h, "import", str(stix), "--max", "30d")
+    assert "longer than the server's longest ban" in err and "capped at 172800s" in out, (out, err)
+    assert 2 * 86400 - 60 <= rows(h)["45.91.0.1"]["ban_remaining_s"] <= 2 * 86400

@@ -147,7 +147,7 @@ def test_central_delete_lifts_everywhere(lapi, tmp):
     r = drv(b_env, "sync", b)
     assert r["startup"] and r["added"] >= 1
     rec = show(b_env, b, ip)
-    assert rec["banned"] and rec["flags"] == ["CROWDSEC"] and rec["source"] == "mod_wsguard"
+    assert rec["banned"] and rec["flags"] == ["CROWDSEC"] and rec["source"] == "mod_wsguard/webshell-probe"
     assert 3500 < rec["ban_remaining_s"] <= 3600
     rec = show(a_env, a, ip)
     assert rec["banned"] and "CROWDSEC" not in rec["flags"]       # A's own ban stays local
@@ -190,7 +190,7 @@ def test_cscli_ban_reaches_the_store_flagged(lapi, tmp):
     r = drv(env, "sync", state)
     assert r["pull"] == "ok" and r["startup"]
     rec = show(env, state, ip)
-    assert rec["banned"] and rec["flags"] == ["CROWDSEC"] and rec["source"] == "cscli", rec
+    assert rec["banned"] and rec["flags"] == ["CROWDSEC"] and rec["source"] == "cscli/wsg-test-admin", rec
     assert 3500 < rec["ban_remaining_s"] <= 3600
     # pulling the same again (a resync) changes nothing
     r = drv(env, "sync", state)

@@ -436,3 +436,51 @@ def test_campaign_engine_on_default_thresholds_from_httpd(httpd):
     for c in rep["clients"]:
         assert c["events"].get("ban") == 1 and 5 <= c["count"] <= len(wordlist) + 1
     assert stix_check.check_stix(json.loads(run(h.event_log, "--format", "stix").stdout)) == []
+
+
+@pytest.mark.parametrize("mpm", ["prefork", "event"])
+def test_refused_requests_counted_from_httpd(httpd, mpm):
+    """A scanner that sent 40 probes, 35 of them refused while it was banned, is reported with
+    count 40: the refusals reach the event log as aggregated "refused" lines (a count and the
+    distinct paths, one line per child that refused it, not 35), and the request that crossed the threshold is
+    counted once (its own "ban" event, not again in the aggregate). A campaign of three /24s that
+    each got banned half-way through one wordlist still forms from what was refused."""
+    h = httpd(mpm=mpm, wsguard="WSGuardAllow none\nWSGuardThresholds off 5\nWSGuardPrefixBan off")
+    h.start()
+    src = "127.44.1.2"
+    codes = [h.status(f"/probe/r{i}.php", src=src) for i in range(40)]
+    assert codes == [404] * 4 + [403] * 36, codes
+    wordlist = [f"/probe/wl/shell{i}.php" for i in range(8)]
+    members = ["127.45.1.2", "127.45.2.2", "127.45.3.2"]
+    for src2 in members:
+        assert [h.status(p, src=src2) for p in wordlist] == [404] * 4 + [403] * 4
+    # a banned flood: a bounded number of lines whatever its length (one per child and minute)
+    flood = "127.44.9.2"
+    rc, out, err = h.ctl("ban", flood, "--for", "1h")
+    assert rc == 0, out + err
+    assert {h.status(f"/f{i % 50}.php", src=flood) for i in range(300)} == {403}
+    h.stop()   # the children write what they counted when they exit
+    fl = [e for e in h.events(client=flood)]
+    assert {e["event"] for e in fl} == {"refused"} and sum(e["count"] for e in fl) == 300
+    assert len(fl) <= (16 if mpm == "prefork" else 4), len(fl)
+
+    evs = [e for e in h.events() if e.get("client") == src]
+    refused = [e for e in evs if e["event"] == "refused"]
+    assert {e["event"] for e in evs} == {"probe", "ban", "refused"}, evs
+    assert len(evs) - len(refused) == 5
+    assert sum(e["count"] for e in refused) == 35, refused
+    # aggregated: one line per child (per minute) that refused it, not one per request
+    pids = {pid for client, pid, status, _ in h.access_entries() if client == src and status == 403}
+    assert 1 <= len(refused) <= len(pids) and len(refused) < 35, (len(refused), len(pids))
+    for e in refused:
+        assert e["status"] == 403 and e["action"] == "ban" and e["since"] <= e["time"]
+        assert 1 <= len(e["paths"]) <= 8 and e["path"] == e["paths"][0]
+
+    rep = json.loads(run(h.event_log, "--format", "json").stdout)
+    c = {x["address"]: x for x in rep["clients"]}
+    assert c[src]["count"] == 40, c[src]
+    assert c[src]["distinct_paths"] >= 5 + 8
+    assert c[src]["events"]["refused"] == len(refused)
+    for m in members:
+        assert c[m]["count"] == 8 and c[m]["distinct_paths"] == 8, c[m]
+    assert len(rep["campaigns"]) == 1 and set(rep["campaigns"][0]["clients"]) == set(members)

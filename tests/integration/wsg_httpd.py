@@ -263,6 +263,9 @@ class WSGHttpd:
                 ws += "WSGuardRules %s\n" % self.rules_path
             if self.event_log:
                 ws += "WSGuardEventLog %s\n" % self.event_log
+            # The crawler check asks a DNS resolver (the system's by default): never in a test
+            # that did not give one of its own (wsg_dns.TinyDNS) and turn it On.
+            ws += "WSGuardCrawlerCheck Off\n"
             ws += wsguard.strip() + "\n" if wsguard.strip() else ""
         return """# written by tests/integration/wsg_httpd.py
 ServerRoot "{root}"

@@ -430,6 +430,49 @@ static void test_escaping(void **state)
     assert_false(wsg_has_ctl("a\\b", 3));
 }
 
+/* Issue 9: the evidence time of each entry (what an operator's unban is compared with): last_seen
+ * of our export and report, STIX modified / valid_from, MISP timestamp, a CSV last_seen column;
+ * none for plain lists, and none for a time in the future (beyond a few minutes of skew). */
+static void test_evidence_time(void **state)
+{
+    apr_pool_t *p = *state;
+    wsg_import_result_t *r;
+    apr_time_t t;
+
+    r = parse(p, "[\n{\"address\":\"45.30.0.1\",\"ban_until\":\"2026-01-02T04:04:05Z\","
+                 "\"last_seen\":\"2026-01-02T02:00:00Z\"},\n{\"address\":\"45.30.0.2\"},\n"
+                 "{\"address\":\"45.30.0.3\",\"last_seen\":\"2027-01-01T00:00:00Z\"}\n]\n");
+    assert_int_equal(r->entries->nelts, 3);
+    assert_int_equal(wsg_event_time_parse("2026-01-02T02:00:00Z", &t), APR_SUCCESS);
+    assert_true(ent(r, 0)->seen == t);
+    assert_true(ent(r, 1)->seen == 0);
+    assert_true(ent(r, 2)->seen == 0);                 /* the future is no evidence */
+
+    r = parse(p, "{\"type\":\"bundle\",\"id\":\"bundle--1\",\"objects\":["
+                 "{\"type\":\"indicator\",\"pattern\":\"[ipv4-addr:value = '45.31.0.1' OR "
+                 "ipv4-addr:value = '45.31.0.2']\",\"valid_from\":\"2026-01-01T00:00:00Z\","
+                 "\"modified\":\"2026-01-02T01:00:00Z\"}]}");
+    assert_int_equal(r->entries->nelts, 2);
+    assert_int_equal(wsg_event_time_parse("2026-01-02T01:00:00Z", &t), APR_SUCCESS);
+    assert_true(ent(r, 0)->seen == t && ent(r, 1)->seen == t);
+
+    r = parse(p, "{\"Event\":{\"Attribute\":[{\"type\":\"ip-src\",\"value\":\"45.32.0.1\","
+                 "\"timestamp\":\"1767312000\"},{\"type\":\"ip-src\",\"value\":\"45.32.0.2\","
+                 "\"timestamp\":\"99999999999999999999\"}]}}");
+    assert_int_equal(r->entries->nelts, 2);
+    assert_true(ent(r, 0)->seen == apr_time_from_sec(1767312000));
+    assert_true(ent(r, 1)->seen == 0);
+
+    r = parse(p, "address,last_seen,ban_until\n45.33.0.1,2026-01-02T03:00:00Z,\n45.33.0.2,junk,\n");
+    assert_int_equal(r->entries->nelts, 2);
+    assert_int_equal(wsg_event_time_parse("2026-01-02T03:00:00Z", &t), APR_SUCCESS);
+    assert_true(ent(r, 0)->seen == t);
+    assert_true(ent(r, 1)->seen == 0);
+
+    r = parse(p, "45.34.0.1\n");
+    assert_true(ent(r, 0)->seen == 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +484,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_overflow_remaining, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_long_comma_line, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_file_limits, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_evidence_time, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_escaping, wsg_test_pool_setup, wsg_test_pool_teardown),
     };
     return WSG_RUN_GROUP(tests);

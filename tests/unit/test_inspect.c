@@ -178,6 +178,14 @@ static wsg_do_t header(fx_t *fx, const char *target, int file, const wsg_rec_t *
     return wsg_inspect_header(&fx->ic, f, buf, sizeof(buf), ix);
 }
 
+/* A record of a client that scored at a scan's pace: ten scored requests in the last second. */
+static void scanning(wsg_rec_t *rec, apr_time_t now)
+{
+    rec->version = WSG_REC_VERSION;
+    rec->hits = 10;
+    rec->first_seen = now - apr_time_from_sec(1);
+}
+
 /* The write transaction on recs, as the store would run it. */
 static int apply(fx_t *fx, wsg_inspect_t *ix, wsg_rec_t *rec, apr_time_t now)
 {
@@ -237,19 +245,27 @@ static void test_header_phase(void **state)
     assert_int_equal(wsg_inspect_written(&fx->ic, &f, &ix, 1), WSG_DO_LATER);
     assert_false(ix.written);
 
-    /* A client in the 429 tier: refused at once; a probe of a missing file counts its miss part
-     * (as its 404 would have), a clean request writes nothing. */
+    /* A client in the 429 tier: its ordinary pages and assets are served (a page, a script that
+     * exists, a PDF), its probes refused at once; a probe of a missing file counts its miss part
+     * (as its 404 would have). The client scores at a scan's pace (its misses count in full). */
     memset(&rec, 0, sizeof(rec));
     rec.score = 6;
     rec.score_time = now;
-    assert_int_equal(header(fx, "/index.html", WSG_FILE_EXISTS, &rec, &f, &ix, now), WSG_DO_REFUSE);
+    scanning(&rec, now);
+    assert_int_equal(header(fx, "/index.html", WSG_FILE_EXISTS, &rec, &f, &ix, now), WSG_DO_PASS);
+    assert_int_equal(ix.status, 0);
+    assert_int_equal(header(fx, "/index.php", WSG_FILE_EXISTS, &rec, &f, &ix, now), WSG_DO_LATER);
+    assert_int_equal(ix.status, 0);
+    assert_int_equal(header(fx, "/docs/a.pdf", WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_PASS);
+    assert_int_equal(header(fx, "/zz.php", WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_WRITE);
+    assert_int_equal(wsg_inspect_written(&fx->ic, &f, &ix, 0), WSG_DO_REFUSE);
     assert_int_equal(ix.status, 429);
     assert_int_equal(ix.retry_after, (apr_int64_t)ceil(3600.0 * log2(6.0 / 4.95) + 1e-6));
     assert_int_equal(header(fx, "/b.php", WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_WRITE);
     assert_true(ix.record == 2 && !ix.alert);
     assert_true(apply(fx, &ix, &rec, now) > 0);
     assert_int_equal(wsg_inspect_written(&fx->ic, &f, &ix, 1), WSG_DO_REFUSE);
-    assert_true(fabs(rec.score - 8) < 1e-9 && rec.hits == 1);
+    assert_true(fabs(rec.score - 8) < 1e-9 && rec.hits == 11);
     assert_string_equal(ix.event, "probe");     /* a rule matched (outcome=miss) */
     /* ... and a probe of a file that exists is an alert, refused or not. */
     assert_int_equal(header(fx, "/probe/up.php", WSG_FILE_EXISTS, &rec, &f, &ix, now), WSG_DO_WRITE);
@@ -261,7 +277,7 @@ static void test_header_phase(void **state)
     assert_string_equal(wsg_inspect_action_name(&ix, 1), "ban");   /* 8 + 3 reaches 10 */
 
     /* A store that fails: refused as the tier says, nothing recorded. */
-    assert_int_equal(header(fx, "/b.php", WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_WRITE);
+    assert_int_equal(header(fx, "/c.php", WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_WRITE);
     assert_int_equal(wsg_inspect_written(&fx->ic, &f, &ix, 0), WSG_DO_REFUSE);
     assert_null(ix.event);
 
@@ -337,6 +353,217 @@ static void test_log_phase(void **state)
     f.status = 404;
     assert_int_equal(wsg_inspect_log(&fx->ic, &f, buf, sizeof(buf), &ix), WSG_DO_WRITE);
     assert_true(ix.inspected && ix.record == 3);
+}
+
+/* One 404 of a path through the log phase, on rec (the record as read, then as written). */
+static double miss_once(fx_t *fx, const char *target, wsg_rec_t *rec, apr_time_t now)
+{
+    static char buf[8192];
+    wsg_facts_t f;
+    wsg_inspect_t ix;
+    double before = rec->score;
+
+    header(fx, target, WSG_FILE_MISSING, rec->version ? rec : NULL, &f, &ix, now);
+    f.status = 404;
+    if (wsg_inspect_log(&fx->ic, &f, buf, sizeof(buf), &ix) != WSG_DO_WRITE)
+        return 0;
+    apply(fx, &ix, rec, now);
+    wsg_inspect_written(&fx->ic, &f, &ix, 1);
+    return rec->score - before;
+}
+
+/* A repeated miss of one path adds nothing after the first; a new path does; an outcome=any
+ * probe counts every time; the ring forgets the oldest of more than 4 paths. */
+static void test_repeated_miss(void **state)
+{
+    fx_t *fx = *state;
+    apr_time_t now = apr_time_from_sec(1000000);
+    wsg_rec_t rec;
+    int i;
+
+    fx->pol.halflife = 0;                     /* no decay: exact sums */
+    memset(&rec, 0, sizeof(rec));
+    scanning(&rec, now);                      /* breadth counts in full at a scan's pace */
+    assert_true(miss_once(fx, "/feed.php", &rec, now) == 1);
+    for (i = 1; i < 50; i++)                  /* a feed reader polling it */
+        assert_true(miss_once(fx, "/feed.php", &rec, now + i) == 0);
+    /* The query is not the path: one removed script walked through its ids is one miss. */
+    assert_true(miss_once(fx, "/feed.php?id=3", &rec, now) == 0);
+    assert_true(miss_once(fx, "/b.php", &rec, now) == 2);    /* outcome=miss shape: new path */
+    assert_true(miss_once(fx, "/b.php?x", &rec, now) == 0);
+    assert_true(miss_once(fx, "/zz.php", &rec, now) == 1);
+    assert_true(miss_once(fx, "/yy.php", &rec, now) == 1);
+    assert_int_equal(wsg_track_recent_misses(&rec), 4);
+    assert_true(miss_once(fx, "/feed.php", &rec, now) == 0); /* still among the last 4 */
+    assert_true(miss_once(fx, "/xx.php", &rec, now) == 1);   /* pushes the oldest out */
+    assert_true(miss_once(fx, "/feed.php", &rec, now) == 1);
+    assert_true(miss_once(fx, "/b.php", &rec, now) == 2);   /* ... and that one /b.php */
+    /* A signature probe repeated counts each time (its outcome=any part), its miss part once. */
+    assert_true(miss_once(fx, "/probe/w.php", &rec, now) == 5);
+    assert_true(miss_once(fx, "/probe/w.php", &rec, now) == 3);
+    assert_true(miss_once(fx, "/probe/w.php", &rec, now) == 3);
+    fx->pol.halflife = apr_time_from_sec(3600);
+}
+
+/* A scanner held in the 429 tier goes on probing: each refused probe counts as its 404 would
+ * have (new script names, and the same signature path again), up to the ban; a repeat of a
+ * plain miss is served, not refused, and adds nothing. */
+static void test_tier_climbs_to_ban(void **state)
+{
+    fx_t *fx = *state;
+    apr_time_t now = apr_time_from_sec(1000000);
+    wsg_facts_t f;
+    wsg_inspect_t ix;
+    wsg_rec_t rec;
+    int i, banned_at = -1;
+    static const char *probes[] = {"/p1.php", "/probe/w", "/probe/w", "/p2.asp", "/p3.jsp",
+                                   "/p4.cgi", "/p5.php", "/p6.php"};
+
+    memset(&rec, 0, sizeof(rec));
+    scanning(&rec, now);
+    rec.score = 5;
+    rec.score_time = now;
+    for (i = 0; i < 8 && banned_at < 0; i++) {
+        assert_int_equal(header(fx, probes[i], WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_WRITE);
+        assert_int_equal(ix.header_write, 1);
+        assert_true(apply(fx, &ix, &rec, now) > 0);
+        assert_int_equal(wsg_inspect_written(&fx->ic, &f, &ix, 1), WSG_DO_REFUSE);
+        if (ix.status == 403)
+            banned_at = i;
+        else
+            assert_int_equal(ix.status, 429);
+    }
+    /* 5 + 1 + 3 + 3 = 12: banned by the 3rd probe, the signature path's retry. */
+    assert_int_equal(banned_at, 2);
+    assert_true(rec.ban_until > now);
+
+    /* Behind a reverse proxy (or a handler) the server cannot know the file: a 429'd probe of
+     * an outcome=miss shape counts its miss part all the same, so the scanner still climbs. */
+    memset(&rec, 0, sizeof(rec));
+    scanning(&rec, now);
+    rec.score = 6;
+    rec.score_time = now;
+    assert_int_equal(header(fx, "/b.aspx", WSG_FILE_UNKNOWN, &rec, &f, &ix, now), WSG_DO_WRITE);
+    assert_true(ix.record == 1 && ix.miss_counted);
+    assert_int_equal(header(fx, "/c.php", WSG_FILE_UNKNOWN, &rec, &f, &ix, now), WSG_DO_WRITE);
+    assert_true(ix.record == 2 && ix.miss_counted);
+    /* ... not when it exists (it would not 404; and it is served: no probe). */
+    assert_int_equal(header(fx, "/c.php", WSG_FILE_EXISTS, &rec, &f, &ix, now), WSG_DO_LATER);
+    assert_int_equal(ix.status, 0);
+
+    /* A monitor in the tier polling the removed script it already missed: served, not scored. */
+    memset(&rec, 0, sizeof(rec));
+    rec.version = WSG_REC_VERSION;
+    rec.score = 6;
+    rec.score_time = now;
+    wsg_track_push_miss(&rec, "/status.php", 11);
+    assert_int_equal(header(fx, "/status.php", WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_PASS);
+    assert_true(ix.repeat && ix.status == 0);
+}
+
+static const char *referer_of(void *baton)
+{
+    return baton;
+}
+
+/* The miss part of one GET on a missing target, for a client whose record is rec (or none). */
+static double miss_part(fx_t *fx, const char *target, const wsg_rec_t *rec, const char *referer,
+                        apr_time_t now, wsg_inspect_t *ix)
+{
+    static char buf[8192];
+    wsg_facts_t f;
+
+    memset(&f, 0, sizeof(f));
+    f.method = "GET";
+    f.target = target;
+    f.file = WSG_FILE_MISSING;
+    f.enforce = 1;
+    f.now = now;
+    f.rec = rec;
+    f.referer_fn = referer_of;
+    f.ua_baton = (void *)referer;
+    f.host = "www.example.org";
+    memset(ix, 0, sizeof(*ix));
+    wsg_inspect_header(&fx->ic, &f, buf, sizeof(buf), ix);
+    return ix->miss;
+}
+
+/* Breadth counts in full at a scan's pace; slower, the miss part lifts a score to half the first
+ * threshold and no further; a link from the site itself is not a probe. */
+static void test_miss_pace(void **state)
+{
+    fx_t *fx = *state;
+    apr_time_t now = apr_time_from_sec(1000000);
+    wsg_inspect_t ix;
+    wsg_rec_t rec;
+
+    /* A first request: its miss part up to 2.5 (half of the 429 tier's 5). */
+    assert_true(miss_part(fx, "/zz.php", NULL, NULL, now, &ix) == 1);
+    assert_true(miss_part(fx, "/b.php", NULL, NULL, now, &ix) == 2);
+    fx->ic.miss_score = 3;
+    assert_true(miss_part(fx, "/zz.php", NULL, NULL, now, &ix) == 2.5 && !ix.scan_pace);
+    fx->ic.miss_score = 1;
+    /* A crawler: 4 scored requests in 10 minutes, at 2: up to 2.5, then nothing. */
+    memset(&rec, 0, sizeof(rec));
+    rec.version = WSG_REC_VERSION;
+    rec.hits = 4;
+    rec.first_seen = now - apr_time_from_sec(600);
+    rec.score = 2;
+    rec.score_time = now;
+    assert_true(miss_part(fx, "/zz.php", &rec, NULL, now, &ix) == 0.5);
+    rec.score = 2.54;
+    assert_true(miss_part(fx, "/zz.php", &rec, NULL, now, &ix) == 0);
+    /* Above the cap (a signature put it there): in full. */
+    rec.score = 3;
+    assert_true(miss_part(fx, "/zz.php", &rec, NULL, now, &ix) == 1 && !ix.capped);
+    rec.score = 2.5;
+    {
+        /* Held to nothing, it is still a scored request after the answer (the pace is made of
+         * them): written with score 0, counted in hits and the ring. */
+        static char buf[8192];
+        wsg_facts_t f;
+        double before = rec.score;
+        unsigned hits = rec.hits;
+        assert_int_equal(header(fx, "/zz.php", WSG_FILE_MISSING, &rec, &f, &ix, now), WSG_DO_LATER);
+        assert_true(ix.capped && ix.miss == 0);
+        f.status = 404;
+        assert_int_equal(wsg_inspect_log(&fx->ic, &f, buf, sizeof(buf), &ix), WSG_DO_WRITE);
+        assert_true(apply(fx, &ix, &rec, now) > 0);
+        assert_true(rec.hits == hits + 1 && fabs(rec.score - before) < 1e-9);
+        assert_true(wsg_track_missed_lately(&rec, "/zz.php", 7));
+        rec.miss_ring_lo = rec.miss_ring_hi = 0;
+    }
+    /* Many of them slowly is no scan either (60 in 10 minutes: one per 10 s)... */
+    rec.hits = 60;
+    assert_true(miss_part(fx, "/zz.php", &rec, NULL, now, &ix) == 0);
+    /* ... but one per 2 s is (300 in 10 minutes), and 6 in the last 5 seconds. */
+    rec.hits = 300;
+    assert_true(miss_part(fx, "/zz.php", &rec, NULL, now, &ix) == 1 && ix.scan_pace);
+    rec.hits = 5;
+    rec.first_seen = now - apr_time_from_sec(5);
+    assert_true(miss_part(fx, "/b.php", &rec, NULL, now, &ix) == 2 && ix.scan_pace);
+    /* ... and 5 in 5 seconds is not yet (the first few of anyone are weighed slowly). */
+    rec.hits = 4;
+    assert_true(miss_part(fx, "/b.php", &rec, NULL, now, &ix) == 0 && !ix.scan_pace);
+
+    /* A link on the site's own page to a missing script: not a probe, even at a scan's pace; a
+     * link from elsewhere is no excuse; a signature on a linked path still scores. */
+    rec.hits = 300;
+    rec.first_seen = now - apr_time_from_sec(600);
+    assert_true(miss_part(fx, "/zz.php", &rec, "https://WWW.example.org:8443/blog/a.html", now, &ix) == 0);
+    assert_true(ix.linked);
+    assert_true(miss_part(fx, "/zz.php", &rec, "http://other.example/www.example.org/", now, &ix) == 1);
+    assert_true(miss_part(fx, "/probe/x.php", &rec, "http://www.example.org/", now, &ix) == 0);
+    assert_true(ix.score == 3);
+
+    assert_true(wsg_inspect_same_site("http://www.example.org", "www.example.org"));
+    assert_true(wsg_inspect_same_site("http://www.example.org./x", "www.example.org"));
+    assert_true(wsg_inspect_same_site("http://u:p@www.example.org:80?q", "www.example.org"));
+    assert_false(wsg_inspect_same_site("http://www.example.org.evil/", "www.example.org"));
+    assert_false(wsg_inspect_same_site("http://evil/?www.example.org", "www.example.org"));
+    assert_false(wsg_inspect_same_site("/relative", "www.example.org"));
+    assert_false(wsg_inspect_same_site(NULL, "www.example.org"));
+    assert_false(wsg_inspect_same_site("http://x/", NULL));
 }
 
 static void test_banned(void **state)
@@ -460,6 +687,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_header_phase, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_log_phase, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_banned, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_repeated_miss, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_tier_climbs_to_ban, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_miss_pace, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_gate, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_script_names, fx_setup, fx_teardown),
     };

@@ -331,6 +331,41 @@ static void test_expiry(void **state)
     assert_true(wsg_policy_expired(&pol, &r, T0 + SEC(7 * 86400)));
 }
 
+/* Issue 9: a new local ban is ours: the labels of an earlier ban (manual, imported, pulled from
+ * CrowdSec, unbanned by an operator) and its source go; a ban in force keeps them. An operator's
+ * unban (ban_until = its time) is kept from the purge for the longest ban. */
+static void test_new_ban_relabels(void **state)
+{
+    wsg_policy_t pol;
+    wsg_rec_t r;
+    (void)state;
+    wsg_policy_defaults(&pol);
+    rec_init(&r);
+    r.flags = WSG_RF_MANUAL | WSG_RF_IMPORTED | WSG_RF_CROWDSEC | WSG_RF_UNBANNED | WSG_RF_SHELL_HIT;
+    r.ban_until = T0 - SEC(1);
+    strcpy(r.source, "peer-a");
+    assert_int_equal(wsg_policy_add(&pol, &r, 10.0, T0), WSG_ACT_BAN);
+    assert_int_equal(r.flags, WSG_RF_SHELL_HIT);
+    assert_string_equal(r.source, "");
+    /* a manual ban in force: more requests leave it the operator's */
+    rec_init(&r);
+    r.flags = WSG_RF_MANUAL;
+    r.ban_until = T0 + SEC(600);
+    strcpy(r.source, "by hand");
+    assert_int_equal(wsg_policy_add(&pol, &r, 10.0, T0), WSG_ACT_BAN);
+    assert_int_equal(r.flags, WSG_RF_MANUAL);
+    assert_string_equal(r.source, "by hand");
+    /* unbanned at T0: kept for ban_max (7 days), then purged like any faded record */
+    rec_init(&r);
+    r.flags = WSG_RF_UNBANNED;
+    r.last_seen = T0 - SEC(86400);
+    r.ban_until = T0;
+    assert_false(wsg_policy_expired(&pol, &r, T0 + SEC(6 * 86400)));
+    assert_true(wsg_policy_expired(&pol, &r, T0 + SEC(7 * 86400)));
+    r.flags = 0;
+    assert_true(wsg_policy_expired(&pol, &r, T0 + SEC(86400)));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -346,6 +381,7 @@ int main(void)
         cmocka_unit_test(test_ban_disabled),
         cmocka_unit_test(test_first_last_seen),
         cmocka_unit_test(test_expiry),
+        cmocka_unit_test(test_new_ban_relabels),
     };
     /* The policy is pure: no pool fixture needed (referenced so -Werror accepts the header). */
     (void)wsg_test_pool_setup;

@@ -1035,6 +1035,47 @@ static void test_campaigns(void **state)
     json_decref(j);
 }
 
+/* An aggregated "refused" line counts its "count" requests (once), adds its paths, and starts the
+ * client's first-seen at its "since"; a hostile count is capped, a missing or bad one is 1. */
+static void test_refused_counted(void **state)
+{
+    apr_pool_t *p = *state;
+    wsg_report_t *r = wsg_report_make(p, NULL);
+    const char *lines[] = {
+        "{\"time\":\"2026-11-26T10:00:01Z\",\"event\":\"probe\",\"client\":\"192.0.2.9\",\"path\":\"/a.php\",\"status\":404}",
+        "{\"time\":\"2026-11-26T10:00:02Z\",\"event\":\"ban\",\"client\":\"192.0.2.9\",\"path\":\"/b.php\",\"status\":403}",
+        "{\"time\":\"2026-11-26T10:00:59Z\",\"event\":\"refused\",\"client\":\"192.0.2.9\",\"path\":\"/c.php\",\"status\":403,\"count\":35,\"since\":\"2026-11-26T09:59:00Z\",\"paths\":[\"/c.php\",\"/d.php\",\"/a.php\"]}",
+        "{\"time\":\"2026-11-26T10:01:00Z\",\"event\":\"refused\",\"client\":\"192.0.2.10\",\"status\":403,\"count\":-5}",
+        "{\"time\":\"2026-11-26T10:01:00Z\",\"event\":\"refused\",\"client\":\"192.0.2.11\",\"status\":403,\"count\":99999999999999}",
+        "{\"time\":\"2026-11-26T10:01:00Z\",\"event\":\"refused\",\"client\":\"192.0.2.11\",\"status\":403,\"count\":99999999999999}",
+        "{\"time\":\"2026-11-26T10:01:00Z\",\"event\":\"refused\",\"client\":\"192.0.2.11\",\"status\":403,\"count\":99999999999999}",
+        "{\"time\":\"2026-11-26T10:01:00Z\",\"event\":\"refused\",\"client\":\"192.0.2.11\",\"status\":403,\"count\":99999999999999}",
+        "{\"time\":\"2026-11-26T10:01:00Z\",\"event\":\"refused\",\"client\":\"192.0.2.11\",\"status\":403,\"count\":99999999999999}",
+    };
+    json_t *j, *c;
+
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++)
+        assert_int_equal(wsg_report_add_line(r, lines[i], strlen(lines[i])), APR_SUCCESS);
+    j = load_json(wsg_report_render(r, WSG_REPORT_JSON, p));
+    c = json_object_get(j, "clients");
+    for (size_t i = 0; i < json_array_size(c); i++) {
+        json_t *x = json_array_get(c, i);
+        const char *a = json_string_value(json_object_get(x, "address"));
+        json_int_t n = json_integer_value(json_object_get(x, "count"));
+        if (!strcmp(a, "192.0.2.9")) {
+            assert_int_equal(n, 2 + 35);
+            assert_int_equal(json_integer_value(json_object_get(x, "distinct_paths")), 4);
+            assert_string_equal(json_string_value(json_object_get(x, "first_seen")),
+                                "2026-11-26T09:59:00.000Z");
+        }
+        else if (!strcmp(a, "192.0.2.10"))
+            assert_int_equal(n, 1);
+        else
+            assert_int_equal(n, 4294967295LL);   /* saturated, never wrapped */
+    }
+    json_decref(j);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1054,6 +1095,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_misp_feed, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_roundtrip_from_writer, wsg_test_pool_setup, wsg_test_pool_teardown),
         cmocka_unit_test_setup_teardown(test_campaigns, wsg_test_pool_setup, wsg_test_pool_teardown),
+        cmocka_unit_test_setup_teardown(test_refused_counted, wsg_test_pool_setup, wsg_test_pool_teardown),
     };
     return WSG_RUN_GROUP(tests);
 }

@@ -267,6 +267,31 @@ static void test_merge_deleted(void **state)
     assert_int_equal(r.flags, WSG_RF_MANUAL);
 }
 
+/* Issue 9: an operator's unban (WSG_RF_UNBANNED, ban_until = the unban time) is not undone by a
+ * startup=true listing of the decisions the LAPI still holds; a decision of a delta (new since
+ * the last pull) bans again and clears the flag. */
+static void test_merge_unbanned(void **state)
+{
+    wsg_rec_t r;
+    (void)state;
+    memset(&r, 0, sizeof(r));
+    r.hits = 7;
+    r.ban_until = NOW - SEC(30);
+    r.flags = WSG_RF_UNBANNED;
+    assert_int_equal(wsg_sync_merge_new_ex(&r, 1, NOW + SEC(3600), "cscli", NOW, 1), 0);
+    assert_true(r.ban_until == NOW - SEC(30));
+    assert_int_equal(r.flags, WSG_RF_UNBANNED);
+    /* the old entry point is a delta: a new decision bans again */
+    assert_int_equal(wsg_sync_merge_new(&r, 1, NOW + SEC(3600), "cscli", NOW), 1);
+    assert_true(r.ban_until == NOW + SEC(3600));
+    assert_int_equal(r.flags, WSG_RF_CROWDSEC);
+    assert_int_equal(r.hits, 7);
+    /* a listing over a record that was never unbanned bans as before */
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(wsg_sync_merge_new_ex(&r, 0, NOW + SEC(60), "cscli", NOW, 1), 1);
+    assert_int_equal(r.flags, WSG_RF_CROWDSEC);
+}
+
 /* ---- apply into a real store ---- */
 
 static wsg_lapi_decision_t dec(const char *value, const char *scope, const char *type,
@@ -457,6 +482,78 @@ static void test_apply(void **state)
     }
 }
 
+/* Through wsg_sync_apply: a startup=true pull (rep.startup) skips an unbanned record, a delta
+ * bans it; the record's source names who made the decision (cscli's machine, a peer's tag). */
+static void test_apply_unbanned_and_labels(void **state)
+{
+    fx_t *fx = *state;
+    apr_pool_t *p = fx->pool;
+    wsg_sync_t *s;
+    wsg_sync_report_t rep;
+    wsg_lapi_stream_t st;
+    wsg_rec_t r;
+    wsg_addr_t k = A("192.0.2.90");
+    wsg_lapi_decision_t add[2];
+
+    assert_int_equal(wsg_sync_create(p, fx->st, fx->ob, NULL, NULL, &s), APR_SUCCESS);
+    memset(&r, 0, sizeof(r));
+    r.hits = 2;
+    r.ban_until = NOW - SEC(10);
+    r.flags = WSG_RF_UNBANNED;
+    assert_int_equal(wsg_store_update(fx->st, &k, 1, put_fn, &r), APR_SUCCESS);
+    add[0] = dec("192.0.2.90", "Ip", "ban", "cscli", SEC(600));
+    add[0].scenario = "manual 'ban' from 'web01'";
+    add[1] = dec("192.0.2.91", "Ip", "ban", WSG_LAPI_ORIGIN, SEC(600));
+    add[1].scenario = WSG_LAPI_SCENARIO_PFX "php-shell";
+    st = stream_of(p, add, 2, NULL, 0);
+    memset(&rep, 0, sizeof(rep));
+    rep.startup = 1;
+    assert_int_equal(wsg_sync_apply(s, p, &st, NOW, &rep), APR_SUCCESS);
+    assert_int_equal(rep.added, 1);
+    assert_int_equal(rep.unchanged, 1);
+    assert_true(get(fx, "192.0.2.90", &r));
+    assert_true(r.ban_until <= NOW && (r.flags & WSG_RF_UNBANNED));
+    assert_true(get(fx, "192.0.2.91", &r));
+    assert_string_equal(r.source, "mod_wsguard/php-shell");
+    /* the same decision in a delta: new evidence, banned again */
+    memset(&rep, 0, sizeof(rep));
+    assert_int_equal(wsg_sync_apply(s, p, &st, NOW, &rep), APR_SUCCESS);
+    assert_true(get(fx, "192.0.2.90", &r));
+    assert_true(r.ban_until > NOW);
+    assert_int_equal(r.flags, WSG_RF_CROWDSEC);
+    assert_string_equal(r.source, "cscli/web01");
+}
+
+/* A server that only pulls cannot send wsguardctl's queued unbans: the step drops them (they
+ * would keep their keys from every pulled decision for ever). */
+static void test_step_pull_only_drops_queue(void **state)
+{
+    fx_t *fx = *state;
+    apr_pool_t *p = fx->pool;
+    wsg_lapi_opts_t lo;
+    wsg_lapi_t *cl;
+    wsg_sync_t *s;
+    wsg_sync_report_t rep;
+    wsg_outbox_item_t it;
+    wsg_addr_t a = A("192.0.2.78");
+    const char *err = NULL;
+    apr_size_t n = 9;
+
+    memset(&lo, 0, sizeof(lo));
+    lo.url = "http://127.0.0.1:9";
+    lo.bouncer_key = "k";
+    lo.connect_timeout = apr_time_from_msec(500);
+    assert_int_equal(wsg_lapi_create(p, &lo, &cl, &err), APR_SUCCESS);
+    assert_int_equal(wsg_sync_create(p, fx->st, fx->ob, cl, NULL, &s), APR_SUCCESS);
+    wsg_outbox_unban_item(&it, &a, NOW);
+    assert_int_equal(wsg_outbox_put(fx->ob, &it), APR_SUCCESS);
+    assert_int_equal(wsg_sync_step(s, p, apr_time_now(), &rep), APR_SUCCESS);
+    assert_false(rep.push_tried);
+    assert_int_equal((int)rep.backlog, 0);
+    assert_int_equal(wsg_outbox_count(fx->ob, &n), APR_SUCCESS);
+    assert_int_equal((int)n, 0);
+}
+
 /* No LAPI on the port: the push fails with a clear error, the items stay, the next attempt
  * waits (backoff), and only the first failure is reported as a change. */
 static void test_step_unreachable(void **state)
@@ -526,6 +623,9 @@ int main(void)
         cmocka_unit_test(test_merge_deleted),
         cmocka_unit_test_setup_teardown(test_apply, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_step_unreachable, fx_setup, fx_teardown),
+        cmocka_unit_test(test_merge_unbanned),
+        cmocka_unit_test_setup_teardown(test_apply_unbanned_and_labels, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_step_pull_only_drops_queue, fx_setup, fx_teardown),
     };
     return WSG_RUN_GROUP(tests);
 }

@@ -197,6 +197,49 @@ static void test_script_ext(void **state)
     assert_false(wsg_track_is_script_ext(NULL));
 }
 
+/* The ring of recent misses: newest first, no duplicates, the oldest of 5 forgotten, written
+ * only by a request whose miss part counted. */
+static void test_miss_ring(void **state)
+{
+    wsg_policy_t pol;
+    wsg_track_t t;
+    wsg_track_result_t res;
+    wsg_addr_t a;
+    wsg_rec_t recs[1];
+    static const char *p[] = {"/a.php", "/b.php", "/c.php", "/d.php", "/e.php"};
+    int i;
+
+    (void)state;
+    memset(recs, 0, sizeof(recs));
+    assert_int_equal(wsg_track_recent_misses(&recs[0]), 0);
+    assert_false(wsg_track_missed_lately(&recs[0], "/a.php", 6));
+    for (i = 0; i < 4; i++)
+        wsg_track_push_miss(&recs[0], p[i], strlen(p[i]));
+    wsg_track_push_miss(&recs[0], "/a.php", 6);             /* a repeat moves to the front */
+    assert_int_equal(wsg_track_recent_misses(&recs[0]), 4);
+    wsg_track_push_miss(&recs[0], p[4], strlen(p[4]));      /* the oldest, /b.php, goes */
+    assert_false(wsg_track_missed_lately(&recs[0], "/b.php", 6));
+    for (i = 0; i < 5; i++)
+        if (i != 1)
+            assert_true(wsg_track_missed_lately(&recs[0], p[i], strlen(p[i])));
+    assert_false(wsg_track_missed_lately(&recs[0], "/a.php?x", 8));
+
+    wsg_policy_defaults(&pol);
+    wsg_addr_parse("192.0.2.7", &a);
+    memset(recs, 0, sizeof(recs));
+    memset(&t, 0, sizeof(t));
+    t.score = 1;
+    t.now = apr_time_from_sec(1000);
+    t.path = "/x.php";
+    t.addr = &a;
+    wsg_track_apply(&pol, &t, recs, 1, &res);
+    assert_false(wsg_track_missed_lately(&recs[0], "/x.php", 6));   /* a probe, not a miss */
+    t.missed = 1;
+    wsg_track_apply(&pol, &t, recs, 1, &res);
+    assert_true(wsg_track_missed_lately(&recs[0], "/x.php", 6));
+    assert_true(wsg_track_missed_lately(&res.rec, "/x.php", 6));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -205,6 +248,7 @@ int main(void)
         cmocka_unit_test(test_prefix_off),
         cmocka_unit_test(test_prefix_fold),
         cmocka_unit_test(test_script_ext),
+        cmocka_unit_test(test_miss_ring),
     };
     return WSG_RUN_GROUP(tests);
 }
