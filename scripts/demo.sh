@@ -121,7 +121,9 @@ for p in / /index.html /favicon.ico /about/ /wp-login.php; do printf ' %s' "$(re
 echo
 echo
 echo "== The status page, as JSON (SetHandler wsguard-status, Require ip 127.0.0.1)"
-curl -s "http://127.0.0.1:$port/wsguard-status?json" | head -n 24
+# (into a file first: head closing the pipe early would fail curl, and with it the demo)
+curl -s "http://127.0.0.1:$port/wsguard-status?json" > "$work/status.json"
+head -n 24 "$work/status.json"
 echo
 echo "== wsguardctl list (the LMDB state shared by every worker)"
 "$ctl" -d "$work/state" list
@@ -129,7 +131,13 @@ echo
 echo "== wsguardctl export --format nft (banned addresses with their remaining ban time)"
 "$ctl" -d "$work/state" export --format nft || true
 echo
-echo "== wsguardctl report --format csv (a sharing package; also stix, misp, json)"
+# Refusals are logged one `refused` line per client and minute by each child, at the minute's end
+# or when the child exits: a graceful restart makes the children write theirs now, so the report
+# counts every request each scanner sent.
+/usr/sbin/apache2 -f "$work/httpd.conf" -k graceful 2>/dev/null || true
+sleep 1.5
+echo "== wsguardctl report --format csv (a sharing package; also stix, misp, json: every request"
+echo "   a scanner sent is counted, refused ones too)"
 "$ctl" report --log "$work/logs/events.jsonl" --format csv || true
 echo "(with --anonymise, private and loopback addresses such as these demo clients are left out)"
 echo

@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages mod_wsguard needs to build, test, package and demo (as root, with
 # apt): debhelper, dpkg-dev, fakeroot and lintian build and check the .deb (dh_apache2 comes with
 # apache2-dev), bubblewrap sandboxes the `make install DESTDIR=` test, chromium (headless) renders
-# the status page in test_status_page.py and python3-html5lib checks that it is valid HTML.
+# the status page in test_status_page.py and python3-html5lib checks that it is valid HTML;
+# python3-jsonschema validates STIX reports against the OASIS schemas in tests/stix-schemas.
 # Does nothing when they are all present already.
 set -eu
 PKGS="build-essential autoconf automake pkg-config apache2 apache2-dev libpcre2-dev liblmdb-dev
@@ -10,7 +11,7 @@ lmdb-utils libjansson-dev zlib1g-dev libcmocka-dev python3 python3-pytest curl n
 iproute2 wrk clang libclang-rt-14-dev
 debhelper dpkg-dev fakeroot lintian man-db bubblewrap
 libcurl4-openssl-dev crowdsec
-chromium python3-html5lib fonts-dejavu-core"
+chromium python3-html5lib fonts-dejavu-core python3-jsonschema"
 missing=""
 for p in $PKGS; do
     dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"

@@ -1,6 +1,10 @@
 #!/usr/bin/python3
-"""Structural checker for the sharing formats wsguardctl report writes: STIX 2.1 bundles and MISP
-event JSON. Standard library only, so it runs anywhere the tests run.
+"""Checker for the sharing formats wsguardctl report writes: STIX 2.1 bundles and MISP event JSON.
+
+STIX bundles are validated against the OASIS STIX 2.1 JSON schemas vendored in tests/stix-schemas
+(the bundle, and every object against the schema of its type), with Debian's python3-jsonschema
+and a registry that maps the schemas' $id URLs to the local files, so nothing goes to the network.
+The structural checks below add what the schemas cannot say.
 
 It checks what a consumer relies on, from the STIX 2.1 specification (OASIS, 2021): identifier
 form, the common properties required per object type, timestamp form, the required properties of
@@ -14,8 +18,15 @@ MISP instance accepts on import.
 import datetime
 import ipaddress
 import json
+import os
 import re
 import sys
+import urllib.parse
+
+try:
+    import jsonschema
+except ImportError:  # reported as a check error, so a missing dependency fails the tests
+    jsonschema = None
 
 UUID_RE = r"[0-9a-f]{8}-[0-9a-f]{4}-[1-5][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
 ID_RE = re.compile(r"^([a-z0-9][a-z0-9-]*[a-z0-9])--(" + UUID_RE + r")$")
@@ -124,10 +135,151 @@ def _refs(value, path=""):
             yield from _refs(x, f"{path}[{i}]")
 
 
+# --- OASIS STIX 2.1 JSON schemas -----------------------------------------------------------------
+
+SCHEMA_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "stix-schemas")
+# The base every schema's $id (and so every relative $ref) is under.
+SCHEMA_BASE = ("http://raw.githubusercontent.com/oasis-open/cti-stix2-json-schemas/stix2.1/"
+               "schemas/")
+_schemas = {}      # $id URL -> schema
+_validators = {}   # STIX type (or "bundle") -> validator
+
+
+class _NoNetwork(Exception):
+    pass
+
+
+def _load_schemas():
+    if _schemas:
+        return
+    for sub in ("common", "sdos", "sros", "observables"):
+        d = os.path.join(SCHEMA_DIR, sub)
+        for name in sorted(os.listdir(d)):
+            if not name.endswith(".json"):
+                continue
+            with open(os.path.join(d, name), encoding="utf-8") as f:
+                sch = json.load(f)
+            want = SCHEMA_BASE + sub + "/" + name
+            if sch.get("$id") != want:
+                raise RuntimeError(f"{sub}/{name}: $id {sch.get('$id')!r} is not {want}")
+            _schemas[want] = sch
+
+
+def _validator(schema_id):
+    """A draft 2020-12 validator for the schema at schema_id whose $refs resolve only to the
+    vendored files: referencing's Registry where jsonschema has it (4.18+), else RefResolver
+    (Debian 12 ships 4.10) with a store and a remote handler that refuses."""
+    sch = _schemas[schema_id]
+    cls = jsonschema.Draft202012Validator
+    try:
+        import referencing
+        import referencing.jsonschema
+
+        def retrieve(uri):
+            raise _NoNetwork(f"schema {uri} is not vendored in tests/stix-schemas")
+        reg = referencing.Registry(retrieve=retrieve).with_resources(
+            (u, referencing.Resource.from_contents(s, default_specification=referencing.jsonschema.DRAFT202012))
+            for u, s in _schemas.items())
+        return cls(sch, registry=reg, format_checker=cls.FORMAT_CHECKER)
+    except ImportError:
+        class LocalResolver(jsonschema.RefResolver):
+            def resolve_remote(self, uri):
+                raise _NoNetwork(f"schema {uri} is not vendored in tests/stix-schemas")
+        res = LocalResolver(base_uri=schema_id, referrer=sch, store=dict(_schemas))
+        return cls(sch, resolver=res, format_checker=jsonschema.FormatChecker())
+
+
+def schema_for(stix_type):
+    """The $id of the OASIS schema for a STIX type, or None when there is none (custom types)."""
+    _load_schemas()
+    if stix_type == "bundle":
+        return SCHEMA_BASE + "common/bundle.json"
+    for sub in ("sdos", "sros", "observables", "common"):
+        u = SCHEMA_BASE + sub + "/" + stix_type + ".json"
+        if u in _schemas and (sub != "common" or stix_type in META_TYPES):
+            return u
+    return None
+
+
+def _fmt(e):
+    """One schema error as a line: where in the instance, what, and which schema said so."""
+    at = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e.absolute_path) or "."
+    sch = urllib.parse.urlsplit(e.schema.get("$id", "") if isinstance(e.schema, dict) else "")
+    rule = "/".join(str(p) for p in e.absolute_schema_path)
+    msg = e.message if len(e.message) <= 160 else e.message[:120] + " ... " + e.message[-35:]
+    return f"{at}: {msg} (schema {rule}{' ' + sch.path if sch.path else ''})"
+
+
+def _validate(stix_type, doc):
+    sid = schema_for(stix_type)
+    if sid is None:
+        return None
+    if stix_type not in _validators:
+        _validators[stix_type] = _validator(sid)
+    v = _validators[stix_type]
+    errs = sorted(v.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path)))
+    out = []
+    for e in errs:
+        # oneOf/anyOf failures say little by themselves: name the branch that came closest
+        best = jsonschema.exceptions.best_match(e.context) if e.context else None
+        out.append(_fmt(e) + (f"; closest: {_fmt(best)}" if best is not None else ""))
+    return out
+
+
+def check_stix_schema(bundle):
+    """Validates the bundle against bundle.json and each object against the schema for its type
+    (the per-object errors are the precise ones; the bundle's oneOf only says which object).
+    Returns a list of error strings."""
+    if jsonschema is None:
+        return ["schema: python3-jsonschema is not installed (scripts/deps.sh)"]
+    try:
+        _load_schemas()
+        # bundle.json tries each object against a oneOf of 36 schemas (150 s for the 12k objects
+        # of a 3000-client report). Every one of those schemas pins "type" with an enum, so for a
+        # known type the oneOf holds exactly when the object's own schema does, which is checked
+        # for every object below: the envelope goes through bundle.json with the first object of
+        # each type (custom types included, they take bundle.json's other branch).
+        objs, seen = bundle.get("objects"), set()
+        if isinstance(objs, list) and len(objs) > 50:
+            sample = []
+            for o in objs:
+                t = o.get("type") if isinstance(o, dict) else None
+                if not isinstance(t, str) or schema_for(t) is None or t not in seen:
+                    sample.append(o)
+                    seen.add(t)
+            envelope = dict(bundle, objects=sample)
+            index = [i for i, o in enumerate(objs) if any(o is x for x in sample)]
+        else:
+            envelope, index = bundle, None
+        errs = []
+        for e in _validate("bundle", envelope):
+            if index is not None:
+                e = re.sub(r"^\.objects\[(\d+)\]", lambda m: f".objects[{index[int(m.group(1))]}]", e)
+            m = re.match(r"^\.objects\[(\d+)\]: ", e)
+            # an object bundle.json's anyOf rejects is detailed by its own schema below
+            errs.append(f"bundle schema: objects[{m.group(1)}] is none of the objects "
+                        "bundle.json allows" if m else f"bundle schema: {e}")
+        for i, o in enumerate(bundle.get("objects") or []):
+            if not isinstance(o, dict) or not isinstance(o.get("type"), str):
+                continue
+            r = _validate(o["type"], o)
+            if r is None:
+                if not o["type"].startswith("x-"):
+                    errs.append(f"objects[{i}] ({o['type']}): no OASIS schema for this type")
+                continue
+            errs += [f"objects[{i}] ({o['type']} {o.get('id')}) schema: {e}" for e in r]
+        return errs
+    except (OSError, ValueError, RuntimeError, _NoNetwork, jsonschema.RefResolutionError) as e:
+        return [f"schema: {e}"]
+
+
 def check_stix(bundle):
+    """The OASIS schemas, then the structural checks (references resolve, ATT&CK ids, ...)."""
     errs = []
     if not isinstance(bundle, dict):
         return ["bundle: not a JSON object"]
+    errs += check_stix_schema(bundle)
     if bundle.get("type") != "bundle":
         errs.append("bundle: type is not 'bundle'")
     m = ID_RE.match(str(bundle.get("id", "")))
