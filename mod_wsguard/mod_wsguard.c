@@ -29,6 +29,7 @@
 #include "wsg_util.h"
 #include "wsg_track.h"
 #include "wsg_inspect.h"
+#include "wsg_pcache.h"
 #include "wsg_crawler.h"
 #include "mod_wsguard.h"
 #include "mod_wsguard_sync.h"
@@ -154,6 +155,7 @@ static int wsg_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptem
     G->inspect.rules = G->rules;
     G->inspect.policy = &G->policy;
     G->inspect.miss_score = G->miss_score;
+    G->pcache_serial = wsg_pcache_serial();    /* verdicts of older generations never match */
     G->ready = 1;
     /* 3. httpd reads its configuration twice at startup; the first pass only validates. */
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
@@ -330,7 +332,19 @@ static int client_key(request_rec *r, wsg_addr_t *addr, wsg_addr_t *prefix)
     if ((r->useragent_addr ? wsg_addr_from_sockaddr(r->useragent_addr, addr)
                            : wsg_addr_parse(r->useragent_ip, addr)) != APR_SUCCESS)
         return 0;
-    wsg_addr_prefix(addr, prefix);
+    /* A whole address (every request's): its /24 or /64 without the general wsg_addr_prefix. */
+    if (addr->family == 4 && addr->bits == 32) {
+        *prefix = *addr;
+        prefix->bits = 24;
+        prefix->bytes[3] = 0;
+    }
+    else if (addr->family == 6 && addr->bits == 128) {
+        *prefix = *addr;
+        prefix->bits = 64;
+        memset(prefix->bytes + 8, 0, 8);
+    }
+    else
+        wsg_addr_prefix(addr, prefix);
     return 1;
 }
 
@@ -645,7 +659,9 @@ static int wsg_quick_handler(request_rec *r, int lookup_uri)
     }
     if ((rc = range_refused(r, sc, G, &keys[0])) != DECLINED)
         return rc;
-    if (wsg_store_get_many(G->store, keys, 2, recs, found) != APR_SUCCESS
+    /* The filter first: a client without records costs a hash and two loads, no LMDB read. */
+    if (!wsg_store_may_have(G->store, keys, 2)
+        || wsg_store_get_many(G->store, keys, 2, recs, found) != APR_SUCCESS
         || (!found[0] && !found[1])) {
         set_state(r, &mark_clean);
         return DECLINED;
@@ -723,7 +739,7 @@ static void capture_body(request_rec *r, wsg_req_state_t *st)
  * known for what is not a file (a proxy, a handler, a directory, a script with path info). */
 static int file_fact(const request_rec *r)
 {
-    if (!r->filename || r->proxyreq || !strncmp(r->filename, "proxy:", 6))
+    if (!r->filename || r->proxyreq || (r->filename[0] == 'p' && !strncmp(r->filename, "proxy:", 6)))
         return WSG_FILE_UNKNOWN;
     if (r->finfo.filetype == APR_NOFILE)
         return WSG_FILE_MISSING;
@@ -732,23 +748,38 @@ static int file_fact(const request_rec *r)
     return WSG_FILE_UNKNOWN;
 }
 
+/* The User-Agent, asked for by the verdict only if a rule may look at it; asked says it was
+ * (such a verdict is not memoised: the next request may send another). */
+typedef struct {
+    request_rec *r;
+    int          asked;
+} wsg_ua_baton_t;
+
 static const char *request_ua(void *baton)
 {
-    return apr_table_get(((request_rec *)baton)->headers_in, "User-Agent");
+    wsg_ua_baton_t *b = baton;
+
+    b->asked = 1;
+    return apr_table_get(b->r->headers_in, "User-Agent");
 }
 
 static const char *request_referer(void *baton)
 {
-    return apr_table_get(((request_rec *)baton)->headers_in, "Referer");
+    wsg_ua_baton_t *b = baton;
+
+    b->asked = 1;       /* the verdict then depends on it: not memoised either */
+    return apr_table_get(b->r->headers_in, "Referer");
 }
 
-static void request_facts(request_rec *r, wsg_facts_t *f, int enforce)
+static void request_facts(request_rec *r, wsg_facts_t *f, int enforce, wsg_ua_baton_t *ub)
 {
     memset(f, 0, sizeof(*f));
     f->method = r->method;
     f->target = r->unparsed_uri ? r->unparsed_uri : r->uri;
+    ub->r = r;
+    ub->asked = 0;
     f->ua_fn = request_ua;          /* only if a rule may look at it */
-    f->ua_baton = r;
+    f->ua_baton = ub;
     f->referer_fn = request_referer; /* only if the miss part may score */
     f->host = r->hostname;
     f->enforce = enforce;
@@ -785,6 +816,9 @@ static int wsg_header_parser(request_rec *r)
     char stackbuf[WSG_NORM_BUF], *buf;
     apr_size_t bufsize;
     wsg_do_t todo;
+    wsg_ua_baton_t ub;
+    wsg_pcache_ref_t mref;
+    int memo;
 
     if (!cur || cur == &mark_skip || cur == &mark_done || (st && (st->refused || st->done)))
         return DECLINED;
@@ -792,7 +826,15 @@ static int wsg_header_parser(request_rec *r)
     if (engine == WSG_ENGINE_OFF)
         return DECLINED;
     WSG_COUNT(G, WSG_MC_INSPECTED);
-    request_facts(r, &f, engine == WSG_ENGINE_ON);
+    /* A client without records asking what it (or anyone, in this thread) asked before and was
+     * passed: the same verdict, without normalising and matching again (wsg_pcache). */
+    memo = !st ? wsg_pcache_method(r->method) : 0;
+    if (memo && wsg_pcache_hit(G->pcache_serial, memo, r->unparsed_uri, file_fact(r),
+                               engine == WSG_ENGINE_ON, &mref)) {
+        set_state(r, &mark_done);
+        return DECLINED;
+    }
+    request_facts(r, &f, engine == WSG_ENGINE_ON, &ub);
     f.file = file_fact(r);
     if (st) {
         /* The clock only matters with a record (a client without one is judged without it). */
@@ -806,8 +848,11 @@ static int wsg_header_parser(request_rec *r)
     if (todo == WSG_DO_PASS && !is_form_post(r)) {
         if (st)
             st->done = 1;
-        else
+        else {
             set_state(r, &mark_done);
+            if (memo && !ub.asked && f.target == r->unparsed_uri)
+                wsg_pcache_put(G->pcache_serial, memo, f.target, f.file, f.enforce, &mref);
+        }
         return DECLINED;
     }
     if (todo == WSG_DO_REFUSE)
@@ -837,12 +882,11 @@ static int wsg_header_parser(request_rec *r)
  * script that does not exist, asked for by a client, is how unknown shell names are caught. A
  * request httpd answered before header_parser ran (an encoded slash or NUL is a 404 at once) is
  * inspected here for the first time. */
-static int wsg_log_transaction(request_rec *r)
+/* The log phase of a request that needs one (most do not: see wsg_log_transaction). */
+static int log_transaction_inspect(request_rec *r, void *cur, wsg_req_state_t *st)
 {
     wsg_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &wsguard_module);
     wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
-    void *cur = ap_get_module_config(r->request_config, &wsguard_module);
-    wsg_req_state_t *st = cur && !IS_MARK(cur) ? cur : NULL;
     wsg_gen_t *G = sc->gen;
     request_rec *last = r;
     wsg_facts_t f;
@@ -850,15 +894,14 @@ static int wsg_log_transaction(request_rec *r)
     char stackbuf[WSG_NORM_BUF], *buf;
     apr_size_t bufsize;
     int engine;
+    wsg_ua_baton_t ub;
 
-    if (!cur || cur == &mark_skip || cur == &mark_done || (st && (st->refused || st->done)))
-        return DECLINED;
     engine = wsg_glue_dir_engine(dc, sc);
     if (engine == WSG_ENGINE_OFF)
         return DECLINED;
     while (last->next)
         last = last->next;
-    request_facts(r, &f, engine == WSG_ENGINE_ON);
+    request_facts(r, &f, engine == WSG_ENGINE_ON, &ub);
     f.now = apr_time_now();
     f.status = last->status;
     if (st) {
@@ -881,6 +924,17 @@ static int wsg_log_transaction(request_rec *r)
         return DECLINED;
     write_once(r, st, ix, &f);
     return DECLINED;
+}
+
+static int wsg_log_transaction(request_rec *r)
+{
+    void *cur = ap_get_module_config(r->request_config, &wsguard_module);
+    wsg_req_state_t *st = cur && !IS_MARK(cur) ? cur : NULL;
+
+    /* A clean request was decided in the header phase: nothing to set up for it here. */
+    if (!cur || cur == &mark_skip || cur == &mark_done || (st && (st->refused || st->done)))
+        return DECLINED;
+    return log_transaction_inspect(r, cur, st);
 }
 
 static void wsg_register_hooks(apr_pool_t *p)

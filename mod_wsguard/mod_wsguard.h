@@ -39,6 +39,7 @@ typedef struct wsg_gen_t {
     int              store_broken;     /* post_config could not prepare it: said once there */
     wsg_allow_t     *default_allow;    /* 127.0.0.1 and ::1 */
     wsg_inspect_conf_t inspect;        /* rules, policy and miss score the verdicts use */
+    apr_uint64_t       pcache_serial;  /* this generation's key in wsg_pcache (post_config) */
     /* rules (mod_wsguard_rules.c): the candidate this generation's WSGuardRules load into, and
      * the rules in force */
     wsg_ruleset_t   *rules, *rules_cand;

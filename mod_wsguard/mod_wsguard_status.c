@@ -121,7 +121,8 @@ static int wsg_status_handler(request_rec *r)
     status_args_t a;
     apr_status_t rv;
 
-    if (strcmp(r->handler, "wsguard-status"))
+    /* Runs for every request: the first byte rules nearly all of them out. */
+    if (!r->handler || r->handler[0] != 'w' || strcmp(r->handler, "wsguard-status"))
         return DECLINED;
     if (r->method_number != M_GET)
         return HTTP_METHOD_NOT_ALLOWED;

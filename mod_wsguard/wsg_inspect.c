@@ -77,10 +77,11 @@ int wsg_inspect_fast_norm(const char *target, char *buf, apr_size_t bufsize, wsg
     /* One pass to the end of the path: no byte the normaliser changes, no "//", no segment
      * ending in '.' ("/./", "/../", "x./", a trailing dot); where the basename and the
      * extension start, on the way. */
-    for (i = 1;; prev = p[i++]) {
-        unsigned char c = p[i];
-        if (!cls[c])
-            continue;           /* an ordinary byte: the common case, one load and a test */
+    for (i = 1;; i++) {
+        unsigned char c;
+        while (!cls[c = p[i]])
+            i++;                /* ordinary bytes: the common case, two loads and a test */
+        prev = p[i - 1];
         if (cls[c] == C_END)
             break;
         if (cls[c] == C_NORM)
@@ -99,8 +100,13 @@ int wsg_inspect_fast_norm(const char *target, char *buf, apr_size_t bufsize, wsg
     }
     if (prev == '.' || i + 1 >= bufsize)
         return 0;
-    memcpy(buf, target, i);
-    buf[i] = '\0';
+    /* Without a query the target is the path, NUL-terminated where it ends: no copy. */
+    if (p[i] == '?') {
+        memcpy(buf, target, i);
+        buf[i] = '\0';
+    }
+    else
+        buf = (char *)target;
     out->path = buf;
     out->path_len = i;
     out->basename = buf + slash + 1;
@@ -141,7 +147,7 @@ void wsg_inspect_target(const wsg_inspect_conf_t *c, const wsg_facts_t *f, char 
     const char *method = f->method ? f->method : "GET";
     wsg_req_t req;
 
-    ix->post = !strcmp(method, "POST");
+    ix->post = method[0] == 'P' && !strcmp(method, "POST");
     ix->fast = wsg_inspect_fast_norm(f->target, buf, bufsize, &ix->norm);
     if (!ix->fast)
         wsg_norm_target(f->target, buf, bufsize, &ix->norm);

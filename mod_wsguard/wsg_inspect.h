@@ -114,7 +114,8 @@ int wsg_inspect_same_site(const char *referer, const char *host);
 
 /* True when one scan proves wsg_norm_target would return target's path unchanged with no flags
  * (no %, \, ;, $, upper case, control or 8-bit bytes, //, dot segments or trailing dots); then
- * out is filled from a copy into buf without the normaliser. Else returns 0 and out is unset. */
+ * out is filled without the normaliser, from a copy into buf, or (a target without a query,
+ * which is its path) from target itself. Else returns 0 and out is unset. */
 int wsg_inspect_fast_norm(const char *target, char *buf, apr_size_t bufsize, wsg_norm_t *out);
 
 /* Normalises (fast path when it can), matches, and scores what the request is: ix->score,

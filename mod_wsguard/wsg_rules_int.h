@@ -61,6 +61,24 @@ typedef struct wsg_ac_t {
 
 enum { WSG_K_EQ = 1, WSG_K_PREFIX, WSG_K_SUFFIX };
 
+/* The precheck of an ungated rule (wsg_rules_match.c, "the gate"): one condition of it, tested
+ * before the rule. PRE_EDGE (eq, prefix, suffix): the subject's length and its byte at one
+ * position (from the end for a suffix), the position where the literals' bytes are rarest, so
+ * "/index.html" fails "/jmx-console/" at once; a pass proves nothing. PRE_AC (contains): a dense
+ * automaton of the condition's literals, one table load per subject byte, exact: a pass proves
+ * the condition (the rule test skips it). */
+enum { WSG_PRE_NONE = 0, WSG_PRE_EDGE, WSG_PRE_AC };
+typedef struct wsg_pre_t {
+    unsigned char  kind, field, suffix;
+    int            cidx;        /* the condition's index in its rule */
+    size_t         minlen;
+    size_t         pos;         /* PRE_EDGE: byte position tested (< minlen) */
+    uint32_t       edge[8];     /* PRE_EDGE: the literals' bytes there (lower-case) */
+    const unsigned char *cls;   /* PRE_AC: byte -> class */
+    const int32_t *delta;       /* PRE_AC: state (premultiplied by the class count) + class ->
+                                 * next state, negative (-next - 1) when a literal ends there */
+} wsg_pre_t;
+
 struct wsg_ruleset_t {
     apr_pool_t         *pool;
     apr_array_header_t *rules;      /* wsg_rule_t * in load order */
@@ -92,12 +110,39 @@ struct wsg_ruleset_t {
         int         req;        /* some rule requires it: the index decides */
         uint64_t    excl;       /* ungated rules (bit per index in ungated[]) that exclude it
                                  * (!ext.in=...) and need not be tested */
+        uint32_t    rule;       /* while building: the rule that requires it */
+        /* The rules that require it, when they are few: tested directly, each after its
+         * precheck, instead of the index (ndirect 0: the index decides). */
+        const uint32_t *direct;
+        const struct wsg_pre_t *dpre;
+        unsigned    ndirect;
+        int         direct_ua;  /* one of them has a User-Agent condition */
     }                  *gate_ext;
     uint32_t            gate_mask;
+    /* The same slots for extensions of at most 8 bytes, keyed by the bytes themselves and the
+     * length (exact, no text to compare); sl NULL: empty. */
+    struct wsg_gate8_t {
+        uint64_t                       bytes;
+        size_t                         len;
+        const struct wsg_gate_slot_t  *sl;
+    }                  *gate8;
+    unsigned            gate8_shift;   /* 64 - log2(slots) */
     uint32_t           *ungated;
-    const struct wsg_cond_t **ungated_pre;  /* per ungated rule: a positive literal condition
-                                             * whose precheck rejects cheaply, or NULL */
+    const struct wsg_pre_t *ungated_pre;    /* per ungated rule: the precheck of a positive
+                                             * literal condition that rejects cheaply */
     unsigned            nungated;
+    /* The ungated rules with a positive literal condition on the path, its directory, basename
+     * or extension (each of whose literals then occurs in the path): one automaton of those
+     * literals over the path says which of them can match (bit per index in ungated[]); the
+     * others (method, query, User-Agent) are prechecked one by one (ungated_pre). */
+    uint64_t            path_rules;
+    const unsigned char *path_cls;
+    const int64_t       *path_delta;  /* as wsg_pre_t.delta: negative where literals end
+                                       * (64-bit: no widening per byte) */
+    const uint64_t      *path_mask;   /* per state: the rules whose literals end there */
+    unsigned            path_k;       /* classes (to find a state's mask) */
+    uint32_t           *other;        /* indices in ungated[] not in path_rules */
+    unsigned            nother;
     int                 ungated_ua;  /* an ungated rule has a User-Agent condition */
     pcre2_match_context *mctx;
 };

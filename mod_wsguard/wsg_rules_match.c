@@ -8,9 +8,15 @@
  *  - contains      -> one Aho-Corasick automaton per field (reduced alphabet, dense DFA);
  *  - regex-only / negation-only rules are evaluated on every request (keep them few).
  * Before the index, a gate: most rules require an extension (ext.in=php,..., or a basename/path
- * literal that names one), so the set of extensions any rule requires is built at compile time;
- * a request whose extension is not in it (index.html, style.css) can only match the few rules
- * that require none, which are tested directly: a hash lookup and a handful of literal tests.
+ * literal that names one), so the set of extensions any rule requires is built at compile time
+ * (looked up by the extension's bytes); a request whose extension is not in it (index.html) can
+ * only match the few rules that require none, and one whose extension only a few rules require
+ * (style.css, logo.png) those too: tested directly, each after a precheck. The ungated rules
+ * with a literal on the path, directory, basename or extension share one automaton run once
+ * over the path (each such literal occurs in the path when the rule can match), which says
+ * which of them to test; the rest and the directly tested ones are prechecked one by one (a
+ * length and the byte where the literals' bytes are rarest, or an automaton of a contains
+ * list). A clean page is so decided in a few hundred instructions.
  * PCRE2 patterns are JIT-compiled here and matched with limits; match data is per thread and
  * created once. A request that matches nothing allocates nothing. */
 #include <stdlib.h>
@@ -52,6 +58,13 @@ typedef struct {
 
 static void subj_ua(subj_t *sj);
 
+/* Whether p (the basename or the extension) points into the path, which is NUL-terminated at
+ * path_len: then it ends there. */
+static inline int in_path(const wsg_norm_t *n, const char *p)
+{
+    return p >= n->path && p <= n->path + n->path_len;
+}
+
 /* lazy_ua: leave the User-Agent for subj_ua (the gate may show no rule needs it). */
 static void subj_init(subj_t *sj, const wsg_req_t *req, int lazy_ua)
 {
@@ -59,8 +72,11 @@ static void subj_init(subj_t *sj, const wsg_req_t *req, int lazy_ua)
     memset(sj, 0, sizeof(*sj));
     sj->req = req;
     if (req->method) {
-        sj->s[WSG_F_METHOD] = req->method;
-        sj->len[WSG_F_METHOD] = strlen(req->method);
+        const char *m = req->method;
+        /* "GET": shorter than a call to strlen */
+        size_t ml = m[0] == 'G' && m[1] == 'E' && m[2] == 'T' && !m[3] ? 3 : strlen(m);
+        sj->s[WSG_F_METHOD] = m;
+        sj->len[WSG_F_METHOD] = ml;
     }
     if (n && n->path) {
         sj->s[WSG_F_PATH] = n->path;
@@ -70,13 +86,17 @@ static void subj_init(subj_t *sj, const wsg_req_t *req, int lazy_ua)
             sj->len[WSG_F_DIR] = (size_t)(n->basename - n->path);
         else
             sj->len[WSG_F_DIR] = n->path_len;
+        /* Both end where the path ends (no strlen) when they point into it. */
         if (n->basename) {
             sj->s[WSG_F_BASENAME] = n->basename;
-            sj->len[WSG_F_BASENAME] = strlen(n->basename);
+            sj->len[WSG_F_BASENAME] = in_path(n, n->basename) ? (size_t)(n->path + n->path_len
+                                                                         - n->basename)
+                                                              : strlen(n->basename);
         }
         if (n->ext) {
             sj->s[WSG_F_EXT] = n->ext;
-            sj->len[WSG_F_EXT] = strlen(n->ext);
+            sj->len[WSG_F_EXT] = in_path(n, n->ext) ? (size_t)(n->path + n->path_len - n->ext)
+                                                    : strlen(n->ext);
         }
     }
     if (n && n->query) {
@@ -484,16 +504,19 @@ typedef struct wsg_gate_slot_t gate_slot_t;
 
 typedef struct {
     apr_array_header_t *h;      /* gate_slot_t to insert */
+    uint32_t            rule;   /* the rule whose extensions are pushed */
 } gate_acc_t;
 
 static void gate_push(gate_acc_t *g, const char *s, size_t len, int req, uint64_t excl)
 {
     gate_slot_t *e = apr_array_push(g->h);
+    memset(e, 0, sizeof(*e));
     e->h = hash_lit(s, len, WSG_K_EQ, WSG_F_EXT);
     e->s = s;
     e->len = len;
     e->req = req;
     e->excl = excl;
+    e->rule = req ? g->rule : UINT32_MAX;
 }
 
 /* Whether condition c requires the request to have one of a set of extensions; with g, adds
@@ -524,6 +547,330 @@ static int cond_exts(const wsg_cond_t *c, gate_acc_t *g)
     return 0;
 }
 
+/* How common a byte is in request paths (letters: English text, in tenths of a percent): the
+ * precheck tests the position whose literal bytes are the rarest. */
+static unsigned byte_weight(unsigned char b)
+{
+    static const unsigned short letters[26] = {
+        82, 15, 28, 43, 127, 22, 20, 61, 70, 2, 8, 40, 24, 67, 75, 19, 1, 60, 63, 91, 28, 10,
+        24, 2, 20, 1 };
+    b = wsg_lc[b];
+    if (b >= 'a' && b <= 'z')
+        return letters[b - 'a'];
+    if (b >= '0' && b <= '9')
+        return 30;
+    if (b == '/' || b == '.' || b == '-' || b == '_')
+        return 400;         /* in nearly every path */
+    return 10;
+}
+
+/* PRE_EDGE for an eq/prefix/suffix condition: the position (< minlen, from the end for a
+ * suffix) whose set of literal bytes weighs least. 0 when minlen is 0 (nothing to test). */
+static int pre_edge(const wsg_cond_t *c, wsg_pre_t *pc, unsigned *weight)
+{
+    size_t pos, best = 0, lim = c->minlen > 64 ? 64 : c->minlen;
+    unsigned bw = ~0u, i;
+
+    if (c->minlen == 0 || c->minlen == (size_t)-1)
+        return 0;
+    for (pos = 0; pos < lim; pos++) {
+        uint32_t set[8];
+        unsigned w = 0, b;
+        memset(set, 0, sizeof(set));
+        for (i = 0; i < c->nlits; i++) {
+            const wsg_lit_t *l = &c->lits[i];
+            b = wsg_lc[(unsigned char)(c->op == WSG_OP_SUFFIX ? l->s[l->len - 1 - pos] : l->s[pos])];
+            if (!(set[b >> 5] & (1u << (b & 31)))) {
+                set[b >> 5] |= 1u << (b & 31);
+                w += byte_weight((unsigned char)b);
+            }
+        }
+        if (w < bw) {
+            bw = w;
+            best = pos;
+            memcpy(pc->edge, set, sizeof(set));
+        }
+    }
+    pc->kind = WSG_PRE_EDGE;
+    pc->pos = best;
+    pc->suffix = c->op == WSG_OP_SUFFIX;
+    pc->minlen = c->minlen;
+    *weight = bw;
+    return 1;
+}
+
+/* PRE_AC for a contains condition: its literals' automaton with the class count folded into
+ * the states and the accepting ones made negative. */
+static int pre_ac(apr_pool_t *p, const wsg_cond_t *c, wsg_pre_t *pc)
+{
+    aclit_t *lits;
+    const wsg_ac_t *ac;
+    size_t maxst = 1, s, n;
+    unsigned i, k, cl;
+    int32_t *d;
+
+    if (c->minlen == 0 || c->minlen == (size_t)-1)
+        return 0;
+    lits = apr_palloc(p, c->nlits * sizeof(*lits));
+    for (i = 0; i < c->nlits; i++) {
+        lits[i].lit = &c->lits[i];
+        lits[i].rule = 0;
+        maxst += c->lits[i].len;
+    }
+    ac = ac_build(p, lits, c->nlits);
+    k = ac->nclass;
+    n = maxst * k;
+    d = apr_palloc(p, n * sizeof(*d));
+    for (s = 0; s < maxst; s++)
+        for (cl = 0; cl < k; cl++) {
+            int32_t t = ac->delta[s * k + cl];
+            int acc = ac->out_count[t] || ac->dict[t];
+            d[s * k + cl] = acc ? -(t * (int32_t)k) - 1 : t * (int32_t)k;
+        }
+    pc->kind = WSG_PRE_AC;
+    pc->cls = ac->cls;
+    pc->delta = d;
+    pc->minlen = c->minlen;
+    return 1;
+}
+
+/* The precheck of a rule the gate leaves to be tested: the positive literal condition (not on
+ * args; with no_ext, not on the extension the gate has matched) that rejects most cheaply: an
+ * edge byte where the literals' bytes are rare, else a contains automaton, else an edge byte
+ * however common. */
+static void pre_choose(apr_pool_t *p, const wsg_rule_t *r, int no_ext, wsg_pre_t *pc)
+{
+    wsg_pre_t best, cand;
+    unsigned j, bw = ~0u, w;
+    int ac = -1;
+
+    memset(&best, 0, sizeof(best));
+    for (j = 0; j < r->ncond; j++) {
+        const wsg_cond_t *c = &r->cond[j];
+        if (c->neg || c->op == WSG_OP_RE || c->field == WSG_F_ARGS || c->nlits == 0)
+            continue;
+        /* no_ext: the gate has proved the extension already */
+        if (no_ext && c->field == WSG_F_EXT)
+            continue;
+        if (c->op == WSG_OP_CONTAINS) {
+            if (ac < 0)
+                ac = (int)j;
+            continue;
+        }
+        memset(&cand, 0, sizeof(cand));
+        if (pre_edge(c, &cand, &w) && w < bw) {
+            bw = w;
+            best = cand;
+            best.field = c->field;
+            best.cidx = (int)j;
+        }
+    }
+    /* An edge of common bytes ('/', '.') rejects little: the automaton does better. */
+    if (ac >= 0 && (best.kind == WSG_PRE_NONE || bw >= 400)) {
+        memset(&cand, 0, sizeof(cand));
+        if (pre_ac(p, &r->cond[ac], &cand)) {
+            best = cand;
+            best.field = r->cond[ac].field;
+            best.cidx = ac;
+        }
+    }
+    *pc = best;
+}
+
+static inline int pre_ac_hit(const wsg_pre_t *pc, const char *v, size_t vl);
+
+/* Whether the rule of precheck pc may match (then *skip is the condition it proved, or -1). */
+static inline int pre_pass(const wsg_pre_t *pc, const subj_t *sj, int *skip)
+{
+    const char *v;
+    size_t vl;
+
+    *skip = -1;
+    if (pc->kind == WSG_PRE_NONE)
+        return 1;
+    /* Most rules stop here: a length, one byte, or one pass of a table. */
+    v = sj->s[pc->field];
+    vl = sj->len[pc->field];
+    if (!v || vl < pc->minlen)
+        return 0;
+    if (pc->kind == WSG_PRE_EDGE) {
+        unsigned char e = wsg_lc[(unsigned char)v[pc->suffix ? vl - 1 - pc->pos : pc->pos]];
+        return (pc->edge[e >> 5] & (1u << (e & 31))) != 0;
+    }
+    if (!pre_ac_hit(pc, v, vl))
+        return 0;
+    *skip = pc->cidx;           /* proven: the automaton is exact */
+    return 1;
+}
+
+/* Runs a PRE_AC precheck over v: 1 when one of its literals occurs (the condition holds). */
+static inline int pre_ac_hit(const wsg_pre_t *pc, const char *v, size_t vl)
+{
+    const unsigned char *b = (const unsigned char *)v, *end = b + vl;
+    int32_t st = 0;
+
+    while (b < end) {
+        st = pc->delta[st + pc->cls[*b++]];
+        if (st < 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* The path automaton of the gate (see wsg_ruleset_t.path_rules): per ungated rule, its
+ * positive literal condition on a path field whose shortest literal is longest (at least 2
+ * bytes: a one-byte literal such as "/" would be found in every path). */
+static void build_path_gate(apr_pool_t *p, wsg_ruleset_t *rs)
+{
+    apr_array_header_t *lits = apr_array_make(p, 64, sizeof(aclit_t));
+    const wsg_ac_t *ac;
+    size_t maxst = 1, st, n;
+    unsigned k, j, i, cl;
+    int64_t *d;
+    uint64_t *mask;
+
+    rs->other = apr_palloc(p, (rs->nungated + 1) * sizeof(uint32_t));
+    rs->nother = 0;
+    for (k = 0; k < rs->nungated; k++) {
+        const wsg_rule_t *r = rs->r[rs->ungated[k]];
+        const wsg_cond_t *best = NULL;
+        for (j = 0; j < r->ncond; j++) {
+            const wsg_cond_t *c = &r->cond[j];
+            if (c->neg || c->op == WSG_OP_RE || c->nlits == 0 || c->minlen < 2
+                || c->minlen == (size_t)-1
+                || (c->field != WSG_F_PATH && c->field != WSG_F_DIR
+                    && c->field != WSG_F_BASENAME && c->field != WSG_F_EXT))
+                continue;
+            if (!best || c->minlen > best->minlen)
+                best = c;
+        }
+        if (!best) {
+            rs->other[rs->nother++] = k;
+            continue;
+        }
+        rs->path_rules |= (uint64_t)1 << k;
+        for (i = 0; i < best->nlits; i++) {
+            aclit_t *a = apr_array_push(lits);
+            a->lit = &best->lits[i];
+            a->rule = k;
+            maxst += best->lits[i].len;
+        }
+    }
+    if (!rs->path_rules)
+        return;
+    ac = ac_build(p, (const aclit_t *)lits->elts, (unsigned)lits->nelts);
+    k = ac->nclass;
+    n = maxst * k;
+    d = apr_palloc(p, n * sizeof(*d));
+    mask = apr_pcalloc(p, maxst * sizeof(*mask));
+    for (st = 0; st < maxst; st++) {
+        int32_t t;
+        /* the rules of the literals ending here, along the dictionary links */
+        for (t = ac->out_count[st] ? (int32_t)st : ac->dict[st]; t; t = ac->dict[t]) {
+            uint32_t o;
+            for (o = 0; o < ac->out_count[t]; o++)
+                mask[st] |= (uint64_t)1 << ac->outs[ac->out_start[t] + o];
+        }
+    }
+    for (st = 0; st < maxst; st++)
+        for (cl = 0; cl < k; cl++) {
+            int64_t t = ac->delta[st * k + cl];
+            d[st * k + cl] = mask[t] ? -(t * (int64_t)k) - 1 : t * (int64_t)k;
+        }
+    rs->path_cls = ac->cls;
+    rs->path_delta = d;
+    rs->path_mask = mask;
+    rs->path_k = k;
+}
+
+/* The ungated rules (bits) whose path literals occur in the path. */
+static inline uint64_t path_gate_hits(const wsg_ruleset_t *rs, const char *v, size_t vl)
+{
+    const unsigned char *b = (const unsigned char *)v, *end = b + vl;
+    const int64_t *d = rs->path_delta;
+    const unsigned char *cls = rs->path_cls;
+    uint64_t hit = 0;
+    int64_t st = 0;
+
+    while (b < end) {
+        st = d[st + cls[*b++]];
+        if (__builtin_expect(st < 0, 0)) {
+            st = -st - 1;
+            hit |= rs->path_mask[st / (int64_t)rs->path_k];
+        }
+    }
+    return hit;
+}
+
+static void build_gate8(apr_pool_t *p, wsg_ruleset_t *rs);
+
+#define WSG_DIRECT_MAX 8     /* rules requiring one extension tested directly, at most */
+
+/* The gate slot of an extension pushed as e (it is there: build_gate put it). */
+static gate_slot_t *slot_of_entry(wsg_ruleset_t *rs, const gate_slot_t *e)
+{
+    uint32_t pos;
+
+    for (pos = (uint32_t)e->h & rs->gate_mask; rs->gate_ext[pos].h; pos = (pos + 1) & rs->gate_mask)
+        if (rs->gate_ext[pos].h == e->h && rs->gate_ext[pos].len == e->len
+            && !memcmp(rs->gate_ext[pos].s, e->s, e->len))
+            return &rs->gate_ext[pos];
+    return NULL;
+}
+
+/* Per slot, the rules that require its extension, with their prechecks, when there are at most
+ * WSG_DIRECT_MAX of them (a site's css, js and images: one or two rules each); else none, and
+ * the index decides as before. */
+static void build_direct(apr_pool_t *p, wsg_ruleset_t *rs, const apr_array_header_t *entries)
+{
+    unsigned i, j;
+
+    for (i = 0; i <= rs->gate_mask; i++) {
+        gate_slot_t *sl = &rs->gate_ext[i];
+        if (!sl->h)
+            continue;
+        if (sl->ndirect > WSG_DIRECT_MAX * 4) {     /* with repeats: surely too many */
+            sl->ndirect = 0;
+            continue;
+        }
+        sl->direct = apr_pcalloc(p, (sl->ndirect + 1) * sizeof(uint32_t));
+        sl->ndirect = 0;
+    }
+    for (i = 0; i < (unsigned)entries->nelts; i++) {
+        const gate_slot_t *e = &APR_ARRAY_IDX(entries, i, gate_slot_t);
+        gate_slot_t *sl;
+        uint32_t *list;
+        if (e->rule == UINT32_MAX || !(sl = slot_of_entry(rs, e)) || !sl->direct)
+            continue;
+        list = (uint32_t *)sl->direct;
+        for (j = 0; j < sl->ndirect && list[j] != e->rule; j++)
+            ;
+        if (j == sl->ndirect)
+            list[sl->ndirect++] = e->rule;
+    }
+    for (i = 0; i <= rs->gate_mask; i++) {
+        gate_slot_t *sl = &rs->gate_ext[i];
+        wsg_pre_t *pre;
+        if (!sl->h || !sl->direct)
+            continue;
+        if (sl->ndirect > WSG_DIRECT_MAX || !sl->ndirect) {
+            sl->direct = NULL;
+            sl->ndirect = 0;
+            continue;
+        }
+        pre = apr_pcalloc(p, sl->ndirect * sizeof(*pre));
+        for (j = 0; j < sl->ndirect; j++) {
+            const wsg_rule_t *r = rs->r[sl->direct[j]];
+            unsigned c;
+            pre_choose(p, r, 1, &pre[j]);
+            for (c = 0; c < r->ncond; c++)
+                if (r->cond[c].field == WSG_F_UA)
+                    sl->direct_ua = 1;
+        }
+        sl->dpre = pre;
+    }
+}
+
 static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
 {
     apr_array_header_t *ung = apr_array_make(p, 8, sizeof(uint32_t));
@@ -541,8 +888,10 @@ static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
                 best = (int)j;
         if (best < 0)
             *(uint32_t *)apr_array_push(ung) = i;
-        else
+        else {
+            g.rule = i;
             cond_exts(&r->cond[best], &g);
+        }
     }
     rs->gate_on = ung->nelts <= WSG_GATE_MAX_UNGATED;
     if (!rs->gate_on)
@@ -578,26 +927,24 @@ static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
             sl->req |= e->req;
             sl->excl |= e->excl;
         }
+        if (e->rule != UINT32_MAX)
+            sl->ndirect++;          /* counted now (with repeats), listed below */
     }
+    build_direct(p, rs, g.h);
     rs->ungated = (uint32_t *)ung->elts;
     rs->nungated = (unsigned)ung->nelts;
-    rs->ungated_pre = apr_pcalloc(p, (rs->nungated + 1) * sizeof(*rs->ungated_pre));
-    for (k = 0; k < rs->nungated; k++) {
-        const wsg_rule_t *r = rs->r[rs->ungated[k]];
-        const wsg_cond_t *best = NULL;
-        /* A positive literal condition on a field other than args; one with an edge byte
-         * (eq, prefix, suffix) rejects more than one with a length only (contains). */
-        for (j = 0; j < r->ncond; j++) {
-            const wsg_cond_t *c = &r->cond[j];
-            if (c->neg || c->op == WSG_OP_RE || c->field == WSG_F_ARGS || c->nlits == 0)
-                continue;
-            if (!best || (best->op == WSG_OP_CONTAINS && c->op != WSG_OP_CONTAINS))
-                best = c;
+    build_path_gate(p, rs);
+    build_gate8(p, rs);
+    {
+        wsg_pre_t *pre = apr_pcalloc(p, (rs->nungated + 1) * sizeof(*pre));
+        for (k = 0; k < rs->nungated; k++) {
+            const wsg_rule_t *r = rs->r[rs->ungated[k]];
+            pre_choose(p, r, 0, &pre[k]);
+            for (j = 0; j < r->ncond; j++)
+                if (r->cond[j].field == WSG_F_UA)
+                    rs->ungated_ua = 1;
         }
-        rs->ungated_pre[k] = best;
-        for (j = 0; j < r->ncond; j++)
-            if (r->cond[j].field == WSG_F_UA)
-                rs->ungated_ua = 1;
+        rs->ungated_pre = pre;
     }
     return APR_SUCCESS;
 }
@@ -605,6 +952,62 @@ static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
 /* The gate's slot of this extension, or NULL when no rule requires or excludes it. A hash
  * collision with a different extension gives a slot whose rules are not this extension's: the
  * caller treats a slot whose text differs as "ask the index". */
+/* An extension of at most 8 bytes as gate8 bytes: lower-case, little-endian. */
+static inline uint64_t gate8_bytes(const char *ext, size_t len)
+{
+    uint64_t k = 0;
+    const unsigned char *e = (const unsigned char *)ext;
+
+    /* from the last byte down: one shift per byte, no variable shift */
+    while (len--)
+        k = (k << 8) | wsg_lc[e[len]];
+    return k;
+}
+
+static inline uint32_t gate8_pos(const wsg_ruleset_t *rs, uint64_t k, size_t len)
+{
+    return (uint32_t)(((k ^ (uint64_t)len * 0x9e3779b97f4a7c15ULL) * 0xff51afd7ed558ccdULL)
+                      >> rs->gate8_shift);
+}
+
+static void build_gate8(apr_pool_t *p, wsg_ruleset_t *rs)
+{
+    unsigned n = 0, i, l = 4;
+    uint32_t pos;
+
+    for (i = 0; i <= rs->gate_mask; i++)
+        if (rs->gate_ext[i].h && rs->gate_ext[i].len <= 8)
+            n++;
+    while ((1u << l) < 2 * n)
+        l++;
+    rs->gate8 = apr_pcalloc(p, ((size_t)1 << l) * sizeof(*rs->gate8));
+    rs->gate8_shift = 64 - l;
+    for (i = 0; i <= rs->gate_mask; i++) {
+        const gate_slot_t *sl = &rs->gate_ext[i];
+        uint64_t k;
+        if (!sl->h || sl->len > 8)
+            continue;
+        k = gate8_bytes(sl->s, sl->len);
+        for (pos = gate8_pos(rs, k, sl->len); rs->gate8[pos].sl; pos = (pos + 1) & ((1u << l) - 1))
+            ;
+        rs->gate8[pos].bytes = k;
+        rs->gate8[pos].len = sl->len;
+        rs->gate8[pos].sl = sl;
+    }
+}
+
+/* gate_find for a short extension: its slot (exact: bytes and length), or NULL. */
+static inline const gate_slot_t *gate8_find(const wsg_ruleset_t *rs, const char *ext, size_t len)
+{
+    uint64_t k = gate8_bytes(ext, len);
+    uint32_t mask = (uint32_t)((((uint64_t)1) << (64 - rs->gate8_shift)) - 1), pos;
+
+    for (pos = gate8_pos(rs, k, len); rs->gate8[pos].sl; pos = (pos + 1) & mask)
+        if (rs->gate8[pos].bytes == k && rs->gate8[pos].len == len)
+            return rs->gate8[pos].sl;
+    return NULL;
+}
+
 static const gate_slot_t *gate_find(const wsg_ruleset_t *rs, const char *ext, size_t len)
 {
     uint64_t h = hash_lit(ext, len, WSG_K_EQ, WSG_F_EXT);
@@ -870,7 +1273,7 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
 {
     mstate_t ms;
     subj_t sj;
-    unsigned i;
+    unsigned i, u;
     /* "/x.php/a/b": the rules see the script and the whole path; the gate judges one view only. */
     int pathinfo = req && req->norm && req->norm->full && req->norm->full != req->norm->path;
 
@@ -885,34 +1288,47 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
     if (rs->gate_on && !pathinfo) {
         const char *ext = sj.s[WSG_F_EXT] ? sj.s[WSG_F_EXT] : "";
         size_t elen = sj.s[WSG_F_EXT] ? sj.len[WSG_F_EXT] : 0;
-        const gate_slot_t *sl = gate_find(rs, ext, elen);
-        int exact = sl && sl->len == elen && ci_eq(ext, sl->s, elen);
+        const gate_slot_t *sl = elen <= 8 ? gate8_find(rs, ext, elen) : gate_find(rs, ext, elen);
+        int exact = sl && (elen <= 8 || (sl->len == elen && ci_eq(ext, sl->s, elen)));
 
-        if (!sl || (exact && !sl->req)) {
-            /* No rule that requires an extension can match: only those that require none and
-             * do not exclude this one, each rejected by its cheapest condition (length, edge
-             * byte). (A rule list per extension, tested directly, was tried: slower than the
-             * index as soon as a rule has a long contains list.) */
+        if (!sl || (exact && (!sl->req || sl->ndirect))) {
+            /* No rule that requires an extension can match (or only the few that require this
+             * one, tested directly): only those that require none and do not exclude this one,
+             * each rejected by its cheapest condition (length, edge byte, one automaton). (A
+             * rule list per extension tested with literal tests only was tried: slower than the
+             * index as soon as a rule has a long contains list; the automaton prechecks fix
+             * that.) */
             uint64_t excl = exact ? sl->excl : 0;
-            if (rs->ungated_ua)
+            if (rs->ungated_ua || (exact && sl->direct_ua))
                 subj_ua(&sj);
-            for (i = 0; i < rs->nungated; i++) {
-                const wsg_cond_t *c = rs->ungated_pre[i];
+            /* Rules on the path: one pass of the automaton says which can match. */
+            if (rs->path_rules && sj.s[WSG_F_PATH]) {
+                uint64_t hit = path_gate_hits(rs, sj.s[WSG_F_PATH], sj.len[WSG_F_PATH]) & ~excl;
+                while (hit) {
+                    unsigned b = (unsigned)__builtin_ctzll(hit);
+                    hit &= hit - 1;
+                    if (rule_test(rs, rs->r[rs->ungated[b]], &sj, -1))
+                        ms.m[ms.nm++] = rs->ungated[b];
+                }
+            }
+            for (u = 0; u < rs->nother; u++) {
+                int skip;
+                i = rs->other[u];
                 if (excl & ((uint64_t)1 << i))
                     continue;
-                if (c) {
-                    /* The precheck of lit_test, inline: most rules stop here. */
-                    const char *v = sj.s[c->field];
-                    size_t vl = sj.len[c->field];
-                    unsigned char e;
-                    if (!v || vl < c->minlen || vl == 0)
-                        continue;
-                    e = wsg_lc[(unsigned char)(c->op == WSG_OP_SUFFIX ? v[vl - 1] : v[0])];
-                    if (c->op != WSG_OP_CONTAINS && !(c->edge[e >> 5] & (1u << (e & 31))))
-                        continue;
-                }
-                if (rule_test(rs, rs->r[rs->ungated[i]], &sj, -1))
+                if (pre_pass(&rs->ungated_pre[i], &sj, &skip)
+                    && rule_test(rs, rs->r[rs->ungated[i]], &sj, skip))
                     ms.m[ms.nm++] = rs->ungated[i];     /* nungated <= WSG_LOCAL_MATCHES */
+            }
+            for (u = 0; exact && u < sl->ndirect; u++) {
+                int skip;
+                if (pre_pass(&sl->dpre[u], &sj, &skip)
+                    && rule_test(rs, rs->r[sl->direct[u]], &sj, skip)) {
+                    if (ms.nm < WSG_LOCAL_MATCHES)
+                        ms.m[ms.nm++] = sl->direct[u];
+                    else
+                        ms.extra++;
+                }
             }
             goto matched;
         }

@@ -55,6 +55,7 @@
 #include <lmdb.h>
 
 #include "wsg_store.h"
+#include "wsg_filter.h"
 
 #define DEFAULT_MAP_SIZE   ((apr_size_t)64 << 20)
 #define MIN_MAP_SIZE       ((apr_size_t)1 << 20)   /* below this a full map may not purge */
@@ -87,6 +88,7 @@ struct wsg_store_t {
     apr_time_t      legacy_checked;
     apr_interval_time_t halflife; /* eviction's fading (0: 1 h) */
     volatile apr_uint64_t evicted;/* by this handle */
+    wsg_filter_t   *filt;         /* STATEDIR/records.bloom, NULL: none usable (see below) */
     int             nolock;       /* read-only without the lock file (a group reader) */
     /* range bans (see wsg_store_range_get): what the index said when last looked at */
     volatile apr_time_t   range_checked;
@@ -101,6 +103,16 @@ struct wsg_store_t {
     MDB_txn       **spare;
     size_t          nspare, cap_spare;
 };
+
+struct wsg_store_dir_t {
+    const char *path;        /* as configured, for messages */
+    int         fd;          /* O_DIRECTORY | O_NOFOLLOW, closed by a cleanup on the pool */
+    long        uid, gid;    /* the directory's owner */
+    long        expect;      /* owner the files must have; -1: see files_check */
+};
+
+static int txn_commit(wsg_store_t *st, MDB_txn *txn);
+static int commit_covered(MDB_env *env, wsg_filter_t *filt, MDB_txn *txn);
 
 /* Process-wide registry of open stores, so a thread evicting or exiting can hand its cached read
  * txn back to a store only while that store is still open. */
@@ -602,15 +614,27 @@ static int adopt_map_size(MDB_env *env, const wsg_store_opts_t *opts)
     return rc;
 }
 
-/* Opens the environment once and reads every record, which is what a damaged file fails on. */
-static int env_check(const char *dir, const wsg_store_opts_t *opts, const char **what)
+/* Opens the environment once and reads every record, which is what a damaged file fails on.
+ * With d, the same pass rebuilds the filter (STATEDIR/records.bloom, made or remade as needed):
+ * the records are read in a write transaction, so LMDB's writer lock is held from the first
+ * record read to the filter's publication and no write can fall in between; the transaction
+ * itself writes nothing (it is aborted) unless the environment is brand new. A filter that
+ * cannot be made is left out (the store then reads LMDB for every client, as without it). */
+static int env_check(const char *dir, const wsg_store_opts_t *opts, const wsg_store_dir_t *d,
+                     long uid, long gid, const char **what)
 {
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
     MDB_cursor *cur = NULL;
     MDB_dbi dbi;
     MDB_val k, v;
-    int rc, dead = 0;
+    MDB_envinfo info;
+    MDB_stat ms;
+    wsg_filter_t *filt = NULL;
+    wsg_filter_rebuild_t *rb = NULL;
+    apr_pool_t *fp = NULL;
+    wsg_addr_t a;
+    int rc, dead = 0, fresh;
 
     *what = "mdb_env_create";
     if ((rc = env_create(&env, opts)) != 0)
@@ -627,25 +651,54 @@ static int env_check(const char *dir, const wsg_store_opts_t *opts, const char *
     *what = "mdb_dbi_open";
     if ((rc = mdb_dbi_open(txn, NULL, 0, &dbi)) != 0)
         goto leave;
+    fresh = mdb_env_info(env, &info) == 0 && info.me_last_txnid == 0;
+    if (d && apr_pool_create(&fp, NULL) == APR_SUCCESS && mdb_env_stat(env, &ms) == 0) {
+        const char *ferr = NULL;
+        int created = 0;
+        if (wsg_filter_create(fp, d->fd, wsg_filter_words_for(capacity_of(info.me_mapsize,
+                                                                            ms.ms_psize)),
+                              uid, gid, &filt, &created, &ferr) == APR_SUCCESS)
+            rb = wsg_filter_rebuild_start(filt);
+    }
     *what = "mdb_cursor_open";
     if ((rc = mdb_cursor_open(txn, dbi, &cur)) != 0)
         goto leave;
     *what = "reading the records";
     while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
-        ;
+        if (rb && key_unpack(&k, &a))
+            wsg_filter_rebuild_add(rb, &a);
     if (rc == MDB_NOTFOUND)
         rc = 0;
     mdb_cursor_close(cur);
-    /* Commit (not abort) so a brand-new environment gets its main DB written once. */
-    *what = "mdb_txn_commit";
-    rc = rc ? rc : mdb_txn_commit(txn);
     if (rc)
-        mdb_txn_abort(txn);
-    txn = NULL;
+        goto leave;
+    if (!fresh) {
+        /* Every record committed up to the last transaction is in rb: it covers that one. */
+        wsg_filter_rebuild_publish(rb, (apr_uint64_t)mdb_txn_id(txn) - 1);
+        rb = NULL;
+        goto leave;         /* aborted: nothing to write */
+    }
+    /* A brand-new environment gets its main DB written once (if the commit writes anything:
+     * it may not, and then the next writer's transaction has this one's id). The filter
+     * (empty) covers what is committed before it, and this commit once it is known to be one. */
+    {
+        apr_uint64_t id = (apr_uint64_t)mdb_txn_id(txn);
+        wsg_filter_rebuild_publish(rb, id - 1);
+        rb = NULL;
+        *what = "mdb_txn_commit";
+        rc = mdb_txn_commit(txn);
+        txn = NULL;
+        if (rc == 0 && filt && mdb_env_info(env, &info) == 0
+            && (apr_uint64_t)info.me_last_txnid == id)
+            wsg_filter_advance(filt, id);
+    }
 leave:
+    wsg_filter_rebuild_discard(rb);
     if (txn)
         mdb_txn_abort(txn);
     mdb_env_close(env);
+    if (fp)
+        apr_pool_destroy(fp);
     return rc;
 }
 
@@ -659,13 +712,6 @@ static int is_damage(int rc)
 
 static const char *const env_files[] = { "data.mdb", "lock.mdb" };
 #define N_ENV_FILES ((int)(sizeof(env_files) / sizeof(env_files[0])))
-
-struct wsg_store_dir_t {
-    const char *path;        /* as configured, for messages */
-    int         fd;          /* O_DIRECTORY | O_NOFOLLOW, closed by a cleanup on the pool */
-    long        uid, gid;    /* the directory's owner */
-    long        expect;      /* owner the files must have; -1: see files_check */
-};
 
 long wsg_store_dir_uid(const wsg_store_dir_t *d) { return d->uid; }
 long wsg_store_dir_gid(const wsg_store_dir_t *d) { return d->gid; }
@@ -991,7 +1037,8 @@ typedef struct prep_result_t {
 } prep_result_t;
 
 static int policy_write_env(const char *lpath, const wsg_store_opts_t *opts,
-                            const wsg_store_policy_t *pol, const char **what);
+                            const wsg_store_dir_t *d, const wsg_store_policy_t *pol,
+                            const char **what);
 
 /* Creates the files, opens the environment once and reads it, moving a damaged data.mdb aside.
  * Runs as the directory's owner (in a child process, see wsg_store_prepare_ex). */
@@ -1003,7 +1050,7 @@ static void prep_work(apr_pool_t *p, const wsg_store_dir_t *d, const wsg_store_o
 
     if ((rc = files_create(d, uid, gid, &what)) != 0)
         goto os_error;
-    rc = env_check(lpath, opts, &what);
+    rc = env_check(lpath, opts, d, uid, gid, &what);
     if (is_damage(rc)) {
         const char *aside = apr_psprintf(p, "data.mdb.corrupt-%" APR_TIME_T_FMT,
                                          apr_time_sec(apr_time_now()));
@@ -1027,7 +1074,7 @@ static void prep_work(apr_pool_t *p, const wsg_store_dir_t *d, const wsg_store_o
                  mdb_strerror(rc), d->path, d->path, aside);
         if ((rc = files_create(d, uid, gid, &what)) != 0)
             goto os_error;
-        rc = env_check(lpath, opts, &what);
+        rc = env_check(lpath, opts, d, uid, gid, &what);
     }
     if (rc) {
         snprintf(res->err, sizeof(res->err), "cannot open LMDB environment %s: %s: %s", d->path,
@@ -1036,7 +1083,7 @@ static void prep_work(apr_pool_t *p, const wsg_store_dir_t *d, const wsg_store_o
     }
     /* The policy, for wsguardctl: a failure leaves the state usable (the CLI then says it
      * does not know the server's policy). */
-    else if (pol && (rc = policy_write_env(lpath, opts, pol, &what)) != 0)
+    else if (pol && (rc = policy_write_env(lpath, opts, d, pol, &what)) != 0)
         snprintf(res->warning, sizeof(res->warning), "cannot record the policy in %s for "
                  "wsguardctl: %s: %s", d->path, what, mdb_strerror(rc));
     return;
@@ -1378,6 +1425,8 @@ static apr_status_t store_cleanup(void *data)
             mdb_txn_abort(st->txns[i]);
         mdb_env_close(st->env);
     }
+    wsg_filter_close(st->filt);
+    st->filt = NULL;
     free(st->txns);
     free(st->spare);
     st->txns = st->spare = NULL;
@@ -1394,8 +1443,9 @@ void wsg_store_close(wsg_store_t *st)
     store_cleanup(st);
 }
 
-/* dir: for messages; path: what LMDB opens (dir itself, or a checked directory's fd). */
-static apr_status_t open_path(apr_pool_t *p, const char *dir, const char *path,
+/* dir: for messages; path: what LMDB opens (dir itself, or a checked directory's fd); dirfd:
+ * that fd (the filter is opened through it), or -1 (by dir's path). */
+static apr_status_t open_path(apr_pool_t *p, const char *dir, const char *path, int dirfd,
                               const wsg_store_opts_t *opts, wsg_store_t **out, const char **err)
 {
     wsg_store_t *st;
@@ -1467,6 +1517,15 @@ static apr_status_t open_path(apr_pool_t *p, const char *dir, const char *path,
         st->map_size = info.me_mapsize;
         st->capacity = capacity_of(st->map_size, st->psize);
     }
+    {
+        /* The filter prepare made; without one (none, refused, damaged) every client costs an
+         * LMDB read, as it did before there was one. */
+        const char *ferr = NULL;
+        if (wsg_filter_open(p, dirfd, dirfd >= 0 ? NULL : apr_pstrcat(p, dir, "/",
+                                                                     WSG_FILTER_FILE, NULL),
+                            !st->readonly, &st->filt, &ferr) != APR_SUCCESS)
+            st->filt = NULL;
+    }
 
     pthread_mutex_lock(&g_lock);
     st->id = g_next_id++;
@@ -1491,13 +1550,13 @@ fail:
 apr_status_t wsg_store_open(apr_pool_t *p, const char *dir, const wsg_store_opts_t *opts,
                             wsg_store_t **out, const char **err)
 {
-    return open_path(p, dir, dir, opts, out, err);
+    return open_path(p, dir, dir, -1, opts, out, err);
 }
 
 apr_status_t wsg_store_open_dir(apr_pool_t *p, const wsg_store_dir_t *d,
                                 const wsg_store_opts_t *opts, wsg_store_t **out, const char **err)
 {
-    apr_status_t rv = open_path(p, d->path, lmdb_path(p, d), opts, out, err);
+    apr_status_t rv = open_path(p, d->path, lmdb_path(p, d), d->fd, opts, out, err);
     int fd;
     struct stat a, b;
 
@@ -1767,7 +1826,7 @@ static int evict_txn(wsg_store_t *st, const wsg_addr_t *keep, int nkeep, unsigne
         mdb_txn_abort(txn);
         return MDB_MAP_FULL;
     }
-    return mdb_txn_commit(txn);
+    return txn_commit(st, txn);
 }
 
 /* Lowers this handle's record cap to 7/8 of the records there are (not below half the cap it
@@ -1832,6 +1891,50 @@ static apr_status_t slot_renew(wsg_store_t *st, tls_slot_t **out)
     return APR_SUCCESS;
 }
 
+/* Whether the filter proves that none of the n keys has a record: it is believed when it covers
+ * the last committed transaction (read from LMDB's meta page, no reader slot), i.e. when every
+ * write so far set its bits; a write by a process without the filter (an older wsguardctl, a
+ * handle that could not map it) leaves it uncovered until the next rebuild. */
+static int filter_ok(const wsg_store_t *st)
+{
+    MDB_envinfo info;
+
+    return st->filt && mdb_env_info(st->env, &info) == 0
+           && wsg_filter_covered(st->filt) >= (apr_uint64_t)info.me_last_txnid;
+}
+
+static int filter_says_none(const wsg_store_t *st, const wsg_addr_t *keys, int n)
+{
+    return filter_ok(st) && !wsg_filter_maybe_any(st->filt, keys, n);
+}
+
+int wsg_store_may_have(wsg_store_t *st, const wsg_addr_t *keys, int n)
+{
+    return !st || !filter_says_none(st, keys, n);
+}
+
+/* Commit of every write transaction of the store: covered moves to it (its bits were set
+ * before, with the writer lock held), and back if the commit fails. Callers commit only what
+ * wrote something: LMDB gives an empty commit no id of its own (the next transaction has the
+ * same), so covering it would cover the next writer's, which may not set bits; should one
+ * happen all the same, covered goes back at once. */
+static int commit_covered(MDB_env *env, wsg_filter_t *filt, MDB_txn *txn)
+{
+    apr_uint64_t id = (apr_uint64_t)mdb_txn_id(txn);
+    int moved = filt ? wsg_filter_advance(filt, id) : 0;
+    int rc = mdb_txn_commit(txn);
+    MDB_envinfo info;
+
+    if (moved && (rc != 0 || mdb_env_info(env, &info) != 0
+                  || (apr_uint64_t)info.me_last_txnid < id))
+        wsg_filter_retreat(filt, id);
+    return rc;
+}
+
+static int txn_commit(wsg_store_t *st, MDB_txn *txn)
+{
+    return commit_covered(st->env, st->filt, txn);
+}
 static apr_status_t get_many_nolock(wsg_store_t *st, const wsg_addr_t *keys, int n,
                                     wsg_rec_t *out, int *found);
 
@@ -1843,6 +1946,13 @@ apr_status_t wsg_store_get_many(wsg_store_t *st, const wsg_addr_t *keys, int n, 
     apr_status_t rv;
     int rc = 0, i, v1;
 
+    if (filter_says_none(st, keys, n)) {
+        for (i = 0; i < n; i++) {
+            memset(&out[i], 0, sizeof(out[i]));
+            found[i] = 0;
+        }
+        return APR_SUCCESS;
+    }
     if (st->nolock)
         return get_many_nolock(st, keys, n, out, found);
     if ((rv = slot_renew(st, &sl)) != APR_SUCCESS)
@@ -1926,7 +2036,8 @@ static apr_status_t update_once(wsg_store_t *st, const wsg_addr_t *keys, int n,
         u->mask = mask;
         memcpy(u->after, recs, sizeof(recs[0]) * n);
     }
-    if (mask < 0) {
+    if (mask <= 0) {
+        /* Nothing to write (-1, or no record asked for): nothing to commit either. */
         mdb_txn_abort(txn);
         return APR_SUCCESS;
     }
@@ -1966,7 +2077,7 @@ static apr_status_t update_once(wsg_store_t *st, const wsg_addr_t *keys, int n,
             if (got < need) {
                 /* Keep what was evicted and where the window stopped, so the next attempt
                  * looks further on (past a run of bans) rather than at the same records. */
-                if ((rc = mdb_txn_commit(txn)) != 0)
+                if ((rc = txn_commit(st, txn)) != 0)
                     return fail(st, "mdb_txn_commit", rc);
                 tl_err_rv = APR_ENOSPC;
                 snprintf(tl_err, sizeof(tl_err), "mdb_put: %s: %zu records, the most a map of "
@@ -1978,6 +2089,10 @@ static apr_status_t update_once(wsg_store_t *st, const wsg_addr_t *keys, int n,
             }
         }
     }
+    /* The filter first: a reader that sees this commit sees these bits. */
+    for (i = 0; st->filt && i < n; i++)
+        if (mask & (1 << i))
+            wsg_filter_add(st->filt, &keys[i]);
     for (i = 0; i < n; i++) {
         if (!(mask & (1 << i)))
             continue;
@@ -1997,7 +2112,7 @@ static apr_status_t update_once(wsg_store_t *st, const wsg_addr_t *keys, int n,
             return fail(st, "mdb_put", rc);
         }
     }
-    if ((rc = mdb_txn_commit(txn)) != 0) {
+    if ((rc = txn_commit(st, txn)) != 0) {
         *map_full = rc == MDB_MAP_FULL;
         return fail(st, "mdb_txn_commit", rc);
     }
@@ -2049,7 +2164,7 @@ apr_status_t wsg_store_delete(wsg_store_t *st, const wsg_addr_t *key)
         mdb_txn_abort(txn);
         return rc == MDB_NOTFOUND ? APR_NOTFOUND : fail(st, "mdb_del", rc);
     }
-    if ((rc = mdb_txn_commit(txn)) != 0)
+    if ((rc = txn_commit(st, txn)) != 0)
         return fail(st, "mdb_txn_commit", rc);
     return APR_SUCCESS;
 }
@@ -2166,6 +2281,8 @@ static int purge_txn(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
         key_val(&nk, &mig[i], kb);
         nv.mv_size = rec_pack(&rec, vb);
         nv.mv_data = vb;
+        if (st->filt)
+            wsg_filter_add(st->filt, &mig[i]);
         if ((rc = mdb_del(txn, st->dbi, &k, NULL)) == 0)
             rc = mdb_put(txn, st->dbi, &nk, &nv, 0);
     }
@@ -2174,10 +2291,10 @@ static int purge_txn(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
         memcpy(m.purge_pos, pos, *pos_len);
         rc = meta_write(txn, st->dbi, &m);
     }
-    if (rc == 0)
-        rc = mdb_txn_commit(txn);
+    if (rc == 0 && (del || nmig || use_meta))
+        rc = txn_commit(st, txn);
     else
-        mdb_txn_abort(txn);
+        mdb_txn_abort(txn);     /* an error, or nothing written */
     if (rc == 0)
         *deleted = del;
     return rc;
@@ -2271,6 +2388,8 @@ apr_status_t wsg_store_stat(wsg_store_t *st, wsg_store_stat_t *out)
     out->capacity = st->capacity;
     out->max_readers = info.me_maxreaders;
     out->readers = info.me_numreaders;
+    out->filter_bytes = st->filt ? wsg_filter_nwords(st->filt) * 8 : 0;
+    out->filter_ok = filter_ok(st);
     /* The thread's cached read txn: no reader slot of its own. */
     if (slot_renew(st, &sl) == APR_SUCCESS) {
         if (meta_read(sl->txn, st->dbi, &m, &have_meta) == 0 && have_meta)
@@ -2393,11 +2512,15 @@ static int policy_put_txn(MDB_txn *txn, MDB_dbi dbi, const wsg_store_policy_t *p
 
 /* In the checking child (prep_work): the environment opened once more, the record written. */
 static int policy_write_env(const char *lpath, const wsg_store_opts_t *opts,
-                            const wsg_store_policy_t *pol, const char **what)
+                            const wsg_store_dir_t *d, const wsg_store_policy_t *pol,
+                            const char **what)
 {
     MDB_env *env = NULL;
     MDB_txn *txn = NULL;
     MDB_dbi dbi;
+    apr_pool_t *fp = NULL;
+    wsg_filter_t *filt = NULL;
+    const char *ferr = NULL;
     int rc;
 
     *what = "mdb_env_create";
@@ -2418,13 +2541,19 @@ static int policy_write_env(const char *lpath, const wsg_store_opts_t *opts,
     *what = "mdb_put";
     if ((rc = policy_put_txn(txn, dbi, pol)) != 0)
         goto leave;
+    /* A write like any other: the filter prepare just rebuilt covers it too. */
+    if (apr_pool_create(&fp, NULL) == APR_SUCCESS
+        && wsg_filter_open(fp, d->fd, NULL, 1, &filt, &ferr) != APR_SUCCESS)
+        filt = NULL;
     *what = "mdb_txn_commit";
-    rc = mdb_txn_commit(txn);
+    rc = commit_covered(env, filt, txn);
     txn = NULL;
 leave:
     if (txn)
         mdb_txn_abort(txn);
     mdb_env_close(env);
+    if (fp)
+        apr_pool_destroy(fp);
     return rc;
 }
 
@@ -2439,7 +2568,7 @@ apr_status_t wsg_store_put_policy(wsg_store_t *st, const wsg_store_policy_t *pol
         mdb_txn_abort(txn);
         return fail(st, "mdb_put", rc);
     }
-    if ((rc = mdb_txn_commit(txn)) != 0)
+    if ((rc = txn_commit(st, txn)) != 0)
         return fail(st, "mdb_txn_commit", rc);
     return APR_SUCCESS;
 }
@@ -2827,7 +2956,7 @@ apr_status_t wsg_store_range_update(wsg_store_t *st, const wsg_addr_t *netin,
         mdb_txn_abort(txn);
         return fail(st, "mdb_put", rc);
     }
-    if ((rc = mdb_txn_commit(txn)) != 0)
+    if ((rc = txn_commit(st, txn)) != 0)
         return fail(st, "mdb_txn_commit", rc);
     st->range_checked = 0;   /* this handle looks again at once */
     return APR_SUCCESS;
@@ -2856,7 +2985,7 @@ apr_status_t wsg_store_range_delete(wsg_store_t *st, const wsg_addr_t *netin)
         mdb_txn_abort(txn);
         return fail(st, "mdb_put", rc);
     }
-    if ((rc = mdb_txn_commit(txn)) != 0)
+    if ((rc = txn_commit(st, txn)) != 0)
         return fail(st, "mdb_txn_commit", rc);
     st->range_checked = 0;
     return APR_SUCCESS;

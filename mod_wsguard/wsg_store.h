@@ -129,6 +129,11 @@ apr_status_t wsg_store_get(wsg_store_t *st, const wsg_addr_t *key, wsg_rec_t *ou
 apr_status_t wsg_store_get_many(wsg_store_t *st, const wsg_addr_t *keys, int n, wsg_rec_t *out,
                                 int *found);
 
+/* Additive (the filter, see wsg_store.c): 0 when the store's "may have a record" filter proves
+ * that none of the n keys has a record (no LMDB read, nothing copied); 1 when one may (then
+ * wsg_store_get_many says). A store without a usable filter always answers 1. */
+int wsg_store_may_have(wsg_store_t *st, const wsg_addr_t *keys, int n);
+
 /* Read-modify-write of up to 4 records in one write transaction (serialised across processes).
  * fn gets the current records (zeroed, with found[i] = 0, where missing) and returns a bitmask of
  * the records to write back (bit i for keys[i]), or -1 to abort. A full map (MDB_MAP_FULL) returns
@@ -167,6 +172,9 @@ typedef struct wsg_store_stat_t {
     unsigned     max_readers;
     unsigned     readers;        /* reader slots used so far (high-water mark) */
     apr_uint64_t evicted;        /* records evicted to make room, by every process, ever */
+    apr_size_t   filter_bytes;   /* (additive) the filter's bitmap, 0: none usable */
+    int          filter_ok;      /* it covers the last commit (clients without records cost
+                                  * no LMDB read) */
 } wsg_store_stat_t;
 apr_status_t wsg_store_stat(wsg_store_t *st, wsg_store_stat_t *out);
 

@@ -3,7 +3,9 @@
 # rules), counted by callgrind (repeatable on a busy 2-core machine, where wrk's requests/s move by
 # +-10% from run to run). Each server runs single-process (-X) under valgrind and serves the same
 # N requests; the figure is the inclusive cost of ap_run_process_connection per connection (one
-# request per connection, KeepAlive Off), i.e. everything httpd does for a request.
+# request per connection, KeepAlive Off), i.e. everything httpd does for a request. The same
+# target N times (a site's page) and N new targets (each one's first request); a banned client;
+# the clean requests again with about 1M records in the store.
 # Usage: tests/bench/bench-cost.sh [N]      (needs valgrind; build first)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -30,8 +32,9 @@ measure() {
         curl -s -o /dev/null "http://127.0.0.1:$3/" && break
         sleep 0.1
     done
-    # Warm-up request included in the count below; then N measured ones.
-    for _ in $(seq "$n"); do curl -s -o /dev/null --max-time 10 "http://127.0.0.1:$3$4"; done
+    # Warm-up request included in the count below; then N measured ones ("{}" in the path:
+    # the request's number, so that every target is new).
+    for i in $(seq "$n"); do curl -s -o /dev/null --max-time 10 "http://127.0.0.1:$3${4//\{\}/$i}"; done
     pkill -TERM -f "callgrind-out-file=$out" 2>/dev/null || true
     wait "$vg" 2>/dev/null || true
     # Events line of the dump: total instructions collected inside ap_run_process_connection.
@@ -50,8 +53,25 @@ ps=$(measure plain_static plain 18191 /index.html)
 gs=$(measure guard_static guard 18192 /index.html)
 p4=$(measure plain_404 plain 18191 /no/such/page.html)
 g4=$(measure guard_404 guard 18192 /no/such/page.html)
+# Every target new: what the first request for a URL costs (the per-thread memo of passed
+# verdicts, wsg_pcache, does not help it).
+psn=$(measure plain_static_new plain 18191 "/index.html?v={}")
+gsn=$(measure guard_static_new guard 18192 "/index.html?v={}")
+p4n=$(measure plain_404_new plain 18191 "/no/such/page{}.html")
+g4n=$(measure guard_404_new guard 18192 "/no/such/page{}.html")
 "$build/wsguardctl" -d "$work/state" ban 127.0.0.1 --for 1h >/dev/null
 gb=$(measure guard_banned guard 18192 /index.html)
+
+# The same clean requests with about 1M records in the store (500,000 clients at random IPv4
+# addresses outside 127/8, each with its /24, as bench_scale fills them), against the empty store.
+make -s B="$build" "$build/bench/bench_scale" >/dev/null
+WSG_BENCH_FILL_ONLY=1 "$build/bench/bench_scale" "${WSG_FILL:-500000}" "$work/fill" >"$work/fill.txt"
+chown -R www-data:www-data "$work/fill"
+records=$("$build/wsguardctl" -d "$work/fill/state" stats 2>/dev/null | awk '/^records/ {print $2; exit}')
+bench_conf guard1m 18193 "$PREFORK
+$(guard_directives fill/state)"
+ms=$(measure guard1m_static guard1m 18193 /index.html)
+m4=$(measure guard1m_404 guard1m 18193 /no/such/page.html)
 
 printf '\n%-34s %16s %8s\n' "scenario ($n requests)" "instructions/req" ratio
 printf '%-34s %16s %8s\n' "plain httpd, static 4 KB" "$ps" 1.000
@@ -59,4 +79,12 @@ printf '%-34s %16s %8s\n' "mod_wsguard, static 4 KB" "$gs" "$(ratio "$gs" "$ps")
 printf '%-34s %16s %8s\n' "plain httpd, 404" "$p4" 1.000
 printf '%-34s %16s %8s\n' "mod_wsguard, 404" "$g4" "$(ratio "$g4" "$p4")"
 printf '%-34s %16s %8s\n' "mod_wsguard, banned client (403)" "$gb" "$(ratio "$gb" "$p4")"
-echo "(inclusive cost of ap_run_process_connection per request, from callgrind; ratios against plain httpd)"
+printf '%-34s %16s %8s\n' "plain httpd, static, new targets" "$psn" 1.000
+printf '%-34s %16s %8s\n' "mod_wsguard, static, new targets" "$gsn" "$(ratio "$gsn" "$psn")"
+printf '%-34s %16s %8s\n' "plain httpd, 404, new targets" "$p4n" 1.000
+printf '%-34s %16s %8s\n' "mod_wsguard, 404, new targets" "$g4n" "$(ratio "$g4n" "$p4n")"
+printf '%-34s %16s %8s\n' "1M store (${records:-?} records), static" "$ms" "$(ratio "$ms" "$gs")"
+printf '%-34s %16s %8s\n' "1M store (${records:-?} records), 404" "$m4" "$(ratio "$m4" "$g4")"
+echo "(inclusive cost of ap_run_process_connection per request, from callgrind; ratios against plain httpd,"
+echo " the 1M-store rows against the empty store)"
+sed -n 's/^/  fill: /p' "$work/fill.txt"

@@ -65,6 +65,15 @@ static void normalise_all(void)
         /* the query points into the input: keep it in the tail of buf */
         if (reqs[i].norm.query) {
             size_t ql = strlen(reqs[i].norm.query), used = reqs[i].norm.path_len + 1;
+            const wsg_norm_t *n = &reqs[i].norm;
+            /* after the path-info view too (a copy after the path's NUL), not over it */
+            if (n->full && n->full >= reqs[i].buf && n->full < reqs[i].buf + sizeof(reqs[i].buf)
+                && (size_t)(n->full - reqs[i].buf) + n->full_len + 1 > used)
+                used = (size_t)(n->full - reqs[i].buf) + n->full_len + 1;
+            if (n->pathinfo && n->pathinfo >= reqs[i].buf
+                && n->pathinfo < reqs[i].buf + sizeof(reqs[i].buf)
+                && (size_t)(n->pathinfo - reqs[i].buf) + n->pathinfo_len + 1 > used)
+                used = (size_t)(n->pathinfo - reqs[i].buf) + n->pathinfo_len + 1;
             if (used + ql + 1 <= sizeof(reqs[i].buf)) {
                 memcpy(reqs[i].buf + used, reqs[i].norm.query, ql + 1);
                 reqs[i].norm.query = reqs[i].buf + used;

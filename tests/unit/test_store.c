@@ -1709,10 +1709,147 @@ static void test_disk_full(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* ---- the "may have a record" filter (STATEDIR/records.bloom) ---- */
+
+/* prepare makes it; a handle believes it: absent keys cost no read, written ones are found, by
+ * this handle and by another one (another child). */
+static void test_filter_in_force(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *a = open_store(fx, fx->env, NULL), *b = NULL;
+    wsg_store_stat_t ss;
+    wsg_addr_t k[2], other;
+    wsg_rec_t r;
+    const char *err = NULL;
+    int i, maybe = 0;
+
+    assert_int_equal(wsg_store_stat(a, &ss), APR_SUCCESS);
+    assert_true(ss.filter_bytes > 0);
+    assert_true(ss.filter_ok);
+    addr4(&k[0], 1, 1);
+    wsg_addr_prefix(&k[0], &k[1]);
+    assert_false(wsg_store_may_have(a, k, 2));
+    assert_int_equal(wsg_store_open(fx->pool, fx->env, NULL, &b, &err), APR_SUCCESS);
+    assert_int_equal(put_hits(a, &k[0], 7), APR_SUCCESS);
+    assert_true(wsg_store_may_have(a, k, 1));
+    assert_true(wsg_store_may_have(b, k, 1));
+    assert_int_equal(wsg_store_get(b, &k[0], &r), APR_SUCCESS);
+    assert_int_equal(r.hits, 7);
+    assert_int_equal(wsg_store_stat(b, &ss), APR_SUCCESS);
+    assert_true(ss.filter_ok);
+    /* Most other keys are still ruled out (a false "maybe" is allowed, rare). */
+    for (i = 0; i < 200; i++) {
+        addr4(&other, 50, i);
+        maybe += wsg_store_may_have(b, &other, 1);
+    }
+    assert_true(maybe < 10);
+}
+
+/* A write by a handle without the filter (an older wsguardctl, a file it could not map) leaves
+ * the filter uncovered: the others read LMDB again and find the record. */
+static void test_filter_foreign_write(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *a = open_store(fx, fx->env, NULL), *b = NULL;
+    const char *bloom = apr_pstrcat(fx->pool, fx->env, "/records.bloom", NULL);
+    const char *aside = apr_pstrcat(fx->pool, fx->env, "/aside", NULL);
+    const char *err = NULL;
+    wsg_store_stat_t ss;
+    wsg_addr_t k;
+    wsg_rec_t r;
+    int found = 0;
+
+    addr4(&k, 2, 2);
+    assert_int_equal(rename(bloom, aside), 0);
+    assert_int_equal(wsg_store_open(fx->pool, fx->env, NULL, &b, &err), APR_SUCCESS);
+    assert_int_equal(rename(aside, bloom), 0);
+    assert_int_equal(wsg_store_stat(b, &ss), APR_SUCCESS);
+    assert_int_equal(ss.filter_bytes, 0);
+    assert_int_equal(put_hits(b, &k, 3), APR_SUCCESS);
+    assert_true(wsg_store_may_have(a, &k, 1));
+    assert_int_equal(wsg_store_get_many(a, &k, 1, &r, &found), APR_SUCCESS);
+    assert_true(found);
+    assert_int_equal(r.hits, 3);
+    assert_int_equal(wsg_store_stat(a, &ss), APR_SUCCESS);
+    assert_false(ss.filter_ok);
+    /* ... until prepare (the next start or graceful) rebuilds it from the records. */
+    wsg_store_close(a);
+    a = open_store(fx, fx->env, NULL);
+    assert_int_equal(wsg_store_stat(a, &ss), APR_SUCCESS);
+    assert_true(ss.filter_ok);
+    assert_true(wsg_store_may_have(a, &k, 1));
+    assert_int_equal(wsg_store_get(a, &k, &r), APR_SUCCESS);
+}
+
+/* The rebuild drops the bits of records that are gone; a symlink or a damaged file in place of
+ * the filter is never followed or believed, and prepare makes a real one. */
+static void test_filter_rebuild_and_refusals(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *a = open_store(fx, fx->env, NULL);
+    const char *bloom = apr_pstrcat(fx->pool, fx->env, "/records.bloom", NULL);
+    const char *target = apr_pstrcat(fx->pool, fx->dir, "/victim", NULL);
+    const char *err = NULL;
+    wsg_store_stat_t ss;
+    wsg_addr_t k;
+    struct stat sb;
+    int fd;
+
+    addr4(&k, 3, 3);
+    assert_int_equal(put_hits(a, &k, 1), APR_SUCCESS);
+    assert_true(wsg_store_may_have(a, &k, 1));
+    assert_int_equal(wsg_store_delete(a, &k), APR_SUCCESS);
+    assert_true(wsg_store_may_have(a, &k, 1));        /* a delete leaves its bits */
+    wsg_store_close(a);
+    a = open_store(fx, fx->env, NULL);                /* prepare rebuilt it */
+    assert_false(wsg_store_may_have(a, &k, 1));
+    wsg_store_close(a);
+
+    /* a symlink: not followed (its target stays as it is), no filter until prepare */
+    fd = open(target, O_CREAT | O_WRONLY, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "x", 1), 1);
+    close(fd);
+    assert_int_equal(unlink(bloom), 0);
+    assert_int_equal(symlink(target, bloom), 0);
+    assert_int_equal(wsg_store_open(fx->pool, fx->env, NULL, &a, &err), APR_SUCCESS);
+    assert_int_equal(wsg_store_stat(a, &ss), APR_SUCCESS);
+    assert_int_equal(ss.filter_bytes, 0);
+    assert_true(wsg_store_may_have(a, &k, 1));
+    wsg_store_close(a);
+    a = open_store(fx, fx->env, NULL);
+    assert_int_equal(lstat(bloom, &sb), 0);
+    assert_true(S_ISREG(sb.st_mode));
+    assert_int_equal(stat(target, &sb), 0);
+    assert_int_equal(sb.st_size, 1);
+    assert_int_equal(wsg_store_stat(a, &ss), APR_SUCCESS);
+    assert_true(ss.filter_ok);
+    wsg_store_close(a);
+
+    /* a damaged one (wrong size): not believed; prepare makes it again */
+    assert_int_equal(truncate(bloom, 4096), 0);
+    assert_int_equal(wsg_store_open(fx->pool, fx->env, NULL, &a, &err), APR_SUCCESS);
+    assert_int_equal(wsg_store_stat(a, &ss), APR_SUCCESS);
+    assert_int_equal(ss.filter_bytes, 0);
+    wsg_store_close(a);
+    a = open_store(fx, fx->env, NULL);
+    assert_int_equal(wsg_store_stat(a, &ss), APR_SUCCESS);
+    assert_true(ss.filter_ok && ss.filter_bytes > 0);
+    /* group-writable: refused */
+    wsg_store_close(a);
+    assert_int_equal(chmod(bloom, 0660), 0);
+    assert_int_equal(wsg_store_open(fx->pool, fx->env, NULL, &a, &err), APR_SUCCESS);
+    assert_int_equal(wsg_store_stat(a, &ss), APR_SUCCESS);
+    assert_int_equal(ss.filter_bytes, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_filter_in_force, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_filter_foreign_write, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_filter_rebuild_and_refusals, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_not_found, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_update_two_keys, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_iterate_delete, fx_setup, fx_teardown),

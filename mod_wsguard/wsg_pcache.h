@@ -1,0 +1,36 @@
+/* wsg_pcache: a small per-thread memo of header-phase verdicts that were "pass" for a client
+ * without records, so the same clean request again (a site's pages and assets, over and over)
+ * skips the normaliser and the rules. Exact: an entry is the whole key (the configuration
+ * generation's serial, the method, the target byte for byte, the file fact, the engine mode)
+ * and is stored only for a verdict that did not look at the User-Agent (nor the body: GET and
+ * HEAD only), so a hit is the answer wsg_inspect_header would give. No allocation: a fixed
+ * array in thread-local storage. Portable core: libc and APR types only. */
+#ifndef WSG_PCACHE_H
+#define WSG_PCACHE_H
+
+#include <apr.h>
+
+/* A serial unique in this process for a configuration generation (entries of an older one
+ * never match). */
+apr_uint64_t wsg_pcache_serial(void);
+
+/* The method's code for the cache (1 GET, 2 HEAD), 0 when it is not cached. */
+int wsg_pcache_method(const char *method);
+
+/* Where a target's entry is (filled by wsg_pcache_hit for a later wsg_pcache_put). */
+typedef struct wsg_pcache_ref_t {
+    unsigned   slot;
+    apr_size_t len;          /* the target's length; (apr_size_t)-1: not cacheable */
+} wsg_pcache_ref_t;
+
+/* 1 when this exact request was "pass" in this generation and thread before. ref (may be NULL)
+ * remembers where it goes, for wsg_pcache_put. */
+int wsg_pcache_hit(apr_uint64_t serial, int method, const char *target, int file, int enforce,
+                   wsg_pcache_ref_t *ref);
+
+/* Remembers a "pass" of the same request as wsg_pcache_hit's (ref from it, or NULL: found
+ * again); targets longer than an entry holds are not kept. */
+void wsg_pcache_put(apr_uint64_t serial, int method, const char *target, int file, int enforce,
+                    const wsg_pcache_ref_t *ref);
+
+#endif
