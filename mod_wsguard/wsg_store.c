@@ -40,6 +40,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2716,8 +2717,106 @@ typedef struct nl_row_t {
     wsg_rec_t  rec;
 } nl_row_t;
 
-/* iterate for a lock-free handle: the records are copied out first and handed to fn only once
- * the read is known to stand. */
+/* One walk of a lock-free handle, in the forked child of nolock_walk: every record to fd, then a
+ * trailer (family 0) whose rec.flags says 0 the snapshot stood, 1 try again, else the LMDB
+ * error. The pages a walk follows may be reused by a writer two commits on, so a walk can
+ * meet garbage and even fault: that is the child's end, never the caller's. */
+static void nolock_walk_child(wsg_store_t *st, int fd)
+{
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    nl_row_t r;
+    int rc;
+
+    if ((rc = read_txn_begin(st, &txn)) != 0)
+        goto out;
+    if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) == 0) {
+        while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
+            if (!key_unpack(&k, &r.key) || !rec_from_val(&v, &r.rec))
+                continue;
+            if (write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
+                _exit(2);
+        }
+        mdb_cursor_close(cur);
+    }
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    if (!snapshot_ok(st, txn) || rc_is_garble(rc))
+        rc = 1;
+    mdb_txn_abort(txn);
+out:
+    memset(&r, 0, sizeof(r));
+    r.rec.flags = (apr_uint32_t)rc;
+    if (write(fd, &r, sizeof(r)) != (ssize_t)sizeof(r))
+        _exit(2);
+    _exit(0);
+}
+
+/* One try: the walk in a child (a fault there is a failed try), its rows read back into *rows.
+ * 0: the rows stand; 1: try again; else an LMDB error or errno. */
+static int nolock_walk(wsg_store_t *st, nl_row_t **rows, size_t *n, size_t *cap)
+{
+    int pfd[2], status, res = 1, trailer = 0;
+    pid_t pid;
+    nl_row_t r;
+    size_t got = 0;
+
+    *n = 0;
+    if (pipe(pfd) != 0)
+        return errno;
+    fflush(NULL);
+    if ((pid = fork()) < 0) {
+        int e = errno;
+        close(pfd[0]);
+        close(pfd[1]);
+        return e;
+    }
+    if (pid == 0) {
+        /* A fault ends this child quietly, whatever handler the parent had (a test runner's
+         * longjmp would go on running its tests here). */
+        signal(SIGSEGV, SIG_DFL);
+        signal(SIGBUS, SIG_DFL);
+        close(pfd[0]);
+        nolock_walk_child(st, pfd[1]);
+    }
+    close(pfd[1]);
+    for (;;) {
+        ssize_t k = read(pfd[0], (char *)&r + got, sizeof(r) - got);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            break;
+        if ((got += (size_t)k) < sizeof(r))
+            continue;
+        got = 0;
+        if (r.key.family == 0) {
+            trailer = 1;
+            res = (int)r.rec.flags;
+            break;
+        }
+        if (*n == *cap) {
+            size_t nc = *cap ? *cap * 2 : 1024;
+            nl_row_t *nr = realloc(*rows, nc * sizeof(*nr));
+            if (!nr) {
+                res = ENOMEM;
+                break;
+            }
+            *rows = nr;
+            *cap = nc;
+        }
+        (*rows)[(*n)++] = r;
+    }
+    close(pfd[0]);
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    if (res != ENOMEM && (!trailer || !WIFEXITED(status) || WEXITSTATUS(status) != 0))
+        res = 1;                       /* the walk faulted or died: a failed try */
+    return res;
+}
+
+/* iterate for a lock-free handle: the records are copied out first (by a child, see
+ * nolock_walk) and handed to fn only once the read is known to stand. */
 static apr_status_t iterate_nolock(wsg_store_t *st, wsg_store_iter_fn fn, void *baton)
 {
     nl_row_t *rows = NULL;
@@ -2725,41 +2824,9 @@ static apr_status_t iterate_nolock(wsg_store_t *st, wsg_store_iter_fn fn, void *
     int rc = 0, tries;
 
     for (tries = 0; tries < WSG_STORE_NOLOCK_TRIES; tries++) {
-        MDB_txn *txn;
-        MDB_cursor *cur;
-        MDB_val k, v;
-
-        n = 0;
-        if ((rc = read_txn_begin(st, &txn)) != 0) {
-            free(rows);
-            return fail(st, "mdb_txn_begin (read)", rc);
-        }
-        if ((rc = mdb_cursor_open(txn, st->dbi, &cur)) == 0) {
-            while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0) {
-                nl_row_t r;
-                if (!key_unpack(&k, &r.key) || !rec_from_val(&v, &r.rec))
-                    continue;
-                if (n == cap) {
-                    size_t nc = cap ? cap * 2 : 1024;
-                    nl_row_t *nr = realloc(rows, nc * sizeof(*nr));
-                    if (!nr) {
-                        rc = ENOMEM;
-                        break;
-                    }
-                    rows = nr;
-                    cap = nc;
-                }
-                rows[n++] = r;
-            }
-            mdb_cursor_close(cur);
-        }
-        if (rc == MDB_NOTFOUND)
-            rc = 0;
-        if (rc == ENOMEM || (snapshot_ok(st, txn) && !rc_is_garble(rc))) {
-            mdb_txn_abort(txn);
+        rc = nolock_walk(st, &rows, &n, &cap);
+        if (rc != 1)
             break;
-        }
-        mdb_txn_abort(txn);
         nolock_pause(tries);
     }
     if (tries == WSG_STORE_NOLOCK_TRIES) {
