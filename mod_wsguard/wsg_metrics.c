@@ -4,6 +4,7 @@
 #include <string.h>
 #include <apr_strings.h>
 #include "wsg_metrics.h"
+#include "wsg_util.h"
 
 #define MAGIC 0x77736d31u   /* "wsm1" */
 #define LINE 64
@@ -147,35 +148,14 @@ void wsg_metrics_sum(const wsg_metrics_t *m, wsg_metrics_counts_t *out)
 
 /* -- exposition ------------------------------------------------------------------------------ */
 
-typedef struct {
-    apr_pool_t *p;
-    char       *b;
-    apr_size_t  len, cap;
-} buf_t;
-
-static void put(buf_t *b, const char *s)
+static void head(wsg_buf_t *b, const char *name, const char *type, const char *help)
 {
-    apr_size_t n = strlen(s);
-    if (b->len + n + 1 > b->cap) {
-        apr_size_t cap = (b->cap + n + 1) * 2;
-        char *nb = apr_palloc(b->p, cap);
-        if (b->b)
-            memcpy(nb, b->b, b->len);
-        b->b = nb;
-        b->cap = cap;
-    }
-    memcpy(b->b + b->len, s, n + 1);
-    b->len += n;
+    wsg_buf_put(b, apr_psprintf(b->p, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type));
 }
 
-static void head(buf_t *b, const char *name, const char *type, const char *help)
+static void val(wsg_buf_t *b, const char *name, const char *labels, apr_uint64_t v)
 {
-    put(b, apr_psprintf(b->p, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type));
-}
-
-static void val(buf_t *b, const char *name, const char *labels, apr_uint64_t v)
-{
-    put(b, apr_psprintf(b->p, "%s%s %" APR_UINT64_T_FMT "\n", name, labels ? labels : "", v));
+    wsg_buf_put(b, apr_psprintf(b->p, "%s%s %" APR_UINT64_T_FMT "\n", name, labels ? labels : "", v));
 }
 
 /* A label value as the format wants it: \\, \" and \n escaped. */
@@ -201,10 +181,10 @@ char *wsg_metrics_render(apr_pool_t *p, const wsg_metrics_t *m, const wsg_metric
         { WSG_MC_REFUSED_BAN, "ban" }, { WSG_MC_REFUSED_RATELIMIT, "ratelimit" },
         { WSG_MC_REFUSED_PREFIX, "prefix" }, { WSG_MC_REFUSED_CROWDSEC, "crowdsec" },
     };
-    buf_t b = { p, NULL, 0, 0 };
+    wsg_buf_t b = { p, NULL, 0, 0 };
     int i;
 
-    put(&b, "");
+    wsg_buf_put(&b, "");
     head(&b, "wsguard_requests_inspected_total", "counter", "Requests mod_wsguard inspected.");
     val(&b, "wsguard_requests_inspected_total", NULL, c->c[WSG_MC_INSPECTED]);
     head(&b, "wsguard_probes_total", "counter",
@@ -243,7 +223,7 @@ char *wsg_metrics_render(apr_pool_t *p, const wsg_metrics_t *m, const wsg_metric
         head(&b, "wsguard_map_size_bytes", "gauge", "Bytes of the LMDB map (WSGuardMapSize).");
         val(&b, "wsguard_map_size_bytes", NULL, g->map_size);
         head(&b, "wsguard_map_use_ratio", "gauge", "Share of the LMDB map in use (0 to 1).");
-        put(&b, apr_psprintf(p, "wsguard_map_use_ratio %.4f\n",
+        wsg_buf_put(&b, apr_psprintf(p, "wsguard_map_use_ratio %.4f\n",
                              g->map_size ? (double)g->map_used / (double)g->map_size : 0.0));
     }
     return b.b;

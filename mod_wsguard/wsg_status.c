@@ -15,6 +15,7 @@
 #include <jansson.h>
 
 #include "wsg_status.h"
+#include "wsg_util.h"
 #include "wsg_sync.h"
 #include "wsg_event.h"
 
@@ -560,27 +561,6 @@ char *wsg_status_json(apr_pool_t *p, const wsg_status_t *m)
 
 /* -- HTML ------------------------------------------------------------------------------------- */
 
-typedef struct {
-    apr_pool_t *p;
-    char       *b;
-    apr_size_t  len, cap;
-} hb_t;
-
-static void hput(hb_t *h, const char *s)
-{
-    apr_size_t n = strlen(s);
-    if (h->len + n + 1 > h->cap) {
-        apr_size_t cap = (h->cap + n + 1) * 2;
-        char *nb = apr_palloc(h->p, cap);
-        if (h->b)
-            memcpy(nb, h->b, h->len);
-        h->b = nb;
-        h->cap = cap;
-    }
-    memcpy(h->b + h->len, s, n + 1);
-    h->len += n;
-}
-
 /* Text for HTML: & < > " ' escaped (attributes and content alike). */
 static const char *esc(apr_pool_t *p, const char *s)
 {
@@ -687,33 +667,33 @@ static const char *prefix_html(apr_pool_t *p, const wsg_status_t *m, const wsg_s
                                   : "");
 }
 
-static void section(hb_t *h, const wsg_status_t *m, const char *id, const char *title,
+static void section(wsg_buf_t *h, const wsg_status_t *m, const char *id, const char *title,
                     const apr_array_header_t *rows, unsigned hidden, const char *empty,
                     int alerts)
 {
     apr_pool_t *p = h->p;
 
-    hput(h, apr_psprintf(p, "<section id=\"%s\"><h2>%s <span class=\"count\">(%u)</span></h2>\n",
+    wsg_buf_put(h, apr_psprintf(p, "<section id=\"%s\"><h2>%s <span class=\"count\">(%u)</span></h2>\n",
                          id, title, (unsigned)rows->nelts + hidden));
     if (!rows->nelts) {
-        hput(h, apr_psprintf(p, "<p class=\"dim\">%s</p></section>\n", empty));
+        wsg_buf_put(h, apr_psprintf(p, "<p class=\"dim\">%s</p></section>\n", empty));
         return;
     }
-    hput(h, "<table><thead><tr><th>client</th>");
+    wsg_buf_put(h, "<table><thead><tr><th>client</th>");
     if (alerts)
-        hput(h, "<th>path that answered 2xx</th><th>when</th>");
-    hput(h, "<th>state</th><th>origin</th><th>score</th><th>why (rules)</th>"
+        wsg_buf_put(h, "<th>path that answered 2xx</th><th>when</th>");
+    wsg_buf_put(h, "<th>state</th><th>origin</th><th>score</th><th>why (rules)</th>"
             "<th>first probed paths</th><th>last seen</th><th>its prefix</th></tr></thead>"
             "<tbody>\n");
     for (int i = 0; i < rows->nelts; i++) {
         const wsg_status_row_t *row = APR_ARRAY_IDX(rows, i, wsg_status_row_t *);
         const char *a = addr_str(p, &row->key);
-        hput(h, apr_psprintf(p, "<tr class=\"client%s\" data-client=\"%s\"><td><code>%s</code>"
+        wsg_buf_put(h, apr_psprintf(p, "<tr class=\"client%s\" data-client=\"%s\"><td><code>%s</code>"
                              "%s</td>", alerts ? " alert" : "", esc(p, a), esc(p, a),
                              row->is_range ? " <span class=\"dim\">(range)</span>"
                              : row->is_prefix ? " <span class=\"dim\">(prefix)</span>" : ""));
         if (alerts)
-            hput(h, apr_psprintf(p, "<td class=\"path\">%s</td><td>%s</td>",
+            wsg_buf_put(h, apr_psprintf(p, "<td class=\"path\">%s</td><td>%s</td>",
                                  row->alert_path ? apr_pstrcat(p, "<code>",
                                                                esc(p, row->alert_path),
                                                                "</code>", NULL)
@@ -721,16 +701,16 @@ static void section(hb_t *h, const wsg_status_t *m, const char *id, const char *
                                                    "tail</span>",
                                  htime(p, row->alert_time ? row->alert_time : row->rec.last_seen,
                                        m->now)));
-        hput(h, apr_psprintf(p, "<td>%s</td><td>%s</td><td>%.1f <span class=\"dim\">(%u hit%s)"
+        wsg_buf_put(h, apr_psprintf(p, "<td>%s</td><td>%s</td><td>%.1f <span class=\"dim\">(%u hit%s)"
                              "</span></td><td>%s</td><td>%s</td><td>%s</td><td>%s</td></tr>\n",
                              state_html(p, m, row), origin_html(p, row), row->score,
                              row->rec.hits, row->rec.hits == 1 ? "" : "s",
                              reasons_html(p, m, &row->rec), paths_html(p, row),
                              htime(p, row->rec.last_seen, m->now), prefix_html(p, m, row)));
     }
-    hput(h, "</tbody></table>\n");
+    wsg_buf_put(h, "</tbody></table>\n");
     if (hidden)
-        hput(h, apr_psprintf(p, "<p class=\"more\">%u more not shown (limit %u per section): "
+        wsg_buf_put(h, apr_psprintf(p, "<p class=\"more\">%u more not shown (limit %u per section): "
                              "<a href=\"?limit=%u\">show up to %u</a>, or <a href=\"?json&amp;"
                              "limit=%u\">all as JSON</a>.</p>\n", hidden, m->limit,
                              m->limit * 4 > WSG_STATUS_LIMIT_MAX ? WSG_STATUS_LIMIT_MAX
@@ -738,7 +718,7 @@ static void section(hb_t *h, const wsg_status_t *m, const char *id, const char *
                              m->limit * 4 > WSG_STATUS_LIMIT_MAX ? WSG_STATUS_LIMIT_MAX
                                                                  : m->limit * 4,
                              WSG_STATUS_LIMIT_MAX));
-    hput(h, "</section>\n");
+    wsg_buf_put(h, "</section>\n");
 }
 
 static const char *num(apr_pool_t *p, apr_uint64_t v)
@@ -748,16 +728,16 @@ static const char *num(apr_pool_t *p, apr_uint64_t v)
 
 char *wsg_status_html(apr_pool_t *p, const wsg_status_t *m, int refresh)
 {
-    hb_t h = { p, NULL, 0, 0 };
+    wsg_buf_t h = { p, NULL, 0, 0 };
     const char *na = "<span class=\"dim\">n/a</span>";
 
-    hput(&h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+    wsg_buf_put(&h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
              "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">");
     if (refresh > 0)
-        hput(&h, apr_psprintf(p, "<meta http-equiv=\"refresh\" content=\"%d\">", refresh));
-    hput(&h, apr_psprintf(p, "<title>mod_wsguard status%s%s</title>", m->server ? " - " : "",
+        wsg_buf_put(&h, apr_psprintf(p, "<meta http-equiv=\"refresh\" content=\"%d\">", refresh));
+    wsg_buf_put(&h, apr_psprintf(p, "<title>mod_wsguard status%s%s</title>", m->server ? " - " : "",
                           esc(p, m->server)));
-    hput(&h, "<style>"
+    wsg_buf_put(&h, "<style>"
              "body{font-family:sans-serif;margin:1em 2em;color:#222}"
              "h1{font-size:1.4em;margin-bottom:.2em}h2{font-size:1.15em;margin-top:1.4em}"
              "table{border-collapse:collapse;width:100%}"
@@ -770,17 +750,17 @@ char *wsg_status_html(apr_pool_t *p, const wsg_status_t *m, int refresh)
              "gap:2px 14px;margin:0}dl.hdr dt{font-weight:bold}dl.hdr dd{margin:0}"
              ".banner{background:#fcc;border:1px solid #a00;padding:6px 10px;font-weight:bold}"
              "</style></head><body>\n");
-    hput(&h, apr_psprintf(p, "<header><h1>mod_wsguard status%s%s</h1>\n<dl class=\"hdr\">",
+    wsg_buf_put(&h, apr_psprintf(p, "<header><h1>mod_wsguard status%s%s</h1>\n<dl class=\"hdr\">",
                           m->server ? " &mdash; " : "", esc(p, m->server)));
-    hput(&h, apr_psprintf(p, "<dt>version</dt><dd id=\"version\">%s</dd>", esc(p, m->version)));
-    hput(&h, apr_psprintf(p, "<dt>engine</dt><dd id=\"mode\">%s</dd>", esc(p, m->mode)));
-    hput(&h, apr_psprintf(p, "<dt>uptime</dt><dd id=\"uptime\">%s</dd>",
+    wsg_buf_put(&h, apr_psprintf(p, "<dt>version</dt><dd id=\"version\">%s</dd>", esc(p, m->version)));
+    wsg_buf_put(&h, apr_psprintf(p, "<dt>engine</dt><dd id=\"mode\">%s</dd>", esc(p, m->mode)));
+    wsg_buf_put(&h, apr_psprintf(p, "<dt>uptime</dt><dd id=\"uptime\">%s</dd>",
                           m->started ? apr_psprintf(p, "%s <span class=\"dim\">(since %s)</span>",
                                                     duration(p, apr_time_sec(m->now - m->started)),
                                                     tstr(p, m->started)) : na));
-    hput(&h, apr_psprintf(p, "<dt>rules in force</dt><dd id=\"rules\">%u</dd>", m->rules));
+    wsg_buf_put(&h, apr_psprintf(p, "<dt>rules in force</dt><dd id=\"rules\">%u</dd>", m->rules));
     if (m->have_counts)
-        hput(&h, apr_psprintf(p, "<dt>totals</dt><dd id=\"totals\"><span id=\"t-inspected\">%s"
+        wsg_buf_put(&h, apr_psprintf(p, "<dt>totals</dt><dd id=\"totals\"><span id=\"t-inspected\">%s"
                               "</span> inspected, <span id=\"t-probes\">%s</span> probes, "
                               "<span id=\"t-refused\">%s</span> refused (%s banned, %s "
                               "rate-limited, %s by prefix, %s CrowdSec), <span id=\"t-bans\">%s"
@@ -796,24 +776,24 @@ char *wsg_status_html(apr_pool_t *p, const wsg_status_t *m, int refresh)
                               num(p, m->counts.c[WSG_MC_STORE_ERRORS]),
                               esc(p, tstr(p, m->counts_since) ? tstr(p, m->counts_since) : "-")));
     else
-        hput(&h, apr_psprintf(p, "<dt>totals</dt><dd id=\"totals\">%s</dd>", na));
-    hput(&h, apr_psprintf(p, "<dt>store</dt><dd id=\"store\">%u records (%u addresses, %u "
+        wsg_buf_put(&h, apr_psprintf(p, "<dt>totals</dt><dd id=\"totals\">%s</dd>", na));
+    wsg_buf_put(&h, apr_psprintf(p, "<dt>store</dt><dd id=\"store\">%u records (%u addresses, %u "
                           "prefixes), %u banned, %u with an alert, %u range ban%s",
                           m->records, m->addresses, m->prefixes, m->banned, m->alerts, m->ranges,
                           m->ranges == 1 ? "" : "s"));
     if (m->have_stat)
-        hput(&h, apr_psprintf(p, "; capacity %" APR_SIZE_T_FMT " records, map %.1f%% used (%"
+        wsg_buf_put(&h, apr_psprintf(p, "; capacity %" APR_SIZE_T_FMT " records, map %.1f%% used (%"
                               APR_SIZE_T_FMT " of %" APR_SIZE_T_FMT " KiB), %" APR_UINT64_T_FMT
                               " evicted", m->stat.capacity,
                               m->stat.map_size ? 100.0 * (double)m->stat.map_used
                                                  / (double)m->stat.map_size : 0.0,
                               m->stat.map_used / 1024, m->stat.map_size / 1024, m->stat.evicted));
-    hput(&h, "</dd></dl>\n");
-    hput(&h, apr_psprintf(p, "<p class=\"dim\">As of %s. <a href=\"?json\">JSON</a> &middot; "
+    wsg_buf_put(&h, "</dd></dl>\n");
+    wsg_buf_put(&h, apr_psprintf(p, "<p class=\"dim\">As of %s. <a href=\"?json\">JSON</a> &middot; "
                           "<a href=\"?metrics\">metrics</a> &middot; <a href=\"?refresh=10\">"
                           "refresh every 10 s</a></p></header>\n<main>\n", tstr(p, m->now)));
     if (m->alerts)
-        hput(&h, apr_psprintf(p, "<p class=\"banner\" id=\"alert-banner\">%u client%s got a 2xx "
+        wsg_buf_put(&h, apr_psprintf(p, "<p class=\"banner\" id=\"alert-banner\">%u client%s got a 2xx "
                               "answer to a web-shell probe: a web shell may be present. Check "
                               "the paths below on disk.</p>\n", m->alerts,
                               m->alerts == 1 ? "" : "s"));
@@ -822,7 +802,7 @@ char *wsg_status_html(apr_pool_t *p, const wsg_status_t *m, int refresh)
     section(&h, m, "bans", "Bans in force", m->ban_rows, m->hidden_bans, "No ban in force.", 0);
     section(&h, m, "scoring", "Clients scoring (not banned)", m->scoring_rows, m->hidden_scoring,
             "No other client is scoring.", 0);
-    hput(&h, apr_psprintf(p, "</main>\n<footer><p class=\"dim\" id=\"paths-note\">First probed "
+    wsg_buf_put(&h, apr_psprintf(p, "</main>\n<footer><p class=\"dim\" id=\"paths-note\">First probed "
                           "paths: %s.</p></footer>\n</body></html>\n", esc(p, m->paths_note)));
     return h.b;
 }

@@ -1,7 +1,8 @@
-/* wsg_util: parsing of durations, sizes and scores typed by operators. */
+/* wsg_util: parsing of durations, sizes and scores typed by operators; a pool string builder. */
 #include <stdlib.h>
 #include <errno.h>
 #include <math.h>
+#include <string.h>
 #include <apr_errno.h>
 #include "wsg_util.h"
 
@@ -120,4 +121,19 @@ char *wsg_escape_ctl(apr_pool_t *p, const char *s, apr_size_t len, apr_size_t ma
     }
     out[o] = '\0';
     return out;
+}
+
+void wsg_buf_put(wsg_buf_t *b, const char *s)
+{
+    apr_size_t n = strlen(s);
+    if (b->len + n + 1 > b->cap) {
+        apr_size_t cap = (b->cap + n + 1) * 2;
+        char *nb = apr_palloc(b->p, cap);
+        if (b->b)
+            memcpy(nb, b->b, b->len);
+        b->b = nb;
+        b->cap = cap;
+    }
+    memcpy(b->b + b->len, s, n + 1);
+    b->len += n;
 }

@@ -27,4 +27,14 @@ char *wsg_escape_ctl(apr_pool_t *p, const char *s, apr_size_t len, apr_size_t ma
 /* True when s holds a byte that wsg_escape_ctl would escape (backslash excepted). */
 int wsg_has_ctl(const char *s, apr_size_t len);
 
+/* A growing string in a pool (the status page's HTML, the metrics' text): b is always
+ * NUL-terminated once something was put; start it as { pool, NULL, 0, 0 }. */
+typedef struct wsg_buf_t {
+    apr_pool_t *p;
+    char       *b;
+    apr_size_t  len, cap;
+} wsg_buf_t;
+
+void wsg_buf_put(wsg_buf_t *b, const char *s);
+
 #endif
