@@ -169,7 +169,9 @@ BAD_LEVELS = ("emerg", "alert", "crit", "error")
 HTTPD_BENIGN = [re.compile(r"\[mpm_event:error\].*AH03092: process_lingering_close: apr_pollset_add failure"),
                 # httpd's own note that all 16 workers were busy at a moment of the test's load
                 # (more often with the module slowed by the sanitizers): a busy server, no failure.
-                re.compile(r"\[mpm_(prefork|event):error\].*AH00(161|484): server reached MaxRequestWorkers")]
+                re.compile(r"\[mpm_(prefork|event):error\].*AH00(161|484): server reached MaxRequestWorkers"),
+                # the event MPM's note a moment before that one (idle threads near the limit)
+                re.compile(r"\[mpm_event:error\].*AH10159: server is within MinSpareThreads of MaxRequestWorkers")]
 LOG_LINE = re.compile(r"^\[[^\]]*\] \[(?:(?P<mod>[\w.-]*):)?(?P<level>\w+)\] ")
 
 DEFAULT_FILES = {
