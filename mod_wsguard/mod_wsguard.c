@@ -511,25 +511,50 @@ static int refuse(request_rec *r, wsg_req_state_t *st, const wsg_inspect_t *ix)
     return HTTP_FORBIDDEN;
 }
 
+/* Whether a request carries a body httpd has not read yet. */
+static int has_body(request_rec *r)
+{
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    return apr_table_get(r->headers_in, "Transfer-Encoding") || (cl && strcmp(cl, "0"));
+}
+
 /* A banned client's refusal with the least work: on HTTP/1.x, a fixed 403 written straight to the
- * connection (no header filter, no error page) and the connection closed, so a flood costs less
- * than serving it 404s. HTTP/2 streams (c->master) and anything else get the ordinary refusal. */
+ * connection (no header filter, no error page), so a flood costs less than serving it 404s.
+ * HTTP/2 streams (c->master) and anything else get the ordinary refusal.
+ * The connection stays open where httpd would keep it (ap_set_keepalive: KeepAlive, its
+ * maximum, the client's "Connection: close") on HTTP/1.1, so a flood on one connection is not
+ * also a flood of TCP handshakes; it is closed for HTTP/1.0 (whose keep-alive needs headers
+ * this fixed answer has not) and for a request with a body, which is not read for a banned
+ * client. An idle banned connection holds what any idle keep-alive client holds, for
+ * KeepAliveTimeout. */
 static int refuse_banned(request_rec *r, wsg_req_state_t *st, const wsg_inspect_t *ix)
 {
-    static const char resp[] = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
-                               "Content-Length: 10\r\nConnection: close\r\n\r\nForbidden\n";
+    static const char resp_keep[] = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
+                                    "Content-Length: 10\r\n\r\nForbidden\n";
+    static const char resp_close[] = "HTTP/1.1 403 Forbidden\r\nContent-Type: text/plain\r\n"
+                                     "Content-Length: 10\r\nConnection: close\r\n\r\nForbidden\n";
     conn_rec *c = r->connection;
     apr_bucket_brigade *bb;
-    apr_size_t len = sizeof(resp) - 1;
+    const char *resp;
+    apr_size_t len;
 
     if (c->master || r->proto_num < HTTP_VERSION(1, 0) || r->proto_num >= HTTP_VERSION(2, 0))
         return refuse(r, st, ix);
     wsg_glue_refused(r, st->gen, &st->addr, st->have_addr ? &st->rec : NULL, ix);
-    if (r->header_only)
-        len -= 10;          /* HEAD: the same head, no body */
     st->refused = 1;
     r->status = HTTP_FORBIDDEN;
-    c->keepalive = AP_CONN_CLOSE;
+    if (r->server->keep_alive && r->proto_num >= HTTP_VERSION(1, 1) && !has_body(r)) {
+        apr_table_setn(r->headers_out, "Content-Length", "10");
+        ap_set_keepalive(r);
+    }
+    else
+        c->keepalive = AP_CONN_CLOSE;
+    if (c->keepalive == AP_CONN_KEEPALIVE)
+        resp = resp_keep, len = sizeof(resp_keep) - 1;
+    else
+        resp = resp_close, len = sizeof(resp_close) - 1, c->keepalive = AP_CONN_CLOSE;
+    if (r->header_only)
+        len -= 10;          /* HEAD: the same head, no body */
     /* What httpd would add to the answer is not wanted: the head is written already. */
     ap_remove_output_filter_byhandle(r->output_filters, "HTTP_HEADER");
     bb = apr_brigade_create(r->pool, c->bucket_alloc);

@@ -4,12 +4,16 @@
  * The request path only claims and queues: for a request that scores (never a clean one) the
  * User-Agent is looked at for a crawler's token; the write transaction (wsg_inspect) holds its
  * score while a check is pending and marks the record; the address is then appended to a small
- * queue file in the state directory (one write of 24 bytes, O_APPEND, capped in size). A
- * mod_watchdog singleton task, running whether or not WSGuardCrowdSec is configured, takes the
- * queue every second, checks each address by forward-confirmed reverse DNS against the resolver
+ * queue file in the state directory (one write of 24 bytes, O_APPEND, capped in size). The
+ * verifier, a small process of its own that httpd's parent starts with each generation (as
+ * mod_cgid starts its daemon) and that runs as the children's user, takes the queue every
+ * second, checks each address by forward-confirmed reverse DNS against the resolver
  * (WSGuardResolver, or the system's first nameserver), and writes the verdict into the record.
- * So the network is never on the request path, one process in the server does the lookups, and
- * the verdict is shared by every child through the LMDB state.
+ * So the network is never on the request path, one process in the server does the lookups, the
+ * verdict is shared by every child through the LMDB state, and no child gets a thread for it: a
+ * prefork child stays single-threaded (a thread in a process makes every system call of it
+ * dearer in libc, a few hundred instructions per request), and the DNS answers, which whoever
+ * owns the client's reverse zone writes, are parsed outside the processes that serve.
  *
  * Losing a queued address is harmless by design: its record stays pending, the hold ends after
  * WSG_CRAWLER_HOLD seconds, and the client is scored as anyone until a retry is due. */
@@ -18,15 +22,20 @@
 #include "http_config.h"
 #include "http_core.h"
 #include "http_log.h"
-#include "mod_watchdog.h"
+#include "mod_watchdog.h"          /* AP_WATCHDOG_STATE_RUNNING: the tick's signature */
+#include "mpm_common.h"             /* ap_run_drop_privileges */
+#include "ap_mpm.h"
+#include "ap_listen.h"          /* ap_close_listeners */
 
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <stdio.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <apr_strings.h>
 #include <apr_atomic.h>
+#include <apr_signal.h>
 
 #include "wsg_crawler.h"
 #include "wsg_store.h"
@@ -35,8 +44,8 @@
 
 APLOG_USE_MODULE(wsguard);
 
-#define CW_WATCHDOG     "_wsguard_crawler"
 #define CW_INTERVAL     apr_time_from_sec(1)
+#define CW_RESTART_MIN  apr_time_from_sec(10)  /* a verifier that dies sooner is not restarted */
 #define CW_QUEUE_FILE   "crawler.queue"
 #define CW_QUEUE_MAX    (64 * 1024)            /* bytes: about 2,700 addresses */
 #define CW_BATCH        64                     /* addresses taken per tick */
@@ -50,9 +59,13 @@ typedef struct cw_t {
     int             check;                  /* -1 unset (On), 0 Off, 1 On */
     const char     *resolver_spec;          /* NULL: the system resolver */
     apr_sockaddr_t *resolver;
-    const char     *queue_path;             /* set by post_config when the task runs */
+    const char     *queue_path;             /* set by post_config when the verifier runs */
     server_rec     *s;
     int             resolver_state;         /* task: 0 not said, 1 works, 2 failing (said) */
+    apr_proc_t     *proc;                   /* the verifier (in httpd's parent) */
+    apr_time_t      started;
+    apr_pool_t     *pconf;
+    wsg_gen_t      *gen;
     volatile apr_uint32_t warned_queue;     /* per child: a queue write failed (said once) */
 } cw_t;
 
@@ -292,44 +305,148 @@ static apr_status_t cw_tick(int state, void *data, apr_pool_t *pool)
     return APR_SUCCESS;
 }
 
+/* The verifier's life, after fork: numbered steps, one way out (it never returns). */
+static void cw_verifier(cw_t *c, wsg_gen_t *G, apr_pool_t *pool, pid_t parent)
+{
+    apr_pool_t *tick;
+    const char *err = NULL;
+    apr_status_t rv;
+    int code = 1;
+
+    /* 1. A plain process: the parent's handlers came with the fork; httpd ends it by SIGTERM
+     *    (the generation's pool), a restart's SIGHUP or SIGUSR1 to the group ends it too. */
+    apr_signal(SIGTERM, SIG_DFL);
+    apr_signal(SIGHUP, SIG_DFL);
+    apr_signal(AP_SIG_GRACEFUL, SIG_DFL);
+    apr_signal(SIGINT, SIG_DFL);
+    apr_signal(SIGPIPE, SIG_IGN);
+    ap_close_listeners();   /* the port is the server's: a lingering verifier must not hold it */
+    /* 2. The children's user (User/Group), as an MPM child becomes it. */
+    if (ap_run_drop_privileges(pool, c->s) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s, APLOGNO(19577)
+                     "crawler check: the verifier cannot take httpd's user; claimed crawlers "
+                     "are scored as anyone");
+        goto out;
+    }
+    /* 3. Its own handle on the state, opened after the fork as a child's is. */
+    if ((rv = wsg_store_open(pool, G->state_dir, &G->store_opts, &G->store, &err))
+        != APR_SUCCESS) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, rv, c->s, APLOGNO(19578)
+                     "crawler check: the verifier cannot open the state in %s: %s; claimed "
+                     "crawlers are scored as anyone", G->state_dir, err ? err : "");
+        G->store = NULL;
+        goto out;
+    }
+    wsg_store_set_halflife(G->store, G->policy.halflife);
+    /* 4. A tick a second while the server that started it lives. */
+    apr_pool_create(&tick, pool);
+    while (getppid() == parent) {
+        (void)cw_tick(AP_WATCHDOG_STATE_RUNNING, c, tick);
+        apr_pool_clear(tick);
+        apr_sleep(CW_INTERVAL);
+    }
+    code = 0;
+out:
+    _exit(code);
+}
+
+static apr_status_t cw_start(cw_t *c);
+
+/* httpd's parent hears of the verifier's end (apr_proc_other_child): one that ran a while is
+ * started again, one that died at once is not (said, and claimed crawlers are scored as
+ * anyone); at a restart the generation's pool ends it and the next generation starts its own. */
+static void cw_maint(int reason, void *data, int status)
+{
+    cw_t *c = data;
+    int mpm_state = 0;
+    long old;
+    apr_status_t rv;
+
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+        apr_proc_other_child_unregister(c);
+        /* a stop or restart signals the process group: the verifier went with it */
+        if (ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state) == APR_SUCCESS
+            && mpm_state == AP_MPMQ_STOPPING)
+            break;
+        if (apr_time_now() - c->started < CW_RESTART_MIN) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, c->s, APLOGNO(19579)
+                         "crawler check: the verifier (pid %ld) ended at once (status %d); not "
+                         "started again until httpd restarts, claimed crawlers are scored as "
+                         "anyone", (long)c->proc->pid, status);
+            break;
+        }
+        old = (long)c->proc->pid;
+        rv = cw_start(c);
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, c->s, APLOGNO(19580)
+                     "crawler check: the verifier (pid %ld) ended (status %d); %s (pid %ld)",
+                     old, status, rv == APR_SUCCESS ? "started again" : "cannot start it again",
+                     rv == APR_SUCCESS ? (long)c->proc->pid : 0L);
+        break;
+    case APR_OC_REASON_RESTART:
+        apr_proc_other_child_unregister(c);   /* the generation's pool ends it */
+        break;
+    case APR_OC_REASON_UNREGISTER:            /* said by the unregistering itself */
+        break;
+    default:
+        break;
+    }
+}
+
+static apr_status_t cw_start(cw_t *c)
+{
+    pid_t parent = getpid();
+    apr_status_t rv;
+
+    c->proc = apr_pcalloc(c->pconf, sizeof(*c->proc));
+    c->started = apr_time_now();
+    rv = apr_proc_fork(c->proc, c->pconf);
+    if (rv == APR_INCHILD)
+        cw_verifier(c, c->gen, c->pconf, parent);
+    if (rv != APR_INPARENT)
+        return rv;
+    /* ended with the generation (SIGTERM, then SIGKILL after 3 s) */
+    apr_pool_note_subprocess(c->pconf, c->proc, APR_KILL_AFTER_TIMEOUT);
+    apr_proc_other_child_register(c->proc, cw_maint, c, NULL, c->pconf);
+    return APR_SUCCESS;
+}
+
 static int cw_post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     wsg_srv_conf_t *sc = ap_get_module_config(s->module_config, &wsguard_module);
     cw_t *c = cw_of(sc->gen, pconf);
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_get_instance) *wd_get_instance;
-    APR_OPTIONAL_FN_TYPE(ap_watchdog_register_callback) *wd_register_callback;
-    ap_watchdog_t *wd;
     apr_status_t rv;
 
     c->queue_path = NULL;
     if (c->check == 0 || !sc->gen->ready || sc->gen->store_broken
         || ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG)
         return OK;
-    wd_get_instance = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_get_instance);
-    wd_register_callback = APR_RETRIEVE_OPTIONAL_FN(ap_watchdog_register_callback);
     c->s = s;
-    if (!wd_get_instance || !wd_register_callback
-        || (rv = wd_get_instance(&wd, CW_WATCHDOG, 0, 1, pconf)) != APR_SUCCESS
-        || (rv = wd_register_callback(wd, CW_INTERVAL, c, cw_tick)) != APR_SUCCESS) {
-        /* Fail safe, not open: without the task nothing is held (claims are not looked at). */
-        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, APLOGNO(19575)
-                     "crawler check off: it needs mod_watchdog (claimed crawlers are scored as "
-                     "anyone)");
-        return OK;
-    }
+    c->pconf = pconf;
+    c->gen = sc->gen;
     c->queue_path = apr_pstrcat(pconf, sc->gen->state_dir ? sc->gen->state_dir : CW_STATE_DEFAULT,
                                 "/" CW_QUEUE_FILE, NULL);
+    if ((rv = cw_start(c)) != APR_SUCCESS) {
+        /* Fail safe, not open: without the verifier nothing is held (claims are not looked
+         * at). */
+        c->queue_path = NULL;
+        ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, APLOGNO(19575)
+                     "crawler check off: cannot start its verifier process (claimed crawlers "
+                     "are scored as anyone)");
+        return OK;
+    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, s, APLOGNO(19576)
-                 "crawler check on: claimed crawlers verified by FCrDNS through %s",
-                 c->resolver_spec ? c->resolver_spec : "the system resolver (" CW_RESOLV_CONF ")");
+                 "crawler check on: claimed crawlers verified by FCrDNS through %s (verifier "
+                 "pid %ld)", c->resolver_spec ? c->resolver_spec : "the system resolver ("
+                 CW_RESOLV_CONF ")", (long)c->proc->pid);
     return OK;
 }
 
 void wsg_crawler_register_hooks(apr_pool_t *p)
 {
     /* After mod_wsguard's post_config (the state and its directory are settled: ready,
-     * store_broken, state_dir), before mod_watchdog's, which starts only the watchdogs that have
-     * a task by then. */
-    static const char *const succ[] = { "mod_watchdog.c", NULL };
-    ap_hook_post_config(cw_post_config, NULL, succ, APR_HOOK_LAST);
+     * store_broken, state_dir), last, so the verifier forks with the whole generation
+     * configured. */
+    ap_hook_post_config(cw_post_config, NULL, NULL, APR_HOOK_REALLY_LAST);
 }

@@ -188,3 +188,79 @@ def test_default_is_on_with_the_system_resolver(httpd):
     h2 = httpd(rules=RULES)
     h2.start()
     assert not h2.wait_error_line(r"AH19576", timeout=0.5)
+
+
+def proc_status(pid):
+    """The fields of /proc/PID/status that matter here, or None when the process is gone."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            kv = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+    except OSError:
+        return None
+    if kv.get("State", "").startswith("Z"):
+        return None
+    return {"ppid": int(kv["PPid"]), "uid": int(kv["Uid"].split()[0]),
+            "threads": int(kv["Threads"])}
+
+
+def verifier_pids(h):
+    return [int(p) for p in re.findall(r"AH19576: crawler check on: .*\(verifier pid (\d+)\)",
+                                       h.read_error_log())]
+
+
+def test_verifier_is_one_process_per_generation(httpd, mpm, dns):
+    """The lookups run in one process of their own, a child of httpd's parent running as the
+    children's user, started again with each generation and gone with the server; a prefork
+    child stays single-threaded (no thread of the check in it)."""
+    ip = "127.52.0.9"
+    host = "crawl-127-52-0-9.googlebot.com"
+    d = dns(ptr={ptr_name(ip): [host]}, a={host: [ip]})
+    h = httpd(mpm=mpm, rules=RULES, wsguard=CHECK % d.port)
+    h.start()
+    assert h.wait_error_line(r"AH19576: crawler check on"), h.read_error_log()
+    [v1] = verifier_pids(h)
+    st = proc_status(v1)
+    kids = [k for k in h.child_pids() if k != v1]
+    assert st and st["ppid"] == h.pid() and st["threads"] == 1, st
+    assert kids and st["uid"] == proc_status(kids[0])["uid"] != 0, (st, kids)
+    if mpm == "prefork":
+        assert all(proc_status(k)["threads"] == 1 for k in kids if proc_status(k)), kids
+    h.graceful()
+    deadline = time.time() + 5
+    while time.time() < deadline and (len(verifier_pids(h)) < 2 or proc_status(v1)):
+        time.sleep(0.1)
+    pids = verifier_pids(h)
+    assert len(pids) == 2 and pids[1] != v1 and proc_status(v1) is None, pids
+    assert proc_status(pids[1])["ppid"] == h.pid()
+    # it still verifies: a claimed crawler's check is made by the new one
+    visit(h, ip, REMOVED[:6])
+    deadline = time.time() + 10
+    while time.time() < deadline and crawler_line(h, ip) != "verified":
+        time.sleep(0.2)
+    assert crawler_line(h, ip) == "verified", show(h, ip)
+    h.stop()
+    assert proc_status(pids[1]) is None
+
+
+def test_verifier_that_dies_is_started_again(httpd, dns):
+    """A verifier killed after it ran a while is started again (said); one that ends at once
+    after its start is not (said: no fork loop), and the server serves on either way."""
+    d = dns()
+    h = httpd(mpm="prefork", rules=RULES, wsguard=CHECK % d.port)
+    h.expect_log(r"AH19580: crawler check: the verifier", r"AH19579: crawler check: the verifier")
+    h.start()
+    assert h.wait_error_line(r"AH19576: crawler check on"), h.read_error_log()
+    [v1] = verifier_pids(h)
+    time.sleep(10.5)                       # past the restart bound
+    os.kill(v1, 9)
+    m = h.wait_error_line(r"AH19580: crawler check: the verifier \(pid %d\) ended .*; started "
+                          r"again \(pid (\d+)\)" % v1)
+    assert m, h.read_error_log()
+    v2 = int(re.findall(r"AH19580: .*started again \(pid (\d+)\)", h.read_error_log())[-1])
+    st = proc_status(v2)
+    assert st and st["ppid"] == h.pid() and v2 != v1, st
+    os.kill(v2, 9)                         # at once after its start: not again
+    assert h.wait_error_line(r"AH19579: crawler check: the verifier \(pid %d\) ended at once" % v2)
+    time.sleep(0.5)
+    assert "AH19580" not in h.read_error_log().split("AH19579")[-1]
+    assert h.status("/index.html", src="127.52.0.20") == 200

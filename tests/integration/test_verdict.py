@@ -4,6 +4,7 @@ that exists even when the probe is refused; a refused probe of a missing file co
 would have. Against a real httpd, both MPMs."""
 import os
 import re
+import socket
 import time
 
 import wsg_httpd
@@ -117,8 +118,9 @@ def test_refused_probe_of_missing_file_counts_its_miss_part(httpd, mpm):
 
 
 def test_banned_client_refused_with_a_fixed_403(httpd, mpm):
-    """A banned client's HTTP/1.1 request gets a fixed 403 written at once (quick_handler) and the
-    connection closed; HEAD gets the head only; a POST's body is not waited for."""
+    """A banned client's HTTP/1.1 request gets a fixed 403 written at once (quick_handler), the
+    connection closed as the client asked; HEAD gets the head only; a POST's body is not waited
+    for."""
     h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardAllow none")
     h.start()
     src = "127.9.0.8"
@@ -134,6 +136,70 @@ def test_banned_client_refused_with_a_fixed_403(httpd, mpm):
     # Its neighbours are served, and nothing was written for the refusals.
     assert h.status("/index.html", src="127.9.0.9") == 200
     assert show(h, src)[0] == 0
+
+
+def exchange(port, src, data, timeout=3.0):
+    """Writes data on one new connection from src and reads until the server closes it or
+    timeout passes. Returns (the answers' bytes, whether the server closed the connection)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    sock.bind((src, 0))
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(data)
+    raw, closed = b"", False
+    try:
+        while True:
+            c = sock.recv(65536)
+            if not c:
+                closed = True
+                break
+            raw += c
+    except socket.timeout:
+        pass
+    finally:
+        sock.close()
+    return raw, closed
+
+
+def heads(raw):
+    """The status and the Connection header of each answer in raw (bodies are "Forbidden\n")."""
+    out = []
+    for part in raw.split(b"Forbidden\n")[:-1]:
+        if part.startswith(b"HTTP/"):
+            m = re.search(rb"(?im)^connection: *(\S+)", part)
+            out.append((int(part.split()[1]), m.group(1).decode().lower() if m else None))
+    return out
+
+
+def test_banned_client_keeps_its_connection_as_httpd_would(httpd, mpm):
+    """With KeepAlive On, a banned HTTP/1.1 client's refusals keep the connection open (a flood
+    on one connection is not also a flood of handshakes) until the client says close; HTTP/1.0
+    and a request with a body (never read for a banned client) close it; KeepAlive Off closes."""
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardAllow none",
+              extra="KeepAlive On\nMaxKeepAliveRequests 100\nKeepAliveTimeout 2")
+    h.start()
+    src = "127.9.0.18"
+    rc, out, err = h.ctl("ban", src, "--for", "1h")
+    assert rc == 0, err
+    get = "GET /index.html HTTP/1.1\r\nHost: localhost\r\n%s\r\n"
+    raw, closed = exchange(h.port, src, (get % "").encode() * 3 + (get % "Connection: close\r\n").encode())
+    assert heads(raw) == [(403, None)] * 3 + [(403, "close")] and closed, raw
+    # HTTP/1.0: closed after the first
+    raw, closed = exchange(h.port, src, b"GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n" * 2)
+    assert heads(raw) == [(403, "close")] and closed, raw
+    # a body: the answer, then the connection closed without the body being waited for
+    post = b"POST /x.php HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\na=1"
+    raw, closed = exchange(h.port, src, post)
+    assert heads(raw) == [(403, "close")] and closed, raw
+    # after a keep-alive refusal, the idle connection ends after KeepAliveTimeout, as any
+    raw, closed = exchange(h.port, src, (get % "").encode(), timeout=6)
+    assert heads(raw) == [(403, None)] and closed, raw
+    # KeepAlive Off: every refusal closes
+    h.stop()
+    h.write_config(extra="KeepAlive Off")
+    h.start()
+    raw, closed = exchange(h.port, src, (get % "").encode() * 2)
+    assert heads(raw) == [(403, "close")] and closed, raw
 
 
 def test_user_agent_rules_still_apply(httpd, mpm):
