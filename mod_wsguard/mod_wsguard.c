@@ -511,13 +511,6 @@ static int refuse(request_rec *r, wsg_req_state_t *st, const wsg_inspect_t *ix)
     return HTTP_FORBIDDEN;
 }
 
-/* Whether a request carries a body httpd has not read yet. */
-static int has_body(request_rec *r)
-{
-    const char *cl = apr_table_get(r->headers_in, "Content-Length");
-    return apr_table_get(r->headers_in, "Transfer-Encoding") || (cl && strcmp(cl, "0"));
-}
-
 /* A banned client's refusal with the least work: on HTTP/1.x, a fixed 403 written straight to the
  * connection (no header filter, no error page), so a flood costs less than serving it 404s.
  * HTTP/2 streams (c->master) and anything else get the ordinary refusal.
@@ -543,12 +536,10 @@ static int refuse_banned(request_rec *r, wsg_req_state_t *st, const wsg_inspect_
     wsg_glue_refused(r, st->gen, &st->addr, st->have_addr ? &st->rec : NULL, ix);
     st->refused = 1;
     r->status = HTTP_FORBIDDEN;
-    if (r->server->keep_alive && r->proto_num >= HTTP_VERSION(1, 1) && !has_body(r)) {
+    if (r->server->keep_alive && r->proto_num >= HTTP_VERSION(1, 1) && !ap_request_has_body(r)) {
         apr_table_setn(r->headers_out, "Content-Length", "10");
         ap_set_keepalive(r);
     }
-    else
-        c->keepalive = AP_CONN_CLOSE;
     if (c->keepalive == AP_CONN_KEEPALIVE)
         resp = resp_keep, len = sizeof(resp_keep) - 1;
     else

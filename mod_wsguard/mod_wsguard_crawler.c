@@ -22,7 +22,6 @@
 #include "http_config.h"
 #include "http_core.h"
 #include "http_log.h"
-#include "mod_watchdog.h"          /* AP_WATCHDOG_STATE_RUNNING: the tick's signature */
 #include "mpm_common.h"             /* ap_run_drop_privileges */
 #include "ap_mpm.h"
 #include "ap_listen.h"          /* ap_close_listeners */
@@ -238,9 +237,8 @@ static const char *verdict_name(wsg_crawler_v_e v)
     return v == WSG_CRAWLER_V_OK ? "verified" : v == WSG_CRAWLER_V_FAKE ? "fake" : "not checked";
 }
 
-static apr_status_t cw_tick(int state, void *data, apr_pool_t *pool)
+static apr_status_t cw_tick(cw_t *c, apr_pool_t *pool)
 {
-    cw_t *c = data;
     wsg_srv_conf_t *sc = ap_get_module_config(c->s->module_config, &wsguard_module);
     wsg_store_t *st = sc->gen ? sc->gen->store : NULL;
     cw_item_t items[CW_BATCH];
@@ -248,7 +246,7 @@ static apr_status_t cw_tick(int state, void *data, apr_pool_t *pool)
     apr_time_t start = apr_time_now();
     int n, i;
 
-    if (state != AP_WATCHDOG_STATE_RUNNING || !st)
+    if (!st)
         return APR_SUCCESS;          /* no state in this child (mod_wsguard said why), or yet */
     if (!(n = take_queue(c, pool, items)))
         return APR_SUCCESS;
@@ -341,7 +339,7 @@ static void cw_verifier(cw_t *c, wsg_gen_t *G, apr_pool_t *pool, pid_t parent)
     /* 4. A tick a second while the server that started it lives. */
     apr_pool_create(&tick, pool);
     while (getppid() == parent) {
-        (void)cw_tick(AP_WATCHDOG_STATE_RUNNING, c, tick);
+        (void)cw_tick(c, tick);
         apr_pool_clear(tick);
         apr_sleep(CW_INTERVAL);
     }
