@@ -30,7 +30,7 @@ measure() {
     install -d -o www-data -m 0755 "$work/cg"
     runuser -u www-data -- valgrind --tool=callgrind --vgdb=no --callgrind-out-file="$out.%p" \
         --toggle-collect=ap_run_process_connection /usr/sbin/apache2 -X -f "$work/$2.conf" \
-        >/dev/null 2>&1 &
+        >"$work/logs/$1.valgrind" 2>&1 &
     local vg=$!
     for _ in $(seq 300); do
         curl -s -o /dev/null "http://127.0.0.1:$3/" && break
@@ -39,12 +39,20 @@ measure() {
     # Warm-up request included in the count below; then N measured ones ("{}" in the path:
     # the request's number, so that every target is new).
     for i in $(seq "$n"); do curl -s -o /dev/null --max-time 10 "http://127.0.0.1:$3${4//\{\}/$i}"; done
-    pkill -TERM -f "callgrind-out-file=$out" 2>/dev/null || true
+    pkill -TERM -f "valgrind\.bin .*callgrind-out-file=$out\." 2>/dev/null || true
     wait "$vg" 2>/dev/null || true
-    for _ in $(seq 50); do pgrep -f "callgrind-out-file=$out" >/dev/null || break; sleep 0.1; done
+    # Wait for the server to be gone (callgrind dumps at exit and httpd gives its verifier up to
+    # 3 s to end): a second server on the same config would otherwise find the pid file's
+    # process alive and refuse to start ("already running").
+    for _ in $(seq 300); do pgrep -f "callgrind-out-file=$out\." >/dev/null || break; sleep 0.1; done
     # Events line of the dump: total instructions collected inside ap_run_process_connection.
     local total
     total=$(cat "$out".* | awk '/^summary:/ {t += $2} END {print t + 0}')
+    if [ "$total" -eq 0 ]; then
+        echo "bench: $1 collected nothing; its server said:" >&2
+        grep -v '^==' "$work/logs/$1.valgrind" >&2 || true
+        exit 1
+    fi
     awk -v t="$total" -v n="$((n + 1))" 'BEGIN { printf "%d\n", t / n }'
 }
 
