@@ -24,8 +24,16 @@ MaxKeepAliveRequests 0"
 start() {  # NAME PORT EXTRA
     bench_conf "$1" "$2" "$EVENT
 $3"
-    /usr/sbin/apache2 -f "$work/$1.conf" -k start
+    $srv_cpu /usr/sbin/apache2 -f "$work/$1.conf" -k start
 }
+
+# With two cores or more, every server runs on core 0 and wrk on core 1: the server's CPU is then
+# the bottleneck, and wrk's own work no longer competes with it for the same core (WSG_PIN=0: no
+# pinning).
+srv_cpu="" cli_cpu="" cli_threads=2
+if [ "${WSG_PIN:-1}" != 0 ] && [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+    srv_cpu="taskset -c 0" cli_cpu="taskset -c 1" cli_threads=1
+fi
 
 start plain 18181 ""
 start guard 18182 "$(guard_directives state)"
@@ -36,7 +44,7 @@ sleep 1
 
 # wrk -> "RPS P99_MS"
 run() {
-    wrk -t2 -c32 -d"${secs}s" --latency "$1" 2>/dev/null | awk '
+    $cli_cpu wrk -t"$cli_threads" -c32 -d"${secs}s" --latency "$1" 2>/dev/null | awk '
         /Requests\/sec/ {rps=$2}
         /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; p99=v}
         END {printf "%s %s\n", rps, p99}'
@@ -54,11 +62,20 @@ scenario() {  # KEY URL
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 "$build/wsguardctl" -d "$work/state" ban 127.0.0.1 --for 1h >/dev/null   # for the banned flood
-for _ in $(seq "$rounds"); do
-    scenario plain_static http://127.0.0.1:18181/index.html
-    scenario guard_static http://127.0.0.1:18183/index.html
-    scenario plain_404 http://127.0.0.1:18181/no/such/page.html
-    scenario guard_404 http://127.0.0.1:18183/no/such/page.html
+# Odd rounds run plain httpd first, even rounds the guarded one, so neither always follows the
+# banned flood.
+for r in $(seq "$rounds"); do
+    if [ $((r % 2)) = 1 ]; then
+        scenario plain_static http://127.0.0.1:18181/index.html
+        scenario guard_static http://127.0.0.1:18183/index.html
+        scenario plain_404 http://127.0.0.1:18181/no/such/page.html
+        scenario guard_404 http://127.0.0.1:18183/no/such/page.html
+    else
+        scenario guard_static http://127.0.0.1:18183/index.html
+        scenario plain_static http://127.0.0.1:18181/index.html
+        scenario guard_404 http://127.0.0.1:18183/no/such/page.html
+        scenario plain_404 http://127.0.0.1:18181/no/such/page.html
+    fi
     scenario guard_banned http://127.0.0.1:18182/index.html
 done
 for k in "${!ALL_RPS[@]}"; do
@@ -73,3 +90,7 @@ printf '%-34s %12s %10s %8s\n' "plain httpd, 404" "${RPS[plain_404]}" "${P99[pla
 printf '%-34s %12s %10s %8s\n' "mod_wsguard, 404" "${RPS[guard_404]}" "${P99[guard_404]}" "$(ratio "${RPS[guard_404]}" "${RPS[plain_404]}")"
 printf '%-34s %12s %10s %8s\n' "mod_wsguard, banned client (403)" "${RPS[guard_banned]}" "${P99[guard_banned]}" "$(ratio "${RPS[guard_banned]}" "${RPS[plain_404]}")"
 echo "(ratios: against plain httpd in this run; the banned flood is compared with plain httpd's 404)"
+echo "(each figure is the median of $rounds rounds of ${secs} s; every round's requests/s:)"
+for k in plain_static guard_static plain_404 guard_404 guard_banned; do
+    printf '  %-14s%s\n' "$k" "${ALL_RPS[$k]}"
+done
