@@ -141,6 +141,17 @@ struct wsg_ruleset_t {
                                        * (64-bit: no widening per byte) */
     const uint64_t      *path_mask;   /* per state: the rules whose literals end there */
     unsigned            path_k;       /* classes (to find a state's mask) */
+    /* Ungated rules with a positive prefix or eq literal on the path or its directory (each
+     * such literal is then a prefix of the path): a trie of those literals walked from the
+     * path's first byte, which stops at the first byte no literal continues with, so their
+     * number costs nothing (wsg_rules_match.c, build_anchor_gate). They are not in ungated[]
+     * and do not count against its 64. */
+    const int32_t       *anch_go;     /* state * anch_k + class -> next state, 0: none */
+    const unsigned char *anch_cls;    /* byte (any case) -> class, 0: no literal has it */
+    unsigned            anch_k;
+    const uint32_t      *anch_start, *anch_count;  /* per state: its rules in anch_rules */
+    const uint32_t      *anch_rules;  /* rule indices */
+    unsigned            anch_n;       /* rules in the trie */
     uint32_t           *other;        /* indices in ungated[] not in path_rules */
     unsigned            nother;
     int                 ungated_ua;  /* an ungated rule has a User-Agent condition */

@@ -16,7 +16,9 @@
  * over the path (each such literal occurs in the path when the rule can match), which says
  * which of them to test; the rest and the directly tested ones are prechecked one by one (a
  * length and the byte where the literals' bytes are rarest, or an automaton of a contains
- * list). A clean page is so decided in a few hundred instructions.
+ * list). Ungated rules on a path or directory prefix go into a trie instead, walked from the
+ * path's first byte, so any number of them costs a few table loads. A clean page is so decided
+ * in a few hundred instructions.
  * PCRE2 patterns are JIT-compiled here and matched with limits; match data is per thread and
  * created once. A request that matches nothing allocates nothing. */
 #include <stdlib.h>
@@ -29,8 +31,9 @@
 #define WSG_RE_DEPTH_LIMIT 2000
 #define WSG_MAX_ANCHOR_LEN 1024
 #define WSG_LOCAL_MATCHES  64
-#define WSG_GATE_MAX_UNGATED 64     /* more rules that require no extension: no gate (and at
-                                     * most WSG_LOCAL_MATCHES, each listed once) */
+#define WSG_GATE_MAX_UNGATED 64     /* more rules that require no extension (and have no path
+                                     * prefix for the anchored trie): no gate (and at most
+                                     * WSG_LOCAL_MATCHES, each listed once) */
 
 /* Match data per thread, made on first use; a thread-specific key frees it when the thread ends
  * (event-MPM workers come and go). */
@@ -802,6 +805,92 @@ static inline uint64_t path_gate_hits(const wsg_ruleset_t *rs, const char *v, si
     return hit;
 }
 
+/* The condition by which an ungated rule goes into the anchored trie: a positive prefix or eq
+ * literal condition on the path or its directory (every literal of it then begins the path when
+ * the rule matches), the longest at its shortest; NULL when it has none of at least 2 bytes. */
+static const wsg_cond_t *anchor_cond(const wsg_rule_t *r)
+{
+    const wsg_cond_t *best = NULL;
+    unsigned j;
+    for (j = 0; j < r->ncond; j++) {
+        const wsg_cond_t *c = &r->cond[j];
+        if (c->neg || (c->op != WSG_OP_PREFIX && c->op != WSG_OP_EQ) || c->nlits == 0
+            || c->minlen < 2 || c->minlen == (size_t)-1
+            || (c->field != WSG_F_PATH && c->field != WSG_F_DIR))
+            continue;
+        if (!best || c->minlen > best->minlen)
+            best = c;
+    }
+    return best;
+}
+
+/* The anchored trie (see wsg_ruleset_t.anch_go) of the rules in anch[]. */
+static void build_anchor_gate(apr_pool_t *p, wsg_ruleset_t *rs, const apr_array_header_t *anch)
+{
+    unsigned char used[256], *cls = apr_pcalloc(p, 256);
+    size_t maxst = 1;
+    unsigned i, j, k = 1, c, nst = 1, nlit = 0;
+    int32_t *go;
+    uint32_t *start, *count, *rules, *term, *fill;
+    uint32_t *lrule;
+
+    memset(used, 0, sizeof(used));
+    for (i = 0; i < (unsigned)anch->nelts; i++) {
+        const wsg_cond_t *cd = anchor_cond(rs->r[APR_ARRAY_IDX(anch, i, uint32_t)]);
+        for (j = 0; j < cd->nlits; j++) {
+            size_t b;
+            maxst += cd->lits[j].len;
+            nlit++;
+            for (b = 0; b < cd->lits[j].len; b++)
+                used[wsg_lc[(unsigned char)cd->lits[j].s[b]]] = 1;
+        }
+    }
+    for (c = 0; c < 256; c++)
+        if (used[c])
+            cls[c] = (unsigned char)(k++);
+    for (c = 0; c < 256; c++)
+        cls[c] = cls[wsg_lc[c]];
+    go = apr_pcalloc(p, maxst * k * sizeof(int32_t));
+    count = apr_pcalloc(p, (maxst + 1) * sizeof(uint32_t));
+    start = apr_pcalloc(p, (maxst + 1) * sizeof(uint32_t));
+    rules = apr_palloc(p, (nlit ? nlit : 1) * sizeof(uint32_t));
+    term = malloc((nlit ? nlit : 1) * sizeof(uint32_t));
+    lrule = malloc((nlit ? nlit : 1) * sizeof(uint32_t));
+    fill = calloc(maxst + 1, sizeof(uint32_t));
+    nlit = 0;
+    for (i = 0; i < (unsigned)anch->nelts; i++) {
+        uint32_t ri = APR_ARRAY_IDX(anch, i, uint32_t);
+        const wsg_cond_t *cd = anchor_cond(rs->r[ri]);
+        for (j = 0; j < cd->nlits; j++) {
+            unsigned st = 0;
+            size_t b;
+            for (b = 0; b < cd->lits[j].len; b++) {
+                unsigned cl = cls[(unsigned char)cd->lits[j].s[b]];
+                if (!go[st * k + cl])
+                    go[st * k + cl] = (int32_t)nst++;
+                st = (unsigned)go[st * k + cl];
+            }
+            term[nlit] = st;
+            lrule[nlit++] = ri;
+            count[st]++;
+        }
+    }
+    for (i = 1; i < nst; i++)
+        start[i] = start[i - 1] + count[i - 1];
+    for (i = 0; i < nlit; i++)
+        rules[start[term[i]] + fill[term[i]]++] = lrule[i];
+    free(term);
+    free(lrule);
+    free(fill);
+    rs->anch_go = go;
+    rs->anch_cls = cls;
+    rs->anch_k = k;
+    rs->anch_start = start;
+    rs->anch_count = count;
+    rs->anch_rules = rules;
+    rs->anch_n = (unsigned)anch->nelts;
+}
+
 static void build_gate8(apr_pool_t *p, wsg_ruleset_t *rs);
 
 #define WSG_DIRECT_MAX 8     /* rules requiring one extension tested directly, at most */
@@ -874,6 +963,7 @@ static void build_direct(apr_pool_t *p, wsg_ruleset_t *rs, const apr_array_heade
 static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
 {
     apr_array_header_t *ung = apr_array_make(p, 8, sizeof(uint32_t));
+    apr_array_header_t *anch = apr_array_make(p, 8, sizeof(uint32_t));
     gate_acc_t g;
     unsigned i, j, k, nslots;
 
@@ -887,7 +977,7 @@ static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
                 && (best < 0 || r->cond[j].nlits < r->cond[best].nlits))
                 best = (int)j;
         if (best < 0)
-            *(uint32_t *)apr_array_push(ung) = i;
+            *(uint32_t *)apr_array_push(anchor_cond(r) ? anch : ung) = i;
         else {
             g.rule = i;
             cond_exts(&r->cond[best], &g);
@@ -934,12 +1024,20 @@ static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
     rs->ungated = (uint32_t *)ung->elts;
     rs->nungated = (unsigned)ung->nelts;
     build_path_gate(p, rs);
+    if (anch->nelts)
+        build_anchor_gate(p, rs, anch);
     build_gate8(p, rs);
     {
         wsg_pre_t *pre = apr_pcalloc(p, (rs->nungated + 1) * sizeof(*pre));
         for (k = 0; k < rs->nungated; k++) {
             const wsg_rule_t *r = rs->r[rs->ungated[k]];
             pre_choose(p, r, 0, &pre[k]);
+            for (j = 0; j < r->ncond; j++)
+                if (r->cond[j].field == WSG_F_UA)
+                    rs->ungated_ua = 1;
+        }
+        for (k = 0; k < (unsigned)anch->nelts; k++) {
+            const wsg_rule_t *r = rs->r[APR_ARRAY_IDX(anch, k, uint32_t)];
             for (j = 0; j < r->ncond; j++)
                 if (r->cond[j].field == WSG_F_UA)
                     rs->ungated_ua = 1;
@@ -1311,14 +1409,30 @@ int wsg_ruleset_match(const wsg_ruleset_t *rs, const wsg_req_t *req, wsg_match_t
                         ms.m[ms.nm++] = rs->ungated[b];
                 }
             }
+            /* Rules on a path prefix: the trie walked from the path's start. */
+            if (rs->anch_n && sj.s[WSG_F_PATH]) {
+                const unsigned char *b = (const unsigned char *)sj.s[WSG_F_PATH];
+                const unsigned char *end = b + sj.len[WSG_F_PATH];
+                unsigned st = 0;
+                while (b < end && (st = (unsigned)rs->anch_go[st * rs->anch_k
+                                                              + rs->anch_cls[*b++]]) != 0) {
+                    uint32_t o;
+                    for (o = 0; o < rs->anch_count[st]; o++)
+                        visit(&ms, rs->anch_rules[rs->anch_start[st] + o], -1);
+                }
+            }
             for (u = 0; u < rs->nother; u++) {
                 int skip;
                 i = rs->other[u];
                 if (excl & ((uint64_t)1 << i))
                     continue;
                 if (pre_pass(&rs->ungated_pre[i], &sj, &skip)
-                    && rule_test(rs, rs->r[rs->ungated[i]], &sj, skip))
-                    ms.m[ms.nm++] = rs->ungated[i];     /* nungated <= WSG_LOCAL_MATCHES */
+                    && rule_test(rs, rs->r[rs->ungated[i]], &sj, skip)) {
+                    if (ms.nm < WSG_LOCAL_MATCHES)  /* the trie's rules may be there too */
+                        ms.m[ms.nm++] = rs->ungated[i];
+                    else
+                        ms.extra++;
+                }
             }
             for (u = 0; exact && u < sl->ndirect; u++) {
                 int skip;

@@ -3,7 +3,7 @@
  * rules (mostly basename/path literal sets, some prefixes, contains and anchored regexes, plus a
  * few unanchored regexes whose cost every request pays). Run from tests/bench (see
  * bench-match.sh); the corpus comes from $WSG_CORPUS or ../corpus (tests/corpus).
- * Exit status 1 if a target is missed: median < 1000 ns on the shipped rules, 10k <= 2x 100. */
+ * Exit status 1 if a target is missed: median < 1000 ns on the shipped rules, 10k <= 1.3x 100. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +15,7 @@
 #include "wsg_inspect.h"
 
 #define REPS 16
+#define PASSES 7
 
 typedef struct {
     char       method[8];
@@ -260,22 +261,39 @@ int main(int argc, const char *const *argv)
             }
         }
     }
-    for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
-        apr_pool_t *gp;
-        apr_pool_create(&gp, p);
-        rs = generate(gp, sizes[i]);
-        med = bench(rs, &hits, &mean);
-        printf("generated %5u rules: median %.0f ns/request, mean %.0f ns (%lu matched)\n",
-               sizes[i], med, mean, hits);
-        if (sizes[i] == 100)
-            m100 = med;
-        if (sizes[i] == 10000)
-            m10k = med;
-        apr_pool_destroy(gp);
+    {
+        /* The three sizes are measured in interleaved passes (100, 1k, 10k, 100, ...), and each
+         * size's figure is its best pass: a busy machine's slow moments then hit every size alike
+         * and cannot make one of them look dearer than it is. */
+        wsg_ruleset_t *gen[sizeof(sizes) / sizeof(sizes[0])];
+        double best[sizeof(sizes) / sizeof(sizes[0])], bmean[sizeof(sizes) / sizeof(sizes[0])];
+        unsigned long ghits[sizeof(sizes) / sizeof(sizes[0])];
+        int pass;
+        for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            gen[i] = generate(p, sizes[i]);
+            best[i] = 0;
+        }
+        for (pass = 0; pass < PASSES; pass++)
+            for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+                med = bench(gen[i], &hits, &mean);
+                if (pass == 0 || med < best[i]) {
+                    best[i] = med;
+                    bmean[i] = mean;
+                }
+                ghits[i] = hits;
+            }
+        for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            printf("generated %5u rules: median %.0f ns/request, mean %.0f ns (%lu matched; best "
+                   "of %d passes)\n", sizes[i], best[i], bmean[i], ghits[i], PASSES);
+            if (sizes[i] == 100)
+                m100 = best[i];
+            if (sizes[i] == 10000)
+                m10k = best[i];
+        }
     }
-    printf("ratio 10000/100 rules: %.2fx (target <= 2x); shipped median %.0f ns (target < 1000)\n",
+    printf("ratio 10000/100 rules: %.2fx (target <= 1.3x); shipped median %.0f ns (target < 1000)\n",
            m10k / m100, shipped);
-    if (shipped >= 1000 || m10k > 2 * m100)
+    if (shipped >= 1000 || m10k > 1.3 * m100)
         rc = 1;
     return rc;
 }

@@ -7,6 +7,7 @@
 #include <apr_strings.h>
 #include "wsg_test.h"
 #include "wsg_inspect.h"
+#include "wsg_rules_int.h"     /* the gate's state (gate_on) */
 
 static const char *RULES =
     "id=1 score=3 tag=php-shell msg=\"probe\" path.prefix=/probe/\n"
@@ -606,6 +607,23 @@ static unsigned first_id(const wsg_ruleset_t *rs, const char *target)
     return wsg_ruleset_match(rs, &req, &m) > 0 ? m.first->id : 0;
 }
 
+/* How many rules match METHOD TARGET with this User-Agent (NULL: none). */
+static int count_ids(const wsg_ruleset_t *rs, const char *method, const char *target,
+                     const char *ua)
+{
+    char buf[512];
+    wsg_norm_t n;
+    wsg_req_t req;
+    wsg_match_t m;
+
+    wsg_norm_target(target, buf, sizeof(buf), &n);
+    memset(&req, 0, sizeof(req));
+    req.method = method;
+    req.norm = &n;
+    req.ua = ua;
+    return wsg_ruleset_match(rs, &req, &m);
+}
+
 static void test_gate(void **state)
 {
     static const char *base =
@@ -618,19 +636,42 @@ static void test_gate(void **state)
     apr_pool_t *p = *state;
     int round;
 
-    for (round = 0; round < 2; round++) {
+    /* Rounds: 0 the base; 1 with 70 more ungated rules (the gate is off, the index alone); 2
+     * with 600 ungated rules on a path or directory prefix (the anchored trie: the gate stays
+     * on); 3 with both (the gate off, the index alone again). */
+    for (round = 0; round < 4; round++) {
         wsg_ruleset_t *rs;
         const char *err = NULL;
         char *text = apr_pstrdup(p, base);
         int i;
-        if (round == 1)     /* 70 more ungated rules: the gate is off, the index alone */
+        if (round & 1)
             for (i = 0; i < 70; i++)
                 text = apr_psprintf(p, "%sid=%d score=1 tag=t msg=m dir.contains=/d%d/\n", text,
                                     100 + i, i);
+        if (round & 2) {
+            for (i = 0; i < 200; i++)
+                text = apr_psprintf(p, "%sid=%d score=1 tag=t msg=m dir.prefix-in=/p%d/,/p%d/x/\n"
+                                    "id=%d score=1 tag=t msg=m path.prefix=/Q%d method=POST\n"
+                                    "id=%d score=1 tag=t msg=m dir=/e%d/ ua.contains=curl\n",
+                                    text, 1000 + i, i, i, 2000 + i, i, 3000 + i, i);
+        }
         wsg_ruleset_create(p, &rs);
         if (wsg_ruleset_load_string(rs, "g.rules", text, strlen(text), &err) != APR_SUCCESS
             || wsg_ruleset_compile(rs, &err) != APR_SUCCESS)
             fail_msg("%s", err);
+        assert_int_equal(rs->gate_on, round != 1 && round != 3);
+        if (round & 2) {
+            assert_int_equal(first_id(rs, "/p7/index.html"), 1007);
+            assert_int_equal(first_id(rs, "/P7/X/a.css"), 1007);
+            assert_int_equal(count_ids(rs, "GET", "/p7/x/a.css", NULL), 1);  /* two literals */
+            assert_int_equal(first_id(rs, "/p7"), 0);           /* its directory is "/" */
+            assert_int_equal(first_id(rs, "/p7x/a.html"), 0);
+            assert_int_equal(first_id(rs, "/q12abc.css"), 0);   /* GET */
+            assert_int_equal(count_ids(rs, "POST", "/q12abc.css", NULL), 2);   /* /q1, /q12 */
+            assert_int_equal(count_ids(rs, "GET", "/e3/a.html", NULL), 0);
+            assert_int_equal(count_ids(rs, "GET", "/e3/a.html", "curl/8.0"), 1);
+            assert_int_equal(count_ids(rs, "GET", "/e3/f/a.html", "curl/8.0"), 0);
+        }
         assert_int_equal(first_id(rs, "/x.php"), 1);
         assert_int_equal(first_id(rs, "/X.PHP"), 1);
         assert_int_equal(first_id(rs, "/x.html"), 0);
@@ -643,7 +684,7 @@ static void test_gate(void **state)
         assert_int_equal(first_id(rs, "/c.cgi"), 6);
         assert_int_equal(first_id(rs, "/b.jsp"), 0);
         assert_int_equal(first_id(rs, "/index.html"), 0);
-        if (round == 1)
+        if (round & 1)
             assert_int_equal(first_id(rs, "/d7/index.html"), 107);
     }
 }
