@@ -214,15 +214,21 @@ static void wsg_child_init(apr_pool_t *pchild, server_rec *s)
     G->range_seen = apr_pcalloc(pchild, sizeof(*G->range_seen) * WSG_RANGE_SEEN);
     if (!G->ready || G->store_broken)
         return;
-    rv = wsg_store_open(pchild, G->state_dir, &G->store_opts, &G->store, &err);
-    if (rv != APR_SUCCESS) {
-        G->store = NULL;
+    if ((rv = wsg_glue_store_open(G, pchild, &err)) != APR_SUCCESS)
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, s, APLOGNO(19407)
                      "cannot open state in %s, this child serves without tracking: %s",
                      G->state_dir, err ? err : "unknown error");
+}
+
+apr_status_t wsg_glue_store_open(wsg_gen_t *G, apr_pool_t *p, const char **err)
+{
+    apr_status_t rv = wsg_store_open(p, G->state_dir, &G->store_opts, &G->store, err);
+    if (rv != APR_SUCCESS) {
+        G->store = NULL;
+        return rv;
     }
-    else
-        wsg_store_set_halflife(G->store, G->policy.halflife);
+    wsg_store_set_halflife(G->store, G->policy.halflife);
+    return APR_SUCCESS;
 }
 
 /* ------------------------------------------------------------------------------------------ */

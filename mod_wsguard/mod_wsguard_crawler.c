@@ -327,15 +327,12 @@ static void cw_verifier(cw_t *c, wsg_gen_t *G, apr_pool_t *pool, pid_t parent)
         goto out;
     }
     /* 3. Its own handle on the state, opened after the fork as a child's is. */
-    if ((rv = wsg_store_open(pool, G->state_dir, &G->store_opts, &G->store, &err))
-        != APR_SUCCESS) {
+    if ((rv = wsg_glue_store_open(G, pool, &err)) != APR_SUCCESS) {
         ap_log_error(APLOG_MARK, APLOG_ERR, rv, c->s, APLOGNO(19578)
                      "crawler check: the verifier cannot open the state in %s: %s; claimed "
                      "crawlers are scored as anyone", G->state_dir, err ? err : "");
-        G->store = NULL;
         goto out;
     }
-    wsg_store_set_halflife(G->store, G->policy.halflife);
     /* 4. A tick a second while the server that started it lives. */
     apr_pool_create(&tick, pool);
     while (getppid() == parent) {
