@@ -293,7 +293,9 @@ static void maybe_purge(wsg_gen_t *G, request_rec *r, apr_time_t now)
     if (rv != APR_SUCCESS || wrapped)
         G->last_purge = now;
     if (rv == APR_SUCCESS && n) {
-        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, APLOGNO(19452) "purged %u expired records", n);
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r, APLOGNO(19452)
+                      "purged %u expired records, writer lock held %" APR_TIME_T_FMT " us%s", n,
+                      wsg_store_last_hold(G->store), wrapped ? " (sweep done)" : "");
         apr_atomic_set32(&G->warned_full, 0);
     }
 }

@@ -76,6 +76,7 @@
 
 struct wsg_store_t {
     MDB_env        *env;
+    apr_interval_time_t last_hold;  /* the last purge slice: its write transaction's time */
     MDB_dbi         dbi;
     apr_pool_t     *pool;
     const char     *dir;
@@ -1864,6 +1865,11 @@ apr_uint64_t wsg_store_evicted(const wsg_store_t *st)
     return st ? st->evicted : 0;
 }
 
+apr_interval_time_t wsg_store_last_hold(const wsg_store_t *st)
+{
+    return st ? st->last_hold : 0;
+}
+
 /* This thread's cached read txn for st, renewed (the caller resets it when done). */
 static apr_status_t slot_renew(wsg_store_t *st, tls_slot_t **out)
 {
@@ -2215,7 +2221,7 @@ static int purge_txn(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
     wsg_rec_t rec;
     wsg_addr_t a;
     meta_t m;
-    apr_time_t t0 = apr_time_now();
+    apr_time_t t0 = apr_time_now(), th;
     wsg_addr_t mig[MIGRATE_MAX];
     unsigned seen = 0, del = 0, nmig = 0, i;
     int rc;
@@ -2224,6 +2230,7 @@ static int purge_txn(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
     *wrapped = 0;
     if ((rc = mdb_txn_begin(st->env, NULL, 0, &txn)) != 0)
         return rc;
+    th = apr_time_now();        /* the writer lock is held from here */
     if (use_meta) {
         if ((rc = meta_read(txn, st->dbi, &m, NULL)) != 0) {
             mdb_txn_abort(txn);
@@ -2296,6 +2303,7 @@ static int purge_txn(wsg_store_t *st, wsg_store_expired_fn expired, void *baton,
         rc = txn_commit(st, txn);
     else
         mdb_txn_abort(txn);     /* an error, or nothing written */
+    st->last_hold = apr_time_now() - th;    /* ... to here, the commit included */
     if (rc == 0)
         *deleted = del;
     return rc;

@@ -206,6 +206,10 @@ apr_status_t wsg_store_purge_slice(wsg_store_t *st, wsg_store_expired_fn expired
                                    unsigned max_seen, apr_interval_time_t max_usec,
                                    unsigned *purged, int *wrapped);
 
+/* How long the last purge slice of this handle held LMDB's writer lock (from its write
+ * transaction's start to its commit, microseconds): what the glue logs and the tests measure. */
+apr_interval_time_t wsg_store_last_hold(const wsg_store_t *st);
+
 /* Human text of the last LMDB error behind an apr_status_t returned above (thread-local). */
 const char *wsg_store_strerror(apr_status_t rv);
 

@@ -170,6 +170,10 @@ int main(int argc, char **argv)
     memset(&b, 0, sizeof(b));
     wsg_policy_defaults(&b.pol);
     now = apr_time_now();
+    /* WSG_BENCH_FILL_AGO=SECONDS: the clients were seen that long ago (expired records, for
+     * tests/integration/test_purge.py) */
+    if (getenv("WSG_BENCH_FILL_AGO"))
+        now -= apr_time_from_sec(atol(getenv("WSG_BENCH_FILL_AGO")));
 
     /* 1. fill (WSG_BENCH_FILL_ONLY set: only this, for tests/bench/bench-cost.sh, with no
      * address in 127.0.0.0/8, where its clients are) */
