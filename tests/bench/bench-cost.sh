@@ -38,7 +38,14 @@ measure() {
     done
     # Warm-up request included in the count below; then N measured ones ("{}" in the path:
     # the request's number, so that every target is new).
-    for i in $(seq "$n"); do curl -s -o /dev/null --max-time 10 "http://127.0.0.1:$3${4//\{\}/$i}"; done
+    if [ "${5:-}" = keepalive ]; then
+        # All N on one connection (curl reuses it for the URLs of one invocation).
+        local args=() i
+        for i in $(seq "$n"); do args+=(-o /dev/null "http://127.0.0.1:$3${4//\{\}/$i}"); done
+        curl -s --max-time 60 "${args[@]}"
+    else
+        for i in $(seq "$n"); do curl -s -o /dev/null --max-time 10 "http://127.0.0.1:$3${4//\{\}/$i}"; done
+    fi
     pkill -TERM -f "valgrind\.bin .*callgrind-out-file=$out\." 2>/dev/null || true
     wait "$vg" 2>/dev/null || true
     # Wait for the server to be gone (callgrind dumps at exit and httpd gives its verifier up to
@@ -62,6 +69,16 @@ bench_conf guard 18192 "$PREFORK
 $(guard_directives state)
 WSGuardEventLog $work/logs/events.log"
 
+# The same servers with KeepAlive On: N requests on one connection (what a browser or wrk
+# sends), where httpd's own cost per request is lower and the module's share higher.
+KEEPALIVE="LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+KeepAlive On
+MaxKeepAliveRequests 0"
+bench_conf plainka 18194 "$KEEPALIVE"
+bench_conf guardka 18195 "$KEEPALIVE
+$(guard_directives state)
+WSGuardEventLog $work/logs/events.log"
+
 ps=$(measure plain_static plain 18191 /index.html)
 gs=$(measure guard_static guard 18192 /index.html)
 p4=$(measure plain_404 plain 18191 /no/such/page.html)
@@ -72,6 +89,10 @@ psn=$(measure plain_static_new plain 18191 "/index.html?v={}")
 gsn=$(measure guard_static_new guard 18192 "/index.html?v={}")
 p4n=$(measure plain_404_new plain 18191 "/no/such/page{}.html")
 g4n=$(measure guard_404_new guard 18192 "/no/such/page{}.html")
+pka=$(measure plain_static_ka plainka 18194 /index.html keepalive)
+gka=$(measure guard_static_ka guardka 18195 /index.html keepalive)
+p4ka=$(measure plain_404_ka plainka 18194 /no/such/page.html keepalive)
+g4ka=$(measure guard_404_ka guardka 18195 /no/such/page.html keepalive)
 "$build/wsguardctl" -d "$work/state" ban 127.0.0.1 --for 1h >/dev/null
 chown -R www-data:www-data "$work/state"   # what the ban wrote, for the server running as www-data
 gb=$(measure guard_banned guard 18192 /index.html)
@@ -97,6 +118,10 @@ printf '%-34s %16s %8s\n' "plain httpd, static, new targets" "$psn" 1.000
 printf '%-34s %16s %8s\n' "mod_wsguard, static, new targets" "$gsn" "$(ratio "$gsn" "$psn")"
 printf '%-34s %16s %8s\n' "plain httpd, 404, new targets" "$p4n" 1.000
 printf '%-34s %16s %8s\n' "mod_wsguard, 404, new targets" "$g4n" "$(ratio "$g4n" "$p4n")"
+printf '%-34s %16s %8s\n' "plain httpd, static, keep-alive" "$pka" 1.000
+printf '%-34s %16s %8s\n' "mod_wsguard, static, keep-alive" "$gka" "$(ratio "$gka" "$pka")"
+printf '%-34s %16s %8s\n' "plain httpd, 404, keep-alive" "$p4ka" 1.000
+printf '%-34s %16s %8s\n' "mod_wsguard, 404, keep-alive" "$g4ka" "$(ratio "$g4ka" "$p4ka")"
 printf '%-34s %16s %8s\n' "1M store (${records:-?} records), static" "$ms" "$(ratio "$ms" "$gs")"
 printf '%-34s %16s %8s\n' "1M store (${records:-?} records), 404" "$m4" "$(ratio "$m4" "$g4")"
 echo "(inclusive cost of ap_run_process_connection per request, from callgrind; ratios against plain httpd,"
