@@ -593,35 +593,33 @@ static void test_banned(void **state)
 /* The matcher's gate (wsg_rules_match.c): rules that require an extension are skipped for a
  * request of another one; those that require none are still tested; results are the same with
  * the gate off (more ungated rules than it takes). */
-static unsigned first_id(const wsg_ruleset_t *rs, const char *target)
+/* The rules that match METHOD TARGET with this User-Agent (NULL: none): their count, m filled. */
+static int match_of(const wsg_ruleset_t *rs, const char *method, const char *target,
+                    const char *ua, wsg_match_t *m)
 {
     char buf[512];
     wsg_norm_t n;
     wsg_req_t req;
-    wsg_match_t m;
-
-    wsg_norm_target(target, buf, sizeof(buf), &n);
-    memset(&req, 0, sizeof(req));
-    req.method = "GET";
-    req.norm = &n;
-    return wsg_ruleset_match(rs, &req, &m) > 0 ? m.first->id : 0;
-}
-
-/* How many rules match METHOD TARGET with this User-Agent (NULL: none). */
-static int count_ids(const wsg_ruleset_t *rs, const char *method, const char *target,
-                     const char *ua)
-{
-    char buf[512];
-    wsg_norm_t n;
-    wsg_req_t req;
-    wsg_match_t m;
 
     wsg_norm_target(target, buf, sizeof(buf), &n);
     memset(&req, 0, sizeof(req));
     req.method = method;
     req.norm = &n;
     req.ua = ua;
-    return wsg_ruleset_match(rs, &req, &m);
+    return wsg_ruleset_match(rs, &req, m);
+}
+
+static unsigned first_id(const wsg_ruleset_t *rs, const char *target)
+{
+    wsg_match_t m;
+    return match_of(rs, "GET", target, NULL, &m) > 0 ? m.first->id : 0;
+}
+
+static int count_ids(const wsg_ruleset_t *rs, const char *method, const char *target,
+                     const char *ua)
+{
+    wsg_match_t m;
+    return match_of(rs, method, target, ua, &m);
 }
 
 static void test_gate(void **state)
