@@ -824,8 +824,8 @@ static const wsg_cond_t *anchor_cond(const wsg_rule_t *r)
     return best;
 }
 
-/* The anchored trie (see wsg_ruleset_t.anch_go) of the rules in anch[]. */
-static void build_anchor_gate(apr_pool_t *p, wsg_ruleset_t *rs, const apr_array_header_t *anch)
+/* The anchored trie (see wsg_ruleset_t.anch_go) of the rules in anch[]; 0 out of memory. */
+static int build_anchor_gate(apr_pool_t *p, wsg_ruleset_t *rs, const apr_array_header_t *anch)
 {
     unsigned char used[256], *cls = apr_pcalloc(p, 256);
     size_t maxst = 1;
@@ -857,6 +857,12 @@ static void build_anchor_gate(apr_pool_t *p, wsg_ruleset_t *rs, const apr_array_
     term = malloc((nlit ? nlit : 1) * sizeof(uint32_t));
     lrule = malloc((nlit ? nlit : 1) * sizeof(uint32_t));
     fill = calloc(maxst + 1, sizeof(uint32_t));
+    if (!term || !lrule || !fill) {
+        free(term);
+        free(lrule);
+        free(fill);
+        return 0;
+    }
     nlit = 0;
     for (i = 0; i < (unsigned)anch->nelts; i++) {
         uint32_t ri = APR_ARRAY_IDX(anch, i, uint32_t);
@@ -889,6 +895,7 @@ static void build_anchor_gate(apr_pool_t *p, wsg_ruleset_t *rs, const apr_array_
     rs->anch_count = count;
     rs->anch_rules = rules;
     rs->anch_n = (unsigned)anch->nelts;
+    return 1;
 }
 
 static void build_gate8(apr_pool_t *p, wsg_ruleset_t *rs);
@@ -1024,8 +1031,10 @@ static apr_status_t build_gate(apr_pool_t *p, wsg_ruleset_t *rs)
     rs->ungated = (uint32_t *)ung->elts;
     rs->nungated = (unsigned)ung->nelts;
     build_path_gate(p, rs);
-    if (anch->nelts)
-        build_anchor_gate(p, rs, anch);
+    if (anch->nelts && !build_anchor_gate(p, rs, anch)) {
+        rs->gate_on = 0;    /* the index alone is as exact */
+        return APR_SUCCESS;
+    }
     build_gate8(p, rs);
     {
         wsg_pre_t *pre = apr_pcalloc(p, (rs->nungated + 1) * sizeof(*pre));
