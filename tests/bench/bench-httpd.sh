@@ -90,6 +90,16 @@ printf '%-34s %12s %10s %8s\n' "plain httpd, 404" "${RPS[plain_404]}" "${P99[pla
 printf '%-34s %12s %10s %8s\n' "mod_wsguard, 404" "${RPS[guard_404]}" "${P99[guard_404]}" "$(ratio "${RPS[guard_404]}" "${RPS[plain_404]}")"
 printf '%-34s %12s %10s %8s\n' "mod_wsguard, banned client (403)" "${RPS[guard_banned]}" "${P99[guard_banned]}" "$(ratio "${RPS[guard_banned]}" "${RPS[plain_404]}")"
 echo "(ratios: against plain httpd in this run; the banned flood is compared with plain httpd's 404)"
+# The same ratios taken round by round (each guarded figure against the plain one of its own
+# round, run next to it), then their median: drift between rounds cancels out.
+paired() {  # GUARD-KEY PLAIN-KEY
+    paste <(echo "${ALL_RPS[$1]}" | tr ' ' '\n' | grep -v '^$') \
+          <(echo "${ALL_RPS[$2]}" | tr ' ' '\n' | grep -v '^$') |
+        awk '$2 > 0 {printf "%.4f\n", $1 / $2}' | median
+}
+printf 'paired ratios (median over rounds): static %.3f, 404 %.3f, banned flood %.3f\n' \
+    "$(paired guard_static plain_static)" "$(paired guard_404 plain_404)" \
+    "$(paired guard_banned plain_404)"
 echo "(each figure is the median of $rounds rounds of ${secs} s; every round's requests/s:)"
 for k in plain_static guard_static plain_404 guard_404 guard_banned; do
     printf '  %-14s%s\n' "$k" "${ALL_RPS[$k]}"
