@@ -112,10 +112,10 @@ void wsg_status_register_hooks(apr_pool_t *p);
 /* post_config (the real pass): the shared counter table, kept across restarts while it has
  * slots enough; registers the rules' tags. */
 void wsg_glue_metrics_post_config(wsg_gen_t *G, server_rec *s);
-/* child_init: this process's slot and refusal table (released/flushed when the child exits). */
 /* Opens this process's handle on the generation's state into G->store (NULL on failure, with
  * *err) with the policy's half-life: a child's at child_init, the crawler verifier's. */
 apr_status_t wsg_glue_store_open(wsg_gen_t *G, apr_pool_t *p, const char **err);
+/* child_init: this process's slot and refusal table (released/flushed when the child exits). */
 void wsg_glue_ops_child_init(wsg_gen_t *G, apr_pool_t *pchild, server_rec *s);
 /* One more of counter k (WSG_MC_*) for this process: a relaxed atomic add, nothing else. */
 #define WSG_COUNT(G, k) wsg_metrics_add((G)->mslot, (k), 1)

@@ -76,7 +76,6 @@
 
 struct wsg_store_t {
     MDB_env        *env;
-    apr_interval_time_t last_hold;  /* the last purge slice: its write transaction's time */
     MDB_dbi         dbi;
     apr_pool_t     *pool;
     const char     *dir;
@@ -90,6 +89,8 @@ struct wsg_store_t {
     apr_time_t      legacy_checked;
     apr_interval_time_t halflife; /* eviction's fading (0: 1 h) */
     volatile apr_uint64_t evicted;/* by this handle */
+    apr_interval_time_t last_hold;  /* the last purge slice of this handle: its write
+                                     * transaction's time, commit included */
     wsg_filter_t   *filt;         /* STATEDIR/records.bloom, NULL: none usable (see below) */
     int             nolock;       /* read-only without the lock file (a group reader) */
     /* range bans (see wsg_store_range_get): what the index said when last looked at */
