@@ -62,20 +62,20 @@ scenario() {  # KEY URL
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 "$build/wsguardctl" -d "$work/state" ban 127.0.0.1 --for 1h >/dev/null   # for the banned flood
-# Odd rounds run plain httpd first, even rounds the guarded one, so neither always follows the
-# banned flood.
-for r in $(seq "$rounds"); do
+# Plain and guarded side by side; odd rounds run plain httpd first, even rounds the guarded one,
+# so neither always follows the banned flood.
+pair() {  # KIND PATH (round number in r)
     if [ $((r % 2)) = 1 ]; then
-        scenario plain_static http://127.0.0.1:18181/index.html
-        scenario guard_static http://127.0.0.1:18183/index.html
-        scenario plain_404 http://127.0.0.1:18181/no/such/page.html
-        scenario guard_404 http://127.0.0.1:18183/no/such/page.html
+        scenario "plain_$1" "http://127.0.0.1:18181$2"
+        scenario "guard_$1" "http://127.0.0.1:18183$2"
     else
-        scenario guard_static http://127.0.0.1:18183/index.html
-        scenario plain_static http://127.0.0.1:18181/index.html
-        scenario guard_404 http://127.0.0.1:18183/no/such/page.html
-        scenario plain_404 http://127.0.0.1:18181/no/such/page.html
+        scenario "guard_$1" "http://127.0.0.1:18183$2"
+        scenario "plain_$1" "http://127.0.0.1:18181$2"
     fi
+}
+for r in $(seq "$rounds"); do
+    pair static /index.html
+    pair 404 /no/such/page.html
     scenario guard_banned http://127.0.0.1:18182/index.html
 done
 for k in "${!ALL_RPS[@]}"; do

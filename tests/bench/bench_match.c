@@ -198,7 +198,8 @@ int main(int argc, const char *const *argv)
     const char *err = NULL, *dir = getenv("WSG_CORPUS"), *rules = "../../rules";
     unsigned long hits;
     double med, mean, m100 = 0, m10k = 0, shipped;
-    unsigned sizes[] = {100, 1000, 10000};
+    static const unsigned sizes[] = {100, 1000, 10000};
+#define NSIZES (sizeof(sizes) / sizeof(sizes[0]))
     size_t i;
     int rc = 0;
 
@@ -265,16 +266,16 @@ int main(int argc, const char *const *argv)
         /* The three sizes are measured in interleaved passes (100, 1k, 10k, 100, ...), and each
          * size's figure is its best pass: a busy machine's slow moments then hit every size alike
          * and cannot make one of them look dearer than it is. */
-        wsg_ruleset_t *gen[sizeof(sizes) / sizeof(sizes[0])];
-        double best[sizeof(sizes) / sizeof(sizes[0])], bmean[sizeof(sizes) / sizeof(sizes[0])];
-        unsigned long ghits[sizeof(sizes) / sizeof(sizes[0])];
+        wsg_ruleset_t *gen[NSIZES];
+        double best[NSIZES], bmean[NSIZES];
+        unsigned long ghits[NSIZES];
         int pass;
-        for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        for (i = 0; i < NSIZES; i++) {
             gen[i] = generate(p, sizes[i]);
             best[i] = 0;
         }
         for (pass = 0; pass < PASSES; pass++)
-            for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+            for (i = 0; i < NSIZES; i++) {
                 med = bench(gen[i], &hits, &mean);
                 if (pass == 0 || med < best[i]) {
                     best[i] = med;
@@ -282,7 +283,7 @@ int main(int argc, const char *const *argv)
                 }
                 ghits[i] = hits;
             }
-        for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+        for (i = 0; i < NSIZES; i++) {
             printf("generated %5u rules: median %.0f ns/request, mean %.0f ns (%lu matched; best "
                    "of %d passes)\n", sizes[i], best[i], bmean[i], ghits[i], PASSES);
             if (sizes[i] == 100)
