@@ -657,35 +657,85 @@ static int range_refused(request_rec *r, wsg_srv_conf_t *sc, wsg_gen_t *G, const
     return refuse_banned(r, st, &ix);
 }
 
+/* A keep-alive connection's memo, in its conn_config slot as a number, not a pointer (nothing
+ * allocated): the snapshot of the store in which its client was last proved to have no record
+ * and no range ban to mind (wsg_store_may_have_at), or 0. While the store's last transaction
+ * is still that one nothing was written since, so the next request on the connection skips the
+ * lookups. Only for the connection's own address: one mod_remoteip took from a header may
+ * change from request to request. A connection lives in one child, under one generation. */
+#define CONN_MEMO_OK (sizeof(void *) >= sizeof(apr_uint64_t))
+
+static apr_uint64_t conn_memo(const request_rec *r)
+{
+    if (!CONN_MEMO_OK || r->useragent_addr != r->connection->client_addr)
+        return 0;
+    return (apr_uint64_t)(apr_uintptr_t)ap_get_module_config(r->connection->conn_config,
+                                                             &wsguard_module);
+}
+
+static void conn_memo_set(request_rec *r, apr_uint64_t at)
+{
+    if (CONN_MEMO_OK && r->useragent_addr == r->connection->client_addr)
+        ap_set_module_config(r->connection->conn_config, &wsguard_module,
+                             (void *)(apr_uintptr_t)at);
+}
+
 /* quick_handler, the first hook after post_read_request (where mod_remoteip sets the client
  * address) and before any translation or mapping: who is it, and are they banned? One read
  * transaction (the address and its prefix), no write. A client without records (nearly every
  * visitor) leaves a marker and allocates nothing. */
+static int __attribute__((noinline)) quick_lookup(request_rec *r, wsg_srv_conf_t *sc,
+                                                  wsg_gen_t *G);
+
 static int wsg_quick_handler(request_rec *r, int lookup_uri)
 {
     wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
     wsg_gen_t *G = sc->gen;
+    apr_uint64_t at;
+
+    /* State is set up even when the server's engine is Off: a <Location> may turn it On. */
+    if (!G->ready || lookup_uri || r->main || r->prev)
+        return DECLINED;
+    if (!G->store || (r->useragent_addr && wsg_allow_test(wsg_glue_allow(sc), r->useragent_addr))) {
+        set_state(r, &mark_skip);
+        return DECLINED;
+    }
+    /* The next request of a keep-alive connection whose client had no record, nothing written
+     * since: one read of the meta page. */
+    if ((at = conn_memo(r)) && at == wsg_store_last_txnid(G->store)) {
+        set_state(r, &mark_clean);
+        return DECLINED;
+    }
+    return quick_lookup(r, sc, G);
+}
+
+/* The lookups of wsg_quick_handler when the connection's memo did not answer (out of line: the
+ * memo's path then has a small frame). */
+static int quick_lookup(request_rec *r, wsg_srv_conf_t *sc, wsg_gen_t *G)
+{
     wsg_req_state_t *st;
     wsg_addr_t keys[2];
     wsg_rec_t recs[2];
     int found[2];
     wsg_facts_t f;
     wsg_inspect_t ix;
+    apr_uint64_t at;
     int rc;
 
-    /* State is set up even when the server's engine is Off: a <Location> may turn it On. */
-    if (!G->ready || lookup_uri || r->main || r->prev)
-        return DECLINED;
-    if (!G->store || (r->useragent_addr && wsg_allow_test(wsg_glue_allow(sc), r->useragent_addr))
-        || !client_key(r, &keys[0], &keys[1])) {
+    if (!client_key(r, &keys[0], &keys[1])) {
         set_state(r, &mark_skip);
         return DECLINED;
     }
     if ((rc = range_refused(r, sc, G, &keys[0])) != DECLINED)
         return rc;
     /* The filter first: a client without records costs a hash and two loads, no LMDB read. */
-    if (!wsg_store_may_have(G->store, keys, 2)
-        || wsg_store_get_many(G->store, keys, 2, recs, found) != APR_SUCCESS
+    if (!wsg_store_may_have_at(G->store, keys, 2, &at)) {
+        set_state(r, &mark_clean);
+        conn_memo_set(r, at);
+        return DECLINED;
+    }
+    conn_memo_set(r, 0);
+    if (wsg_store_get_many(G->store, keys, 2, recs, found) != APR_SUCCESS
         || (!found[0] && !found[1])) {
         set_state(r, &mark_clean);
         return DECLINED;
@@ -824,40 +874,27 @@ static char *norm_buf(request_rec *r, const wsg_facts_t *f, char *stack, apr_siz
     return apr_palloc(r->pool, need);
 }
 
-/* header_parser: the directory is known and the target mapped; the verdict of the header
- * phase: pass (nothing allocated for a clean request), refuse, write now, or wait for the
- * answer. */
-static int wsg_header_parser(request_rec *r)
+/* The method's code for wsg_pcache (1 GET, 2 HEAD, 0 not memoised), from what httpd parsed. */
+static int pcache_method(const request_rec *r)
 {
-    wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
-    wsg_dir_conf_t *dc = ap_get_module_config(r->per_dir_config, &wsguard_module);
-    void *cur = ap_get_module_config(r->request_config, &wsguard_module);
+    return r->method_number == M_GET ? (r->header_only ? 2 : 1) : 0;
+}
+
+/* The header phase's inspection when the memo did not answer: the facts, wsg_inspect_header
+ * and what it says to do. Out of line, with the normaliser's buffer in its frame, so that the
+ * memo's path touches a few bytes of stack. */
+static int __attribute__((noinline))
+header_inspect(request_rec *r, void *cur, wsg_gen_t *G, int engine, int memo,
+               wsg_pcache_ref_t *mref)
+{
     wsg_req_state_t *st = cur && !IS_MARK(cur) ? cur : NULL;
-    wsg_gen_t *G = sc->gen;
-    int engine;
     wsg_facts_t f;
     wsg_inspect_t ix;
     char stackbuf[WSG_NORM_BUF], *buf;
     apr_size_t bufsize;
     wsg_do_t todo;
     wsg_ua_baton_t ub;
-    wsg_pcache_ref_t mref;
-    int memo;
 
-    if (!cur || cur == &mark_skip || cur == &mark_done || (st && (st->refused || st->done)))
-        return DECLINED;
-    engine = wsg_glue_dir_engine(dc, sc);
-    if (engine == WSG_ENGINE_OFF)
-        return DECLINED;
-    WSG_COUNT(G, WSG_MC_INSPECTED);
-    /* A client without records asking what it (or anyone, in this thread) asked before and was
-     * passed: the same verdict, without normalising and matching again (wsg_pcache). */
-    memo = !st ? wsg_pcache_method(r->method) : 0;
-    if (memo && wsg_pcache_hit(G->pcache_serial, memo, r->unparsed_uri, file_fact(r),
-                               engine == WSG_ENGINE_ON, &mref)) {
-        set_state(r, &mark_done);
-        return DECLINED;
-    }
     request_facts(r, &f, engine == WSG_ENGINE_ON, &ub);
     f.file = file_fact(r);
     if (st) {
@@ -875,7 +912,7 @@ static int wsg_header_parser(request_rec *r)
         else {
             set_state(r, &mark_done);
             if (memo && !ub.asked && f.target == r->unparsed_uri)
-                wsg_pcache_put(G->pcache_serial, memo, f.target, f.file, f.enforce, &mref);
+                wsg_pcache_put(G->pcache_serial, memo, f.target, f.file, f.enforce, mref);
         }
         return DECLINED;
     }
@@ -900,6 +937,36 @@ static int wsg_header_parser(request_rec *r)
     if (is_form_post(r))
         capture_body(r, st);
     return DECLINED;
+}
+
+/* header_parser: the directory is known and the target mapped; the verdict of the header
+ * phase: pass (nothing allocated for a clean request), refuse, write now, or wait for the
+ * answer. A client without records asking what it (or anyone, in this thread) asked before and
+ * was passed gets the same verdict here, without normalising and matching again (wsg_pcache). */
+static int wsg_header_parser(request_rec *r)
+{
+    void *cur = ap_get_module_config(r->request_config, &wsguard_module);
+    wsg_req_state_t *st = cur && !IS_MARK(cur) ? cur : NULL;
+    wsg_srv_conf_t *sc;
+    wsg_gen_t *G;
+    wsg_pcache_ref_t mref;
+    int engine, memo;
+
+    if (!cur || cur == &mark_skip || cur == &mark_done || (st && (st->refused || st->done)))
+        return DECLINED;
+    sc = ap_get_module_config(r->server->module_config, &wsguard_module);
+    G = sc->gen;
+    engine = wsg_glue_dir_engine(ap_get_module_config(r->per_dir_config, &wsguard_module), sc);
+    if (engine == WSG_ENGINE_OFF)
+        return DECLINED;
+    WSG_COUNT(G, WSG_MC_INSPECTED);
+    memo = !st ? pcache_method(r) : 0;
+    if (memo && wsg_pcache_hit(G->pcache_serial, memo, r->unparsed_uri, file_fact(r),
+                               engine == WSG_ENGINE_ON, &mref)) {
+        set_state(r, &mark_done);
+        return DECLINED;
+    }
+    return header_inspect(r, cur, G, engine, memo, &mref);
 }
 
 /* log_transaction: the status is known. A probe answered 2xx means the shell may be there; a

@@ -111,7 +111,18 @@ static int send_metrics(request_rec *r, const wsg_gen_t *gen)
     return OK;
 }
 
+static int __attribute__((noinline)) status_handle(request_rec *r);
+
 static int wsg_status_handler(request_rec *r)
+{
+    /* Runs for every request: the first byte rules nearly all of them out, before the frame
+     * of the page's handler is set up. */
+    if (!r->handler || r->handler[0] != 'w' || strcmp(r->handler, "wsguard-status"))
+        return DECLINED;
+    return status_handle(r);
+}
+
+static int status_handle(request_rec *r)
 {
     wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
     const wsg_gen_t *gen = sc->gen;
@@ -121,9 +132,6 @@ static int wsg_status_handler(request_rec *r)
     status_args_t a;
     apr_status_t rv;
 
-    /* Runs for every request: the first byte rules nearly all of them out. */
-    if (!r->handler || r->handler[0] != 'w' || strcmp(r->handler, "wsguard-status"))
-        return DECLINED;
     if (r->method_number != M_GET)
         return HTTP_METHOD_NOT_ALLOWED;
     if (!gen->ready)

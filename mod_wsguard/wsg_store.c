@@ -98,6 +98,7 @@ struct wsg_store_t {
     volatile apr_uint32_t range_mask4;     /* bit b: an IPv4 range of length b exists */
     volatile apr_uint64_t range_mask6[2];  /* bits 0..127: IPv6 lengths */
     volatile apr_uint64_t range_txnid;     /* the snapshot the masks were read in */
+    apr_uint32_t          range_busy;      /* a thread is in range_refresh */
     wsg_store_t    *next_live;
     /* every read txn created for thread caches (aborted at close) and those free for reuse;
      * both guarded by g_lock, touched only off the hot path */
@@ -1903,12 +1904,21 @@ static apr_status_t slot_renew(wsg_store_t *st, tls_slot_t **out)
  * the last committed transaction (read from LMDB's meta page, no reader slot), i.e. when every
  * write so far set its bits; a write by a process without the filter (an older wsguardctl, a
  * handle that could not map it) leaves it uncovered until the next rebuild. */
-static int filter_ok(const wsg_store_t *st)
+static int filter_ok_at(const wsg_store_t *st, apr_uint64_t *last)
 {
     MDB_envinfo info;
 
-    return st->filt && mdb_env_info(st->env, &info) == 0
-           && wsg_filter_covered(st->filt) >= (apr_uint64_t)info.me_last_txnid;
+    if (!st->filt || mdb_env_info(st->env, &info) != 0)
+        return 0;
+    *last = (apr_uint64_t)info.me_last_txnid;
+    return wsg_filter_covered(st->filt) >= *last;
+}
+
+static int filter_ok(const wsg_store_t *st)
+{
+    apr_uint64_t last;
+
+    return filter_ok_at(st, &last);
 }
 
 static int filter_says_none(const wsg_store_t *st, const wsg_addr_t *keys, int n)
@@ -1918,7 +1928,31 @@ static int filter_says_none(const wsg_store_t *st, const wsg_addr_t *keys, int n
 
 int wsg_store_may_have(wsg_store_t *st, const wsg_addr_t *keys, int n)
 {
-    return !st || !filter_says_none(st, keys, n);
+    return wsg_store_may_have_at(st, keys, n, NULL);
+}
+
+int wsg_store_may_have_at(wsg_store_t *st, const wsg_addr_t *keys, int n, apr_uint64_t *at)
+{
+    apr_uint64_t last = 0;
+
+    if (at)
+        *at = 0;
+    if (!st || !filter_ok_at(st, &last) || wsg_filter_maybe_any(st->filt, keys, n))
+        return 1;
+    /* The proof holds for the snapshot "last" if the range index, read in that snapshot, held
+     * no range at all (else a range ban written since the last look, up to a second ago, could
+     * hide behind it; and with ranges in force the caller's own lookup is not memoised). */
+    if (at && last && __atomic_load_n(&st->range_txnid, __ATOMIC_ACQUIRE) == last
+        && !st->range_mask4 && !st->range_mask6[0] && !st->range_mask6[1])
+        *at = last;
+    return 0;
+}
+
+apr_uint64_t wsg_store_last_txnid(const wsg_store_t *st)
+{
+    MDB_envinfo info;
+
+    return st && mdb_env_info(st->env, &info) == 0 ? (apr_uint64_t)info.me_last_txnid : 0;
 }
 
 /* Commit of every write transaction of the store: covered moves to it (its bits were set
@@ -3068,17 +3102,23 @@ apr_status_t wsg_store_range_delete(wsg_store_t *st, const wsg_addr_t *netin)
 }
 
 /* Looks at the index again (one get in this thread's read txn), at most once per
- * WSG_STORE_RANGE_RECHECK per handle; threads racing here store the same figures. */
+ * WSG_STORE_RANGE_RECHECK per handle. One thread at a time (another one finding it busy keeps
+ * the figures as they are), so that the masks and the snapshot they were read in, published
+ * after them, always belong together (wsg_store_may_have_at relies on it). */
 static void range_refresh(wsg_store_t *st, MDB_txn *txn, apr_time_t now)
 {
     range_idx_t ix;
 
-    if (range_idx_read(txn, st->dbi, &ix) != 0)
-        return;   /* tried again at the next recheck */
-    st->range_mask4 = ix.mask4;
-    st->range_mask6[0] = ix.mask6[0];
-    st->range_mask6[1] = ix.mask6[1];
-    st->range_checked = now ? now : 1;
+    if (__atomic_exchange_n(&st->range_busy, 1, __ATOMIC_ACQUIRE))
+        return;
+    if (range_idx_read(txn, st->dbi, &ix) == 0) {   /* else tried again at the next recheck */
+        st->range_mask4 = ix.mask4;
+        st->range_mask6[0] = ix.mask6[0];
+        st->range_mask6[1] = ix.mask6[1];
+        __atomic_store_n(&st->range_txnid, (apr_uint64_t)mdb_txn_id(txn), __ATOMIC_RELEASE);
+        st->range_checked = now ? now : 1;
+    }
+    __atomic_store_n(&st->range_busy, 0, __ATOMIC_RELEASE);
 }
 
 /* The lengths of fam in use, longest first, as a lookup in txn. */
@@ -3161,10 +3201,8 @@ apr_status_t wsg_store_range_get(wsg_store_t *st, const wsg_addr_t *addr, apr_ti
     else {
         if ((rv = slot_renew(st, &sl)) != APR_SUCCESS)
             return rv;
-        if (look) {
+        if (look)
             range_refresh(st, sl->txn, now);
-            st->range_txnid = mdb_txn_id(sl->txn);
-        }
         rc = st->range_mask4 || st->range_mask6[0] || st->range_mask6[1]
              ? range_find(st, sl->txn, addr, now, out, net) : MDB_NOTFOUND;
         mdb_txn_reset(sl->txn);

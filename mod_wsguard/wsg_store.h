@@ -133,6 +133,15 @@ apr_status_t wsg_store_get_many(wsg_store_t *st, const wsg_addr_t *keys, int n, 
  * that none of the n keys has a record (no LMDB read, nothing copied); 1 when one may (then
  * wsg_store_get_many says). A store without a usable filter always answers 1. */
 int wsg_store_may_have(wsg_store_t *st, const wsg_addr_t *keys, int n);
+/* The same; when it proves that none has a record, *at is the snapshot the proof holds for
+ * (the last committed transaction's id, with no range ban looked up in it holding anyone: call
+ * after wsg_store_range_get said APR_NOTFOUND for the same address), else 0. While
+ * wsg_store_last_txnid() still returns *at nothing has been written since, so the answer
+ * stands (a keep-alive connection's memo). */
+int wsg_store_may_have_at(wsg_store_t *st, const wsg_addr_t *keys, int n, apr_uint64_t *at);
+/* The id of the last committed write transaction, from the meta page (no transaction, no
+ * reader slot); 0 if unknown. */
+apr_uint64_t wsg_store_last_txnid(const wsg_store_t *st);
 
 /* Read-modify-write of up to 4 records in one write transaction (serialised across processes).
  * fn gets the current records (zeroed, with found[i] = 0, where missing) and returns a bitmask of

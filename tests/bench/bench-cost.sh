@@ -102,7 +102,7 @@ gb=$(measure guard_banned guard 18192 /index.html)
 make -s B="$build" "$build/bench/bench_scale" >/dev/null
 WSG_BENCH_FILL_ONLY=1 "$build/bench/bench_scale" "${WSG_FILL:-500000}" "$work/fill" >"$work/fill.txt"
 chown -R www-data:www-data "$work/fill"
-records=$("$build/wsguardctl" -d "$work/fill/state" stats 2>/dev/null | awk '/^records/ {print $2; exit}')
+records=$("$build/wsguardctl" -d "$work/fill/state" stats 2>/dev/null | awk '/^records/ && !n {print $2; n = 1}')
 bench_conf guard1m 18193 "$PREFORK
 $(guard_directives fill/state)"
 ms=$(measure guard1m_static guard1m 18193 /index.html)

@@ -216,3 +216,74 @@ def test_user_agent_rules_still_apply(httpd, mpm):
     # browser's (2) is not.
     assert 500001 in lib[0]["rules"] and lib[0]["client_score"] == 2.5, lib
     assert 500001 not in web[0]["rules"] and web[0]["score"] == 2, web
+
+
+class KeepAlive:
+    """One keep-alive HTTP/1.1 connection from src: ask() sends a request and reads its whole
+    answer (Content-Length or a 403's fixed body), so the next one goes on the same connection."""
+
+    def __init__(self, port, src):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.settimeout(5.0)
+        self.sock.bind((src, 0))
+        self.sock.connect(("127.0.0.1", port))
+        self.buf = b""
+
+    def ask(self, path):
+        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wsg-it/1.0\r\n\r\n"
+                           % path).encode())
+        while b"\r\n\r\n" not in self.buf:
+            c = self.sock.recv(65536)
+            assert c, "the server closed the connection"
+            self.buf += c
+        head, _, rest = self.buf.partition(b"\r\n\r\n")
+        m = re.search(rb"(?im)^content-length: *(\d+)", head)
+        assert m, head
+        while len(rest) < int(m.group(1)):
+            c = self.sock.recv(65536)
+            assert c, "the server closed the connection"
+            rest += c
+        self.buf = rest[int(m.group(1)):]
+        return int(head.split()[1])
+
+    def close(self):
+        self.sock.close()
+
+
+def test_keepalive_clean_client_sees_a_ban_made_elsewhere_at_once(httpd, mpm):
+    """The connection's memo of a client without records (no lookups while the store's last
+    transaction is the one it was proved in) ends with any write: a ban by wsguardctl refuses
+    the next request on the same connection, a range ban within the second the range index is
+    looked at again, and the client's own probes on it score one by one."""
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardAllow none\nWSGuardThresholds off 100",
+              extra="KeepAlive On\nMaxKeepAliveRequests 0\nKeepAliveTimeout 10")
+    h.start()
+    src = "127.9.3.2"
+    ka = KeepAlive(h.port, src)
+    assert [ka.ask("/index.html") for _ in range(5)] == [200] * 5
+    rc, out, err = h.ctl("ban", src, "--for", "1h")
+    assert rc == 0, err
+    assert ka.ask("/index.html") == 403
+    ka.close()
+    # a range ban: refused within the second of the range index's recheck (as without memo)
+    src = "127.10.4.2"
+    ka = KeepAlive(h.port, src)
+    assert [ka.ask("/index.html") for _ in range(5)] == [200] * 5
+    rc, out, err = h.ctl("ban", "127.10.0.0/16", "--for", "1h")
+    assert rc == 0, err
+    deadline, got = time.time() + 3, []
+    while time.time() < deadline and (not got or got[-1] != 403):
+        got.append(ka.ask("/index.html"))
+        time.sleep(0.1)
+    assert got[-1] == 403, got
+    ka.close()
+    # the client's own probes on its connection, between clean requests: each one counts
+    src = "127.9.5.2"
+    ka = KeepAlive(h.port, src)
+    got = []
+    for i in range(3):
+        got += [ka.ask("/index.html"), ka.ask("/index.html"), ka.ask("/probe/p%d.php" % i)]
+    ka.close()
+    assert got == [200, 200, 404] * 3, got
+    hits, score, _ = show(h, src)
+    assert hits == 3 and abs(score - 3) < 0.1, (hits, score)

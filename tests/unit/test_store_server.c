@@ -328,6 +328,59 @@ static void test_range_seen_by_other_handle(void **state)
     wsg_store_close(cli);
 }
 
+/* The proof a keep-alive connection's memo keeps (wsg_store_may_have_at): the snapshot "nothing
+ * for these keys" holds in, only once the range index was read in that same snapshot and held
+ * no range; any write moves the last transaction on. */
+static void test_absent_at(void **state)
+{
+    fx_t *fx = *state;
+    wsg_store_t *child, *cli;
+    wsg_addr_t k[2], net = addr("10.30.0.0/16"), in = addr("10.30.3.4");
+    wsg_addr_t other = addr("10.31.0.9");
+    ban_baton_t b = { 0, 0 };
+    apr_time_t now = apr_time_now();
+    apr_uint64_t at = 99, last;
+
+    prepare(fx, NULL, -1, -1, -1);
+    child = open_env(fx, 0);
+    cli = open_env(fx, 0);
+    k[0] = in;
+    wsg_addr_prefix(&k[0], &k[1]);
+    /* a store written once (the server's policy record, at its first start): id 0 is "none" */
+    assert_int_equal(wsg_store_range_update(cli, &net, ban_cb, &b), APR_SUCCESS);
+    assert_int_equal(wsg_store_range_delete(cli, &net), APR_SUCCESS);
+    /* the range index not looked at yet: absent, but no snapshot to memoise */
+    assert_false(wsg_store_may_have_at(child, k, 2, &at));
+    assert_int_equal(at, 0);
+    assert_int_equal(wsg_store_range_get(child, &in, now, NULL, NULL), APR_NOTFOUND);
+    assert_false(wsg_store_may_have_at(child, k, 2, &at));
+    last = wsg_store_last_txnid(child);
+    assert_true(last > 0);
+    assert_true(at == last);
+    /* a range ban written elsewhere: the last transaction moved, so the memo is void; until the
+     * recheck the child's index is older than the last transaction: no new memo */
+    b.until = now + apr_time_from_sec(600);
+    assert_int_equal(wsg_store_range_update(cli, &net, ban_cb, &b), APR_SUCCESS);
+    assert_true(wsg_store_last_txnid(child) != at);
+    assert_int_equal(wsg_store_range_get(child, &in, now + 1000, NULL, NULL), APR_NOTFOUND);
+    assert_false(wsg_store_may_have_at(child, k, 2, &at));
+    assert_int_equal(at, 0);
+    /* at the recheck the range is found; with a range in force nothing is memoised, not even
+     * for an address outside it */
+    assert_int_equal(wsg_store_range_get(child, &in, now + WSG_STORE_RANGE_RECHECK, NULL, NULL),
+                     APR_SUCCESS);
+    k[0] = other;
+    wsg_addr_prefix(&k[0], &k[1]);
+    assert_int_equal(wsg_store_range_get(child, &other, now + WSG_STORE_RANGE_RECHECK, NULL,
+                                         NULL), APR_NOTFOUND);
+    assert_false(wsg_store_may_have_at(child, k, 2, &at));
+    assert_int_equal(at, 0);
+    /* NULL: the plain question */
+    assert_false(wsg_store_may_have_at(child, k, 2, NULL));
+    wsg_store_close(child);
+    wsg_store_close(cli);
+}
+
 static void test_range_cap(void **state)
 {
     fx_t *fx = *state;
@@ -488,6 +541,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_policy_garbage, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_range_ban, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_range_seen_by_other_handle, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_absent_at, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_range_cap, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_group_readable, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_nolock_reader, fx_setup, fx_teardown),
