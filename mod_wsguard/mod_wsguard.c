@@ -680,12 +680,14 @@ static void conn_memo_set(request_rec *r, apr_uint64_t at)
                              (void *)(apr_uintptr_t)at);
 }
 
-/* quick_handler, the first hook after post_read_request (where mod_remoteip sets the client
- * address) and before any translation or mapping: who is it, and are they banned? One read
- * transaction (the address and its prefix), no write. A client without records (nearly every
- * visitor) leaves a marker and allocates nothing. */
 static int __attribute__((noinline)) quick_lookup(request_rec *r, wsg_srv_conf_t *sc,
                                                   wsg_gen_t *G);
+
+/* quick_handler, the first hook after post_read_request (where mod_remoteip sets the client
+ * address) and before any translation or mapping: who is it, and are they banned? One read
+ * transaction (the address and its prefix), no write; none for a client the filter or the
+ * connection's memo rules out. A client without records (nearly every visitor) leaves a
+ * marker and allocates nothing. */
 
 static int wsg_quick_handler(request_rec *r, int lookup_uri)
 {

@@ -24,17 +24,6 @@ apr_uint64_t wsg_pcache_serial(void)
     return __atomic_add_fetch(&g_serial, 1, __ATOMIC_RELAXED);
 }
 
-int wsg_pcache_method(const char *m)
-{
-    if (!m)
-        return 1;
-    if (m[0] == 'G' && m[1] == 'E' && m[2] == 'T' && !m[3])
-        return 1;
-    if (m[0] == 'H' && m[1] == 'E' && m[2] == 'A' && m[3] == 'D' && !m[4])
-        return 2;
-    return 0;
-}
-
 static inline unsigned slot_of(const char *t, size_t len)
 {
     apr_uint64_t a = 0, b = 0, h;

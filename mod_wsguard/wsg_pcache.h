@@ -14,8 +14,8 @@
  * never match). */
 apr_uint64_t wsg_pcache_serial(void);
 
-/* The method's code for the cache (1 GET, 2 HEAD), 0 when it is not cached. */
-int wsg_pcache_method(const char *method);
+/* The method is a code: 1 GET, 2 HEAD (only these are cached; the glue takes it from httpd's
+ * parsed method, r->method_number and r->header_only). */
 
 /* Where a target's entry is (filled by wsg_pcache_hit for a later wsg_pcache_put). */
 typedef struct wsg_pcache_ref_t {

@@ -134,8 +134,8 @@ apr_status_t wsg_store_get_many(wsg_store_t *st, const wsg_addr_t *keys, int n, 
  * wsg_store_get_many says). A store without a usable filter always answers 1. */
 int wsg_store_may_have(wsg_store_t *st, const wsg_addr_t *keys, int n);
 /* The same; when it proves that none has a record, *at is the snapshot the proof holds for
- * (the last committed transaction's id, with no range ban looked up in it holding anyone: call
- * after wsg_store_range_get said APR_NOTFOUND for the same address), else 0. While
+ * (the last committed transaction's id, in which this handle also read the range index and
+ * found no range at all), else 0. While
  * wsg_store_last_txnid() still returns *at nothing has been written since, so the answer
  * stands (a keep-alive connection's memo). */
 int wsg_store_may_have_at(wsg_store_t *st, const wsg_addr_t *keys, int n, apr_uint64_t *at);
