@@ -3172,9 +3172,9 @@ apr_status_t wsg_store_range_get(wsg_store_t *st, const wsg_addr_t *addr, apr_ti
      * last transaction id, from the meta page: no transaction, no reader slot); a handle that
      * never looked (a new one, or one that just wrote a range) looks now. */
     if (checked && (now - checked >= WSG_STORE_RANGE_RECHECK || now < checked)) {
-        MDB_envinfo info;
+        apr_uint64_t last = wsg_store_last_txnid(st);
         st->range_checked = now ? now : 1;
-        look = mdb_env_info(st->env, &info) != 0 || info.me_last_txnid != st->range_txnid;
+        look = !last || last != st->range_txnid;
     }
     if (!look && !st->range_mask4 && !st->range_mask6[0] && !st->range_mask6[1])
         return APR_NOTFOUND;
