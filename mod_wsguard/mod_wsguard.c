@@ -657,31 +657,47 @@ static int range_refused(request_rec *r, wsg_srv_conf_t *sc, wsg_gen_t *G, const
     return refuse_banned(r, st, &ix);
 }
 
-/* A keep-alive connection's memo, in its conn_config slot as a number, not a pointer (nothing
- * allocated): the snapshot of the store in which its client was last proved to have no record
- * and no range ban to mind (wsg_store_may_have_at), or 0. While the store's last transaction
- * is still that one nothing was written since, so the next request on the connection skips the
- * lookups. Only for the connection's own address: one mod_remoteip took from a header may
- * change from request to request. A connection lives in one child, under one generation. */
-#define CONN_MEMO_OK (sizeof(void *) >= sizeof(apr_uint64_t))
+/* A keep-alive connection's memo, in its conn_config slot, made on the connection's second
+ * request (a connection of one request never allocates it; requests never allocate).
+ * at: the snapshot of the store in which its client was last proved to have no record and no
+ * range ban to mind (wsg_store_may_have_at), or 0. While the store's last transaction is still
+ * that one nothing was written since, so the next request on the connection skips the
+ * allowlist, the client key and the filter. pass: the connection's last "pass" of the header
+ * phase for that client (a copy of the thread's wsg_pcache entry), so asking for the same
+ * target again skips the table's lookup. Only for the connection's own address (one
+ * mod_remoteip took from a header may change from request to request) and on an HTTP/1
+ * connection (an HTTP/2 stream's is another's). A connection lives in one child, under one
+ * generation, and is served by one thread at a time. */
+typedef struct wsg_conn_memo_t {
+    const wsg_srv_conf_t *sc;           /* the server (virtual host) it was proved for */
+    apr_uint64_t          at;
+    wsg_pcache_entry_t    pass;
+} wsg_conn_memo_t;
 
-static apr_uint64_t conn_memo(const request_rec *r)
+static wsg_conn_memo_t *conn_memo(const request_rec *r)
 {
-    if (!CONN_MEMO_OK || r->useragent_addr != r->connection->client_addr)
-        return 0;
-    return (apr_uint64_t)(apr_uintptr_t)ap_get_module_config(r->connection->conn_config,
-                                                             &wsguard_module);
+    if (r->useragent_addr != r->connection->client_addr || r->connection->master)
+        return NULL;
+    return ap_get_module_config(r->connection->conn_config, &wsguard_module);
 }
 
-static void conn_memo_set(request_rec *r, apr_uint64_t at)
+/* The memo of a connection that has served a request before (NULL: not one to keep it). */
+static wsg_conn_memo_t *conn_memo_make(request_rec *r)
 {
-    if (CONN_MEMO_OK && r->useragent_addr == r->connection->client_addr)
-        ap_set_module_config(r->connection->conn_config, &wsguard_module,
-                             (void *)(apr_uintptr_t)at);
+    conn_rec *c = r->connection;
+    wsg_conn_memo_t *cm;
+
+    if (r->useragent_addr != c->client_addr || c->master || c->keepalives < 1)
+        return NULL;
+    if (!(cm = ap_get_module_config(c->conn_config, &wsguard_module))) {
+        cm = apr_pcalloc(c->pool, sizeof(*cm));
+        ap_set_module_config(c->conn_config, &wsguard_module, cm);
+    }
+    return cm;
 }
 
 static int __attribute__((noinline)) quick_lookup(request_rec *r, wsg_srv_conf_t *sc,
-                                                  wsg_gen_t *G);
+                                                  wsg_gen_t *G, wsg_conn_memo_t *cm);
 
 /* quick_handler, the first hook after post_read_request (where mod_remoteip sets the client
  * address) and before any translation or mapping: who is it, and are they banned? One read
@@ -693,27 +709,31 @@ static int wsg_quick_handler(request_rec *r, int lookup_uri)
 {
     wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
     wsg_gen_t *G = sc->gen;
-    apr_uint64_t at;
+    wsg_conn_memo_t *cm;
 
     /* State is set up even when the server's engine is Off: a <Location> may turn it On. */
     if (!G->ready || lookup_uri || r->main || r->prev)
         return DECLINED;
-    if (!G->store || (r->useragent_addr && wsg_allow_test(wsg_glue_allow(sc), r->useragent_addr))) {
+    if (!G->store) {
         set_state(r, &mark_skip);
         return DECLINED;
     }
-    /* The next request of a keep-alive connection whose client had no record, nothing written
-     * since: one read of the meta page. */
-    if ((at = conn_memo(r)) && at == wsg_store_last_txnid(G->store)) {
+    /* The next request of a keep-alive connection whose client was not allowlisted by this
+     * server and had no record, nothing written since: one read of the meta page. */
+    if ((cm = conn_memo(r)) && cm->at && cm->sc == sc && cm->at == wsg_store_last_txnid(G->store)) {
         set_state(r, &mark_clean);
         return DECLINED;
     }
-    return quick_lookup(r, sc, G);
+    if (r->useragent_addr && wsg_allow_test(wsg_glue_allow(sc), r->useragent_addr)) {
+        set_state(r, &mark_skip);
+        return DECLINED;
+    }
+    return quick_lookup(r, sc, G, cm);
 }
 
 /* The lookups of wsg_quick_handler when the connection's memo did not answer (out of line: the
  * memo's path then has a small frame). */
-static int quick_lookup(request_rec *r, wsg_srv_conf_t *sc, wsg_gen_t *G)
+static int quick_lookup(request_rec *r, wsg_srv_conf_t *sc, wsg_gen_t *G, wsg_conn_memo_t *cm)
 {
     wsg_req_state_t *st;
     wsg_addr_t keys[2];
@@ -733,10 +753,16 @@ static int quick_lookup(request_rec *r, wsg_srv_conf_t *sc, wsg_gen_t *G)
     /* The filter first: a client without records costs a hash and two loads, no LMDB read. */
     if (!wsg_store_may_have_at(G->store, keys, 2, &at)) {
         set_state(r, &mark_clean);
-        conn_memo_set(r, at);
+        if (at && (cm || (cm = conn_memo_make(r)))) {
+            cm->sc = sc;
+            cm->at = at;
+        }
+        else if (cm)
+            cm->at = 0;
         return DECLINED;
     }
-    conn_memo_set(r, 0);
+    if (cm)
+        cm->at = 0;
     if (wsg_store_get_many(G->store, keys, 2, recs, found) != APR_SUCCESS
         || (!found[0] && !found[1])) {
         set_state(r, &mark_clean);
@@ -913,8 +939,14 @@ header_inspect(request_rec *r, void *cur, wsg_gen_t *G, int engine, int memo,
             st->done = 1;
         else {
             set_state(r, &mark_done);
-            if (memo && !ub.asked && f.target == r->unparsed_uri)
+            if (memo && !ub.asked && f.target == r->unparsed_uri) {
+                wsg_conn_memo_t *cm = conn_memo(r);
+
                 wsg_pcache_put(G->pcache_serial, memo, f.target, f.file, f.enforce, mref);
+                if (cm)
+                    wsg_pcache_entry_set(&cm->pass, G->pcache_serial, memo, f.target, f.file,
+                                         f.enforce, mref);
+            }
         }
         return DECLINED;
     }
@@ -944,7 +976,8 @@ header_inspect(request_rec *r, void *cur, wsg_gen_t *G, int engine, int memo,
 /* header_parser: the directory is known and the target mapped; the verdict of the header
  * phase: pass (nothing allocated for a clean request), refuse, write now, or wait for the
  * answer. A client without records asking what it (or anyone, in this thread) asked before and
- * was passed gets the same verdict here, without normalising and matching again (wsg_pcache). */
+ * was passed gets the same verdict here, without normalising and matching again (wsg_pcache;
+ * first the connection's own last pass, one string comparison). */
 static int wsg_header_parser(request_rec *r)
 {
     void *cur = ap_get_module_config(r->request_config, &wsguard_module);
@@ -963,10 +996,23 @@ static int wsg_header_parser(request_rec *r)
         return DECLINED;
     WSG_COUNT(G, WSG_MC_INSPECTED);
     memo = !st ? pcache_method(r) : 0;
-    if (memo && wsg_pcache_hit(G->pcache_serial, memo, r->unparsed_uri, file_fact(r),
-                               engine == WSG_ENGINE_ON, &mref)) {
-        set_state(r, &mark_done);
-        return DECLINED;
+    if (memo) {
+        /* A client without records: the connection's last pass, then the thread's table. */
+        wsg_conn_memo_t *cm = conn_memo(r);
+        int file = file_fact(r), enforce = engine == WSG_ENGINE_ON;
+
+        if (cm && wsg_pcache_entry_hit(&cm->pass, G->pcache_serial, memo, r->unparsed_uri, file,
+                                       enforce)) {
+            set_state(r, &mark_done);
+            return DECLINED;
+        }
+        if (wsg_pcache_hit(G->pcache_serial, memo, r->unparsed_uri, file, enforce, &mref)) {
+            if (cm)
+                wsg_pcache_entry_set(&cm->pass, G->pcache_serial, memo, r->unparsed_uri, file,
+                                     enforce, &mref);
+            set_state(r, &mark_done);
+            return DECLINED;
+        }
     }
     return header_inspect(r, cur, G, engine, memo, &mref);
 }

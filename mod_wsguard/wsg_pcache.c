@@ -7,16 +7,9 @@
 #include "wsg_pcache.h"
 
 #define ENTRIES  64
-#define TEXT_MAX 104        /* bytes of target, NUL included */
+#define TEXT_MAX WSG_PCACHE_TEXT
 
-typedef struct entry_t {
-    apr_uint64_t  serial;   /* 0: empty */
-    unsigned char method, file, enforce, pad;
-    apr_uint32_t  len;
-    char          text[TEXT_MAX];
-} entry_t;
-
-static __thread entry_t tl_cache[ENTRIES];
+static __thread wsg_pcache_entry_t tl_cache[ENTRIES];
 static apr_uint64_t g_serial;
 
 apr_uint64_t wsg_pcache_serial(void)
@@ -43,7 +36,7 @@ int wsg_pcache_hit(apr_uint64_t serial, int method, const char *target, int file
 {
     size_t len;
     unsigned slot;
-    const entry_t *e;
+    const wsg_pcache_entry_t *e;
 
     if (ref)
         ref->len = (apr_size_t)-1;
@@ -62,11 +55,25 @@ int wsg_pcache_hit(apr_uint64_t serial, int method, const char *target, int file
            && e->enforce == (enforce != 0) && !memcmp(e->text, target, len);
 }
 
+void wsg_pcache_entry_set(wsg_pcache_entry_t *e, apr_uint64_t serial, int method,
+                          const char *target, int file, int enforce, const wsg_pcache_ref_t *ref)
+{
+    if (!method || !target || !serial || !ref || ref->len >= TEXT_MAX) {
+        e->serial = 0;
+        return;
+    }
+    e->serial = serial;
+    e->method = (unsigned char)method;
+    e->file = (unsigned char)file;
+    e->enforce = (unsigned char)(enforce != 0);
+    e->len = (apr_uint32_t)ref->len;
+    memcpy(e->text, target, ref->len + 1);
+}
+
 void wsg_pcache_put(apr_uint64_t serial, int method, const char *target, int file, int enforce,
                     const wsg_pcache_ref_t *ref)
 {
     wsg_pcache_ref_t here;
-    entry_t *e;
 
     if (!ref) {
         (void)wsg_pcache_hit(serial, method, target, file, enforce, &here);
@@ -74,11 +81,5 @@ void wsg_pcache_put(apr_uint64_t serial, int method, const char *target, int fil
     }
     if (!method || !target || !serial || ref->len >= TEXT_MAX)
         return;
-    e = &tl_cache[ref->slot];
-    e->serial = serial;
-    e->method = (unsigned char)method;
-    e->file = (unsigned char)file;
-    e->enforce = (unsigned char)(enforce != 0);
-    e->len = (apr_uint32_t)ref->len;
-    memcpy(e->text, target, ref->len + 1);
+    wsg_pcache_entry_set(&tl_cache[ref->slot], serial, method, target, file, enforce, ref);
 }

@@ -8,7 +8,10 @@
 #ifndef WSG_PCACHE_H
 #define WSG_PCACHE_H
 
+#include <string.h>
 #include <apr.h>
+
+#define WSG_PCACHE_TEXT 104     /* bytes of target an entry holds, NUL included */
 
 /* A serial unique in this process for a configuration generation (entries of an older one
  * never match). */
@@ -23,6 +26,16 @@ typedef struct wsg_pcache_ref_t {
     apr_size_t len;          /* the target's length; (apr_size_t)-1: not cacheable */
 } wsg_pcache_ref_t;
 
+/* One remembered pass. The thread's table holds 64 of them; the glue keeps one more in a
+ * keep-alive connection's memo (its last pass), so the connection's next request for the same
+ * target needs no lookup in the table. */
+typedef struct wsg_pcache_entry_t {
+    apr_uint64_t  serial;       /* 0: empty */
+    unsigned char method, file, enforce, pad;
+    apr_uint32_t  len;
+    char          text[WSG_PCACHE_TEXT];
+} wsg_pcache_entry_t;
+
 /* 1 when this exact request was "pass" in this generation and thread before. ref (may be NULL)
  * remembers where it goes, for wsg_pcache_put. */
 int wsg_pcache_hit(apr_uint64_t serial, int method, const char *target, int file, int enforce,
@@ -32,5 +45,19 @@ int wsg_pcache_hit(apr_uint64_t serial, int method, const char *target, int file
  * again); targets longer than an entry holds are not kept. */
 void wsg_pcache_put(apr_uint64_t serial, int method, const char *target, int file, int enforce,
                     const wsg_pcache_ref_t *ref);
+
+/* 1 when e remembers a pass of this exact request (the same key as wsg_pcache_hit's). One
+ * comparison of the target, without measuring it first. */
+static inline int wsg_pcache_entry_hit(const wsg_pcache_entry_t *e, apr_uint64_t serial,
+                                       int method, const char *target, int file, int enforce)
+{
+    return serial && e->serial == serial && method && e->method == method && e->file == file
+           && e->enforce == (enforce != 0) && target && !strcmp(e->text, target);
+}
+
+/* e remembers the pass that wsg_pcache_hit found or wsg_pcache_put stored, with ref from them;
+ * e is emptied when the target was not cacheable. */
+void wsg_pcache_entry_set(wsg_pcache_entry_t *e, apr_uint64_t serial, int method,
+                          const char *target, int file, int enforce, const wsg_pcache_ref_t *ref);
 
 #endif

@@ -229,14 +229,17 @@ class KeepAlive:
         self.sock.connect(("127.0.0.1", port))
         self.buf = b""
 
-    def ask(self, path):
-        self.sock.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wsg-it/1.0\r\n\r\n"
-                           % path).encode())
+    def ask(self, path, method="GET"):
+        self.sock.sendall(("%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wsg-it/1.0\r\n\r\n"
+                           % (method, path)).encode())
         while b"\r\n\r\n" not in self.buf:
             c = self.sock.recv(65536)
             assert c, "the server closed the connection"
             self.buf += c
         head, _, rest = self.buf.partition(b"\r\n\r\n")
+        if method == "HEAD":        # a Content-Length, and no body
+            self.buf = rest
+            return int(head.split()[1])
         m = re.search(rb"(?im)^content-length: *(\d+)", head)
         assert m, head
         while len(rest) < int(m.group(1)):
@@ -287,3 +290,27 @@ def test_keepalive_clean_client_sees_a_ban_made_elsewhere_at_once(httpd, mpm):
     assert got == [200, 200, 404] * 3, got
     hits, score, _ = show(h, src)
     assert hits == 3 and abs(score - 3) < 0.1, (hits, score)
+
+
+def test_pass_memo_keeps_get_and_head_apart(httpd, mpm):
+    """The pass memo (wsg_pcache, per thread) is keyed by the method as httpd parsed it: a GET
+    passed before does not pass a HEAD of the same target that a rule refuses to pass, nor the
+    other way round. One keep-alive connection, so under prefork every request meets the same
+    thread's memo (under event a connection's requests may go to other threads)."""
+    rules = ('id=9011 score=1 tag=php-shell msg="HEAD only" method=HEAD path=/memo/head.html\n'
+             'id=9012 score=1 tag=php-shell msg="GET only" method=GET path=/memo/get.html\n')
+    h = httpd(mpm=mpm, rules=rules, wsguard="WSGuardAllow none\nWSGuardThresholds off 100",
+              extra="KeepAlive On\nMaxKeepAliveRequests 0\nKeepAliveTimeout 10",
+              files={"memo/head.html": "h\n", "memo/get.html": "g\n"})
+    h.expect_log(r"possible web shell present")      # a probe answered 200: each rule's hit
+    h.start()
+    src = "127.9.6.2"
+    ka = KeepAlive(h.port, src)
+    got = [ka.ask("/memo/head.html") for _ in range(3)]        # passed, memoised as GET
+    got.append(ka.ask("/memo/head.html", method="HEAD"))       # the rule's: one hit
+    got += [ka.ask("/memo/get.html", method="HEAD") for _ in range(3)]   # memoised as HEAD
+    got.append(ka.ask("/memo/get.html"))                       # the rule's: one hit
+    ka.close()
+    assert got == [200] * 8, got
+    hits, score, _ = show(h, src)
+    assert hits == 2 and abs(score - 2) < 0.1, (hits, score)
