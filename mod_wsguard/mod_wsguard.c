@@ -753,12 +753,11 @@ static int quick_lookup(request_rec *r, wsg_srv_conf_t *sc, wsg_gen_t *G, wsg_co
     /* The filter first: a client without records costs a hash and two loads, no LMDB read. */
     if (!wsg_store_may_have_at(G->store, keys, 2, &at)) {
         set_state(r, &mark_clean);
-        if (at && (cm || (cm = conn_memo_make(r)))) {
+        /* at is 0 while a range ban is in force: the memo then keeps only the pass. */
+        if (cm || (cm = conn_memo_make(r))) {
             cm->sc = sc;
             cm->at = at;
         }
-        else if (cm)
-            cm->at = 0;
         return DECLINED;
     }
     if (cm)

@@ -3,7 +3,7 @@
 # 127.0.0.1. Scenarios: clean static requests, clean 404s, and a flood from a banned address
 # (compared with plain httpd serving a 404). Prints requests/s, p99 latency and ratios. A second,
 # identical plain httpd runs in every round too: what it differs from the first by is what this
-# run can resolve (two identical servers on this machine differ by 1-2% from run to run).
+# run can resolve (two identical servers on this machine differ by up to 2-3% in one run).
 # Usage: tests/bench/bench-httpd.sh [SECONDS-PER-RUN] [ROUNDS]     (needs wrk; build first)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,9 +46,9 @@ start guard2 18183 "$(guard_directives state2)"
 start plain2 18184 ""
 sleep 1
 
-# wrk -> "RPS P99_MS"
+# wrk URL [SECONDS] -> "RPS P99_MS"
 run() {
-    $cli_cpu wrk -t"$cli_threads" -c32 -d"${secs}s" --latency "$1" 2>/dev/null | awk '
+    $cli_cpu wrk -t"$cli_threads" -c32 -d"${2:-$secs}s" --latency "$1" 2>/dev/null | awk '
         /Requests\/sec/ {rps=$2}
         /^ +99%/ {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v/=1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v*=1000}; p99=v}
         END {printf "%s %s\n", rps, p99}'
@@ -67,6 +67,7 @@ scenario() {  # KEY URL
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 "$build/wsguardctl" -d "$work/state" ban 127.0.0.1 --for 1h >/dev/null   # for the banned flood
+# The servers of the clean scenarios (guard: the guarded server with its own state, guard2).
 declare -A PORT=([plain]=18181 [guard]=18183 [plain2]=18184)
 ORDERS=("plain guard plain2" "guard plain2 plain" "plain2 plain guard"
         "plain2 guard plain" "guard plain plain2" "plain plain2 guard")
@@ -78,13 +79,11 @@ turns() {  # KIND PATH (round number in r)
 }
 # Warm-up, not counted: every server's threads, caches and connections once before the rounds
 # (the first run against a fresh server is otherwise the slowest of all).
-secs_run=$secs secs=1
 for s in plain guard plain2; do
-    run "http://127.0.0.1:${PORT[$s]}/index.html" >/dev/null
-    run "http://127.0.0.1:${PORT[$s]}/no/such/page.html" >/dev/null
+    run "http://127.0.0.1:${PORT[$s]}/index.html" 1 >/dev/null
+    run "http://127.0.0.1:${PORT[$s]}/no/such/page.html" 1 >/dev/null
 done
-run http://127.0.0.1:18182/index.html >/dev/null
-secs=$secs_run
+run http://127.0.0.1:18182/index.html 1 >/dev/null
 for r in $(seq "$rounds"); do
     turns static /index.html
     turns 404 /no/such/page.html
