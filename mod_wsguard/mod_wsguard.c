@@ -658,7 +658,8 @@ static int range_refused(request_rec *r, wsg_srv_conf_t *sc, wsg_gen_t *G, const
 }
 
 /* A keep-alive connection's memo, in its conn_config slot, made on the connection's second
- * request (a connection of one request never allocates it; requests never allocate).
+ * request: one allocation per keep-alive connection, from c->pool; a connection of one request
+ * never makes it.
  * at: the snapshot of the store in which its client was last proved to have no record and no
  * range ban to mind (wsg_store_may_have_at), or 0. While the store's last transaction is still
  * that one nothing was written since, so the next request on the connection skips the
