@@ -675,11 +675,16 @@ typedef struct wsg_conn_memo_t {
     wsg_pcache_entry_t    pass;
 } wsg_conn_memo_t;
 
+/* Whether this request may use its connection's memo: the connection's own address, HTTP/1. */
+static int conn_memo_ok(const request_rec *r)
+{
+    return r->useragent_addr == r->connection->client_addr && !r->connection->master;
+}
+
 static wsg_conn_memo_t *conn_memo(const request_rec *r)
 {
-    if (r->useragent_addr != r->connection->client_addr || r->connection->master)
-        return NULL;
-    return ap_get_module_config(r->connection->conn_config, &wsguard_module);
+    return conn_memo_ok(r) ? ap_get_module_config(r->connection->conn_config, &wsguard_module)
+                           : NULL;
 }
 
 /* The memo of a connection that has served a request before (NULL: not one to keep it). */
@@ -688,7 +693,7 @@ static wsg_conn_memo_t *conn_memo_make(request_rec *r)
     conn_rec *c = r->connection;
     wsg_conn_memo_t *cm;
 
-    if (r->useragent_addr != c->client_addr || c->master || c->keepalives < 1)
+    if (!conn_memo_ok(r) || c->keepalives < 1)
         return NULL;
     if (!(cm = ap_get_module_config(c->conn_config, &wsguard_module))) {
         cm = apr_pcalloc(c->pool, sizeof(*cm));
@@ -705,7 +710,6 @@ static int __attribute__((noinline)) quick_lookup(request_rec *r, wsg_srv_conf_t
  * transaction (the address and its prefix), no write; none for a client the filter or the
  * connection's memo rules out. A client without records (nearly every visitor) leaves a
  * marker and allocates nothing. */
-
 static int wsg_quick_handler(request_rec *r, int lookup_uri)
 {
     wsg_srv_conf_t *sc = ap_get_module_config(r->server->module_config, &wsguard_module);
@@ -913,7 +917,7 @@ static int pcache_method(const request_rec *r)
  * memo's path touches a few bytes of stack. */
 static int __attribute__((noinline))
 header_inspect(request_rec *r, void *cur, wsg_gen_t *G, int engine, int memo,
-               wsg_pcache_ref_t *mref)
+               wsg_pcache_ref_t *mref, wsg_conn_memo_t *cm)
 {
     wsg_req_state_t *st = cur && !IS_MARK(cur) ? cur : NULL;
     wsg_facts_t f;
@@ -940,8 +944,6 @@ header_inspect(request_rec *r, void *cur, wsg_gen_t *G, int engine, int memo,
         else {
             set_state(r, &mark_done);
             if (memo && !ub.asked && f.target == r->unparsed_uri) {
-                wsg_conn_memo_t *cm = conn_memo(r);
-
                 wsg_pcache_put(G->pcache_serial, memo, f.target, f.file, f.enforce, mref);
                 if (cm)
                     wsg_pcache_entry_set(&cm->pass, G->pcache_serial, memo, f.target, f.file,
@@ -985,6 +987,7 @@ static int wsg_header_parser(request_rec *r)
     wsg_srv_conf_t *sc;
     wsg_gen_t *G;
     wsg_pcache_ref_t mref;
+    wsg_conn_memo_t *cm = NULL;
     int engine, memo;
 
     if (!cur || cur == &mark_skip || cur == &mark_done || (st && (st->refused || st->done)))
@@ -998,11 +1001,10 @@ static int wsg_header_parser(request_rec *r)
     memo = !st ? pcache_method(r) : 0;
     if (memo) {
         /* A client without records: the connection's last pass, then the thread's table. */
-        wsg_conn_memo_t *cm = conn_memo(r);
         int file = file_fact(r), enforce = engine == WSG_ENGINE_ON;
 
-        if (cm && wsg_pcache_entry_hit(&cm->pass, G->pcache_serial, memo, r->unparsed_uri, file,
-                                       enforce)) {
+        if ((cm = conn_memo(r)) && wsg_pcache_entry_hit(&cm->pass, G->pcache_serial, memo,
+                                                        r->unparsed_uri, file, enforce)) {
             set_state(r, &mark_done);
             return DECLINED;
         }
@@ -1014,7 +1016,7 @@ static int wsg_header_parser(request_rec *r)
             return DECLINED;
         }
     }
-    return header_inspect(r, cur, G, engine, memo, &mref);
+    return header_inspect(r, cur, G, engine, memo, &mref, cm);
 }
 
 /* log_transaction: the status is known. A probe answered 2xx means the shell may be there; a

@@ -7,7 +7,6 @@
 #include "wsg_pcache.h"
 
 #define ENTRIES  64
-#define TEXT_MAX WSG_PCACHE_TEXT
 
 static __thread wsg_pcache_entry_t tl_cache[ENTRIES];
 static apr_uint64_t g_serial;
@@ -43,7 +42,7 @@ int wsg_pcache_hit(apr_uint64_t serial, int method, const char *target, int file
     if (!method || !target || !serial)
         return 0;
     len = strlen(target);
-    if (len >= TEXT_MAX)
+    if (len >= WSG_PCACHE_TEXT)
         return 0;
     slot = slot_of(target, len);
     if (ref) {
@@ -58,7 +57,7 @@ int wsg_pcache_hit(apr_uint64_t serial, int method, const char *target, int file
 void wsg_pcache_entry_set(wsg_pcache_entry_t *e, apr_uint64_t serial, int method,
                           const char *target, int file, int enforce, const wsg_pcache_ref_t *ref)
 {
-    if (!method || !target || !serial || !ref || ref->len >= TEXT_MAX) {
+    if (!method || !target || !serial || !ref || ref->len >= WSG_PCACHE_TEXT) {
         e->serial = 0;
         return;
     }
@@ -79,7 +78,7 @@ void wsg_pcache_put(apr_uint64_t serial, int method, const char *target, int fil
         (void)wsg_pcache_hit(serial, method, target, file, enforce, &here);
         ref = &here;
     }
-    if (!method || !target || !serial || ref->len >= TEXT_MAX)
+    if (ref->len >= WSG_PCACHE_TEXT)      /* not cacheable (then ref->slot is not set) */
         return;
     wsg_pcache_entry_set(&tl_cache[ref->slot], serial, method, target, file, enforce, ref);
 }

@@ -17,9 +17,6 @@
  * never match). */
 apr_uint64_t wsg_pcache_serial(void);
 
-/* The method is a code: 1 GET, 2 HEAD (only these are cached; the glue takes it from httpd's
- * parsed method, r->method_number and r->header_only). */
-
 /* Where a target's entry is (filled by wsg_pcache_hit for a later wsg_pcache_put). */
 typedef struct wsg_pcache_ref_t {
     unsigned   slot;
@@ -36,8 +33,10 @@ typedef struct wsg_pcache_entry_t {
     char          text[WSG_PCACHE_TEXT];
 } wsg_pcache_entry_t;
 
-/* 1 when this exact request was "pass" in this generation and thread before. ref (may be NULL)
- * remembers where it goes, for wsg_pcache_put. */
+/* 1 when this exact request was "pass" in this generation and thread before. The method is a
+ * code: 1 GET, 2 HEAD, 0 never cached (the glue takes it from httpd's parsed method,
+ * r->method_number and r->header_only). ref (may be NULL) remembers where it goes, for
+ * wsg_pcache_put; its len is (apr_size_t)-1 when the request is not cacheable. */
 int wsg_pcache_hit(apr_uint64_t serial, int method, const char *target, int file, int enforce,
                    wsg_pcache_ref_t *ref);
 

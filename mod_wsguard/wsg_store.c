@@ -1904,14 +1904,19 @@ static apr_status_t slot_renew(wsg_store_t *st, tls_slot_t **out)
  * the last committed transaction (read from LMDB's meta page, no reader slot), i.e. when every
  * write so far set its bits; a write by a process without the filter (an older wsguardctl, a
  * handle that could not map it) leaves it uncovered until the next rebuild. */
-static int filter_ok_at(const wsg_store_t *st, apr_uint64_t *last)
+static int meta_last_txnid(const wsg_store_t *st, apr_uint64_t *last)
 {
     MDB_envinfo info;
 
-    if (!st->filt || mdb_env_info(st->env, &info) != 0)
+    if (mdb_env_info(st->env, &info) != 0)
         return 0;
     *last = (apr_uint64_t)info.me_last_txnid;
-    return wsg_filter_covered(st->filt) >= *last;
+    return 1;
+}
+
+static int filter_ok_at(const wsg_store_t *st, apr_uint64_t *last)
+{
+    return st->filt && meta_last_txnid(st, last) && wsg_filter_covered(st->filt) >= *last;
 }
 
 static int filter_ok(const wsg_store_t *st)
@@ -1950,9 +1955,9 @@ int wsg_store_may_have_at(wsg_store_t *st, const wsg_addr_t *keys, int n, apr_ui
 
 apr_uint64_t wsg_store_last_txnid(const wsg_store_t *st)
 {
-    MDB_envinfo info;
+    apr_uint64_t last;
 
-    return st && mdb_env_info(st->env, &info) == 0 ? (apr_uint64_t)info.me_last_txnid : 0;
+    return st && meta_last_txnid(st, &last) ? last : 0;
 }
 
 /* Commit of every write transaction of the store: covered moves to it (its bits were set

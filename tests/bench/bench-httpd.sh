@@ -65,6 +65,11 @@ scenario() {  # KEY URL
     ALL_P99[$1]="${ALL_P99[$1]:-} $p99"
 }
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# Two scenarios' requests/s side by side, one round per line.
+rounds_of() {  # KEY1 KEY2
+    paste <(echo "${ALL_RPS[$1]}" | tr ' ' '\n' | grep -v '^$') \
+          <(echo "${ALL_RPS[$2]}" | tr ' ' '\n' | grep -v '^$')
+}
 
 "$build/wsguardctl" -d "$work/state" ban 127.0.0.1 --for 1h >/dev/null   # for the banned flood
 # The servers of the clean scenarios (guard: the guarded server with its own state, guard2).
@@ -94,9 +99,7 @@ done
 for kind in static 404; do
     ALL_RPS[plainx_$kind]="${ALL_RPS[plain_$kind]} ${ALL_RPS[plain2_$kind]}"
     ALL_P99[plainx_$kind]="${ALL_P99[plain_$kind]} ${ALL_P99[plain2_$kind]}"
-    ALL_RPS[plainm_$kind]=$(paste <(echo "${ALL_RPS[plain_$kind]}" | tr ' ' '\n' | grep -v '^$') \
-                                  <(echo "${ALL_RPS[plain2_$kind]}" | tr ' ' '\n' | grep -v '^$') |
-                            awk '{printf " %d", ($1 + $2) / 2}')
+    ALL_RPS[plainm_$kind]=$(rounds_of "plain_$kind" "plain2_$kind" | awk '{printf " %d", ($1 + $2) / 2}')
 done
 for k in "${!ALL_RPS[@]}"; do
     RPS[$k]=$(echo "${ALL_RPS[$k]}" | median)
@@ -117,9 +120,7 @@ echo " with plain httpd's 404)"
 # The same ratios taken round by round (each guarded figure against the plain ones of its own
 # round, run next to it), then their median: drift between rounds cancels out.
 paired() {  # GUARD-KEY PLAIN-KEY
-    paste <(echo "${ALL_RPS[$1]}" | tr ' ' '\n' | grep -v '^$') \
-          <(echo "${ALL_RPS[$2]}" | tr ' ' '\n' | grep -v '^$') |
-        awk '$2 > 0 {printf "%.4f\n", $1 / $2}' | median
+    rounds_of "$1" "$2" | awk '$2 > 0 {printf "%.4f\n", $1 / $2}' | median
 }
 printf 'paired ratios (median over rounds): static %.3f, 404 %.3f, banned flood %.3f\n' \
     "$(paired guard_static plainm_static)" "$(paired guard_404 plainm_404)" \
