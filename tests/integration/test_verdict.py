@@ -229,9 +229,9 @@ class KeepAlive:
         self.sock.connect(("127.0.0.1", port))
         self.buf = b""
 
-    def ask(self, path, method="GET"):
-        self.sock.sendall(("%s %s HTTP/1.1\r\nHost: localhost\r\nUser-Agent: wsg-it/1.0\r\n\r\n"
-                           % (method, path)).encode())
+    def ask(self, path, method="GET", host="localhost"):
+        self.sock.sendall(("%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: wsg-it/1.0\r\n\r\n"
+                           % (method, path, host)).encode())
         while b"\r\n\r\n" not in self.buf:
             c = self.sock.recv(65536)
             assert c, "the server closed the connection"
@@ -314,3 +314,24 @@ def test_pass_memo_keeps_get_and_head_apart(httpd, mpm):
     assert got == [200] * 8, got
     hits, score, _ = show(h, src)
     assert hits == 2 and abs(score - 2) < 0.1, (hits, score)
+
+
+def test_keepalive_memo_is_per_virtual_host(httpd, mpm):
+    """The connection's memo skips the allowlist only for the virtual host it was made for: on
+    one keep-alive connection, a client tracked by a.test and allowlisted by b.test is not
+    scored for its probe to b.test, and is for its probe to a.test."""
+    src = "127.9.7.2"
+    h = httpd(mpm=mpm, rules=RULES, wsguard="WSGuardAllow none\nWSGuardThresholds off 100",
+              extra="KeepAlive On\nMaxKeepAliveRequests 0\nKeepAliveTimeout 10\n"
+                    "<VirtualHost *:*>\n    ServerName a.test\n</VirtualHost>\n"
+                    "<VirtualHost *:*>\n    ServerName b.test\n    WSGuardAllow %s\n"
+                    "</VirtualHost>\n" % src)
+    h.start()
+    ka = KeepAlive(h.port, src)
+    got = [ka.ask("/index.html", host="a.test") for _ in range(3)]     # the memo, made on a.test
+    got.append(ka.ask("/probe/b.php", host="b.test"))                  # allowlisted there
+    got.append(ka.ask("/probe/a.php", host="a.test"))                  # scored: one hit
+    ka.close()
+    assert got == [200, 200, 200, 404, 404], got
+    hits, score, _ = show(h, src)
+    assert hits == 1 and abs(score - 1) < 0.1, (hits, score)
